@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+#define _unused_ __attribute__((unused))
+#define _printf_(a, b) __attribute__((format(printf, a, b)))
+#define _pure_ __attribute__((pure))
+#define _warn_unused_result_ __attribute__((warn_unused_result))
+
+#define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* Hand ownership on: returns the pointer and clears the variable so its cleanup does nothing. */
+#define TAKE_PTR(p)                             \
+        ({                                      \
+                __typeof__(p) _p_ = (p);        \
+                (p) = NULL;                     \
+                _p_;                            \
+        })
+
+#define TAKE_FD(fd)                             \
+        ({                                      \
+                int _fd_ = (fd);                \
+                (fd) = -EBADF;                  \
+                _fd_;                           \
+        })
+
+static inline void freep(void *p) {
+        free(*(void **) p);
+}
+
+static inline int safe_close(int fd) {
+        if (fd >= 0) {
+                int saved = errno;
+                close(fd);
+                errno = saved;
+        }
+        return -EBADF;
+}
+
+static inline void closep(int *fd) {
+        safe_close(*fd);
+}
+
+/* Define a cleanup helper for a destructor that accepts NULL and returns NULL. */
+#define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func)         \
+        static inline void func##p(type *p) {           \
+                if (*p)                                 \
+                        func(*p);                       \
+        }
+
+static inline bool streq_ptr(const char *a, const char *b) {
+        if (!a || !b)
+                return a == b;
+        return strcmp(a, b) == 0;
+}
+
+#define streq(a, b) (strcmp((a), (b)) == 0)
+
+/* -errno from the last libc call, never 0 even if libc forgot to set errno. */
+static inline int negative_errno(void) {
+        return errno > 0 ? -errno : -EIO;
+}

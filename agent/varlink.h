@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <jansson.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <systemd/sd-event.h>
+
+#include "macro.h"
+
+/* The varlink wire protocol (https://varlink.org): JSON objects terminated by a NUL byte over a Unix
+ * stream socket. Requests {"method": "io.vpnpolicy.X", "parameters": {...}}, replies {"parameters": {...}}
+ * or {"error": "NAME", "parameters": {...}}. One request at a time per connection: the next request is
+ * read only after the previous one was answered. */
+
+#define VARLINK_ERROR_METHOD_NOT_FOUND "org.varlink.service.MethodNotFound"
+#define VARLINK_ERROR_INVALID_PARAMETER "org.varlink.service.InvalidParameter"
+#define VARLINK_ERROR_PERMISSION_DENIED "org.varlink.service.PermissionDenied"
+#define VARLINK_ERROR_EXPECTED_MORE "org.varlink.service.ExpectedMore"
+
+#define VARLINK_REQUEST_MAX (64U * 1024U)      /* larger requests are refused and the connection closed */
+#define VARLINK_CONNECTIONS_MAX 4096U         /* further connections are accepted and closed at once */
+#define VARLINK_IDLE_TIMEOUT_USEC (10U * 1000000U) /* a started request must complete within this */
+
+typedef struct VarlinkServer VarlinkServer;
+typedef struct VarlinkCall VarlinkCall;
+
+typedef struct VarlinkPeer {
+        pid_t pid;
+        uid_t uid;
+        gid_t gid;
+} VarlinkPeer;
+
+/* Called once per well-formed request. The method must answer it exactly once with varlink_call_reply()
+ * or varlink_call_error(), now or later from another event: the call stays valid until then even when the
+ * peer hangs up (the answer is then dropped). parameters is borrowed (an object, {} when absent). */
+typedef void (*varlink_method_t)(VarlinkCall *call, const char *method, json_t *parameters,
+                                 const VarlinkPeer *peer, void *userdata);
+
+/* fd >= 0: a listening socket handed over by systemd; else bind PATH (mode 0666, access is decided per
+ * method from the peer's credentials), replacing a stale socket file. */
+int varlink_server_new(sd_event *e, const char *path, int fd, varlink_method_t method, void *userdata,
+                       VarlinkServer **ret);
+VarlinkServer *varlink_server_free(VarlinkServer *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(VarlinkServer *, varlink_server_free);
+unsigned varlink_server_connections(const VarlinkServer *s);
+
+/* Both take ownership of parameters (NULL means {}). */
+int varlink_call_reply(VarlinkCall *call, json_t *parameters);
+int varlink_call_error(VarlinkCall *call, const char *error, json_t *parameters);
+/* Convenience: error with {"reason": "..."}. */
+int varlink_call_errorf(VarlinkCall *call, const char *error, const char *fmt, ...) _printf_(3, 4);
+
+/* Blocking client call. Returns 0 with *ret_parameters on a reply; 1 on an error reply, with *ret_error
+ * (the error name, owned by caller) and *ret_parameters; -errno when the socket cannot be reached
+ * (-ENOENT, -ECONNREFUSED), on timeout (-ETIMEDOUT) or a malformed reply (-EBADMSG). parameters is
+ * borrowed; NULL sends {}. */
+int varlink_call(const char *path, const char *method, json_t *parameters, uint64_t timeout_usec,
+                 json_t **ret_parameters, char **ret_error);
