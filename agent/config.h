@@ -41,6 +41,11 @@ typedef struct Config {
         char **tunnel_match;            /* globs; default { "tun*" } */
         bool mirror_routes;             /* default yes */
 
+        /* [Firewall] */
+        bool firewall_manage;           /* default yes: keep our nftables table */
+        bool firewall_leak_guard;       /* default yes */
+        bool firewall_masquerade;       /* default no */
+
         /* [Kernel] */
         bool send_redirects;            /* default no: we set send_redirects=0 */
         ForwardingMode forwarding;      /* default check */
@@ -48,12 +53,14 @@ typedef struct Config {
 
         /* [Control] */
         char *read_group;               /* may call read methods; NULL: root only */
-        gid_t read_gid;
+        gid_t read_gid;                 /* (gid_t) -1 when read_group is NULL */
         char **register_users;          /* may call RegisterTunnel besides root */
         uid_t *register_uids;
         char **register_groups;
         gid_t *register_gids;
 } Config;
+
+#define CONFIG_PATH_DEFAULT "/etc/vpnpolicy/vpnpolicy.conf"
 
 typedef struct ConfigSource {
         const char *path;               /* NULL: /etc/vpnpolicy/vpnpolicy.conf */

@@ -14,7 +14,8 @@ int parse_bool(const char *s, bool *ret);
 const char *yes_no(bool b);
 
 /* An interface name the kernel would accept and that is safe to print and pass on:
- * 1..15 characters of [A-Za-z0-9_.@:-] ... not "." or "..", see dev_valid_name() in net/core/dev.c. */
+ * 1..15 characters of [A-Za-z0-9_.-], not "." or "..", no leading '-'; see dev_valid_name() in
+ * net/core/dev.c. */
 bool ifname_valid(const char *s);
 
 /* A table or protocol name as iproute2 reads it: [A-Za-z_][A-Za-z0-9_.-]*, at most 63 characters. */
