@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "log.h"
+#include "manager.h"
+#include "strv.h"
+#include "vpnpolicy-defs.h"
+
+#define VARLINK_ERROR_CONFIG_INVALID "io.vpnpolicy.ConfigInvalid"
+
+static bool peer_in_group(const VarlinkPeer *peer, gid_t gid) {
+        struct passwd *pw;
+        gid_t groups[64];
+        int n = (int) ELEMENTSOF(groups);
+
+        if (peer->gid == gid)
+                return true;
+        pw = getpwuid(peer->uid);
+        if (!pw || getgrouplist(pw->pw_name, pw->pw_gid, groups, &n) < 0)
+                return false;
+        for (int i = 0; i < n; i++)
+                if (groups[i] == gid)
+                        return true;
+        return false;
+}
+
+static bool peer_may_read(const Manager *m, const VarlinkPeer *peer) {
+        return peer->uid == 0 || (m->config->read_group && peer_in_group(peer, m->config->read_gid));
+}
+
+static json_t *json_time(uint64_t usec) {
+        char buf[64];
+        time_t t = (time_t) (usec / 1000000U);
+        struct tm tm;
+
+        if (usec == 0 || !gmtime_r(&t, &tm))
+                return json_null();
+        strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        return json_string(buf);
+}
+
+static json_t *json_string_or_null(const char *s) {
+        return s ? json_string(s) : json_null();
+}
+
+static json_t *status_want(Manager *m, const Want *w) {
+        char text[OBJECT_STRLEN];
+
+        return json_pack("{s:s, s:s, s:s, s:s, s:b, s:o, s:I, s:I, s:o, s:o}",
+                         "kind", object_kind_to_string(w->obj.kind),
+                         "role", object_role_to_string(w->role),
+                         "family", family_to_string(w->obj.family),
+                         "object", object_to_string(&w->obj, text),
+                         "present", want_is_present(m, w),
+                         "since", json_time(w->present_since),
+                         "restores", (json_int_t) w->restores,
+                         "failures", (json_int_t) w->failures,
+                         "last_error", json_string_or_null(w->failures > 0 ? w->last_error_text : NULL),
+                         "blocked", json_string_or_null(w->blocked));
+}
+
+static json_t *status_objects(Manager *m, bool *ret_healthy) {
+        json_t *a = json_array();
+        bool healthy = true;
+
+        for (Want *w = m->want; w; w = w->hh.next) {
+                healthy = healthy && want_is_present(m, w);
+                json_array_append_new(a, status_want(m, w));
+        }
+        for (Have *h = m->have; h; h = h->hh.next) {
+                char text[OBJECT_STRLEN];
+
+                if (want_get(m, &h->key))
+                        continue;
+                json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:s, s:b}",
+                                                   "kind", object_kind_to_string(h->obj.kind),
+                                                   "role", object_role_to_string(ROLE_STALE),
+                                                   "family", family_to_string(h->obj.family),
+                                                   "object", object_to_string(&h->obj, text),
+                                                   "present", true));
+        }
+        *ret_healthy = healthy;
+        return a;
+}
+
+static json_t *status_config(const Config *c) {
+        char buf[PREFIX_STRLEN];
+        json_t *files = json_array(), *pools = json_array();
+
+        STRV_FOREACH(f, c->files)
+                json_array_append_new(files, json_string(*f));
+        for (size_t i = 0; i < c->n_pools; i++)
+                json_array_append_new(pools, json_string(prefix_to_string(&c->pools[i], buf)));
+        return json_pack("{s:o, s:{s:s, s:I, s:I}, s:o, s:{s:o, s:o, s:o}, s:b}",
+                         "files", files,
+                         "table", "name", c->table_name, "id", (json_int_t) c->table_id,
+                         "priority", (json_int_t) c->priority,
+                         "pools", pools,
+                         "gateway",
+                         "ipv4", c->has_gateway4 ? json_string(addr_to_string(AF_INET, &c->gateway4, buf)) : json_null(),
+                         "ipv6", c->has_gateway6 ? json_string(addr_to_string(AF_INET6, &c->gateway6, buf)) : json_null(),
+                         "device", c->gateway_device[0] ? json_string(c->gateway_device) : json_null(),
+                         "fail_closed", c->fail_closed);
+}
+
+static json_t *status_counters(const Manager *m) {
+        const Counters *c = &m->counters;
+
+        return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+                         "restores", (json_int_t) c->restores,
+                         "restore_throttled", (json_int_t) c->restore_throttled,
+                         "resyncs", (json_int_t) c->resyncs,
+                         "overruns", (json_int_t) c->overruns,
+                         "netlink_errors", (json_int_t) c->netlink_errors,
+                         "failed_operations", (json_int_t) c->failed_operations,
+                         "operations", (json_int_t) c->operations,
+                         "reconcile_passes", (json_int_t) c->reconcile_passes,
+                         "reloads", (json_int_t) c->reloads,
+                         "reload_failures", (json_int_t) c->reload_failures);
+}
+
+static json_t *status_build(Manager *m) {
+        bool healthy;
+        json_t *objects = status_objects(m, &healthy);
+
+        return json_pack("{s:i, s:s, s:i, s:o, s:I, s:s, s:o, s:o, s:o, s:o}",
+                         "schema", STATUS_SCHEMA_VERSION,
+                         "version", VERSION,
+                         "pid", (int) getpid(),
+                         "started", json_time(m->started_realtime),
+                         "uptime_usec", (json_int_t) (now_monotonic() - m->started_monotonic),
+                         "health", healthy && !m->need_resync ? "healthy" : "degraded",
+                         "config", status_config(m->config),
+                         "objects", objects,
+                         "counters", status_counters(m),
+                         "last_error", json_string_or_null(m->last_error_text));
+}
+
+static void method_get_status(Manager *m, VarlinkCall *call, json_t *parameters) {
+        json_t *status = status_build(m);
+
+        if (!status) {
+                (void) varlink_call_errorf(call, "io.vpnpolicy.InternalError", "Out of memory");
+                return;
+        }
+        (void) varlink_call_reply(call, status);
+}
+
+static void method_reload(Manager *m, VarlinkCall *call, json_t *parameters) {
+        _cleanup_strv_free_ char **errors = NULL;
+        json_t *list;
+
+        if (manager_reload(m, &errors) >= 0) {
+                (void) varlink_call_reply(call, NULL);
+                return;
+        }
+        list = json_array();
+        STRV_FOREACH(e, errors)
+                json_array_append_new(list, json_string(*e));
+        (void) varlink_call_error(call, VARLINK_ERROR_CONFIG_INVALID, json_pack("{s:o}", "errors", list));
+}
+
+typedef struct Method {
+        const char *name;
+        void (*fn)(Manager *m, VarlinkCall *call, json_t *parameters);
+        bool root_only;
+} Method;
+
+static const Method methods[] = {
+        { "io.vpnpolicy.GetStatus", method_get_status, false },
+        { "io.vpnpolicy.Reload", method_reload, true },
+};
+
+void api_dispatch(VarlinkCall *call, const char *method, json_t *parameters, const VarlinkPeer *peer,
+                  void *userdata) {
+        Manager *m = userdata;
+
+        for (size_t i = 0; i < ELEMENTSOF(methods); i++) {
+                if (!streq(methods[i].name, method))
+                        continue;
+                if (methods[i].root_only ? peer->uid != 0 : !peer_may_read(m, peer)) {
+                        log_notice("Refused %s from uid %u (pid %d): not permitted.", method, (unsigned) peer->uid,
+                                   (int) peer->pid);
+                        (void) varlink_call_errorf(call, VARLINK_ERROR_PERMISSION_DENIED,
+                                                   "%s is not permitted for uid %u", method, (unsigned) peer->uid);
+                        return;
+                }
+                methods[i].fn(m, call, parameters);
+                return;
+        }
+        (void) varlink_call_error(call, VARLINK_ERROR_METHOD_NOT_FOUND, json_pack("{s:s}", "method", method));
+}

@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "macro.h"
+
+static const char *str(json_t *o, const char *key) {
+        json_t *v = json_object_get(o, key);
+
+        return json_is_string(v) ? json_string_value(v) : "-";
+}
+
+static long long num(json_t *o, const char *key) {
+        return (long long) json_integer_value(json_object_get(o, key));
+}
+
+static bool colour(void) {
+        return isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
+}
+
+static void print_uptime(long long usec) {
+        long long s = usec / 1000000;
+
+        if (s >= 86400)
+                printf("%lldd %lldh", s / 86400, s % 86400 / 3600);
+        else if (s >= 3600)
+                printf("%lldh %lldm", s / 3600, s % 3600 / 60);
+        else
+                printf("%lldm %llds", s / 60, s % 60);
+}
+
+static void print_header(json_t *s) {
+        json_t *config = json_object_get(s, "config"), *table = json_object_get(config, "table");
+        json_t *gw = json_object_get(config, "gateway"), *v;
+        bool healthy = streq(str(s, "health"), "healthy");
+        size_t i;
+
+        printf("%s%s%s vpnpolicyd %s: %s (pid %lld, up ", colour() ? (healthy ? "\033[32m" : "\033[33m") : "",
+               healthy ? "●" : "▲", colour() ? "\033[0m" : "", str(s, "version"), str(s, "health"), num(s, "pid"));
+        print_uptime(num(s, "uptime_usec"));
+        printf(")\n  Config:   ");
+        json_array_foreach(json_object_get(config, "files"), i, v)
+                printf("%s%s", i > 0 ? ", " : "", json_string_value(v));
+        printf("\n  Table:    %s (%lld), source rules at priority %lld\n  Pools:   ", str(table, "name"),
+               num(table, "id"), num(table, "priority"));
+        json_array_foreach(json_object_get(config, "pools"), i, v)
+                printf(" %s", json_string_value(v));
+        printf("\n  Gateway:  %s, %s%s%s\n\n", str(gw, "ipv4"), str(gw, "ipv6"),
+               json_is_string(json_object_get(gw, "device")) ? " dev " : "",
+               json_is_string(json_object_get(gw, "device")) ? str(gw, "device") : "");
+}
+
+static void print_objects(json_t *s) {
+        json_t *o;
+        size_t i;
+
+        printf("%-14s %-7s %-20s %-8s %s\n", "ROLE", "PRESENT", "SINCE", "RESTORES", "OBJECT");
+        json_array_foreach(json_object_get(s, "objects"), i, o) {
+                bool present = json_is_true(json_object_get(o, "present"));
+
+                printf("%-14s %s%-7s%s %-20s %-8lld %s\n", str(o, "role"),
+                       colour() && !present ? "\033[31m" : "", present ? "yes" : "NO",
+                       colour() && !present ? "\033[0m" : "", str(o, "since"), num(o, "restores"), str(o, "object"));
+                if (json_is_string(json_object_get(o, "blocked")))
+                        printf("%16s blocked: %s\n", "", str(o, "blocked"));
+                if (json_is_string(json_object_get(o, "last_error")))
+                        printf("%16s last error: %s (%lld failures)\n", "", str(o, "last_error"), num(o, "failures"));
+        }
+}
+
+static void print_counters(json_t *s) {
+        json_t *c = json_object_get(s, "counters");
+
+        printf("\nCounters: %lld restores (%lld throttled), %lld resyncs, %lld overruns, %lld netlink errors, "
+               "%lld failed operations\n",
+               num(c, "restores"), num(c, "restore_throttled"), num(c, "resyncs"), num(c, "overruns"),
+               num(c, "netlink_errors"), num(c, "failed_operations"));
+        if (json_is_string(json_object_get(s, "last_error")))
+                printf("Last error: %s\n", str(s, "last_error"));
+}
+
+int ctl_status(const CtlContext *c, int argc, char *argv[]) {
+        CtlContext local = *c;
+        json_t *reply = NULL;
+        int r;
+
+        for (int i = 1; i < argc; i++) {
+                if (!streq(argv[i], "--json")) {
+                        fprintf(stderr, "status: unknown argument '%s' (only --json).\n", argv[i]);
+                        return CTL_EXIT_USAGE;
+                }
+                local.json = true;
+        }
+        r = ctl_call(&local, "io.vpnpolicy.GetStatus", NULL, &reply);
+        if (r != CTL_EXIT_OK) {
+                json_decref(reply);
+                return r;
+        }
+        if (local.json)
+                json_dumpf(reply, stdout, JSON_INDENT(2) | JSON_SORT_KEYS), putchar('\n');
+        else {
+                print_header(reply);
+                print_objects(reply);
+                print_counters(reply);
+        }
+        r = streq(str(reply, "health"), "healthy") ? CTL_EXIT_OK : CTL_EXIT_DEGRADED;
+        json_decref(reply);
+        return r;
+}

@@ -1,0 +1,475 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <libmnl/libmnl.h>
+#include <linux/fib_rules.h>
+#include <linux/if_addr.h>
+#include <linux/rtnetlink.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "rtnl.h"
+
+#define RTNL_DUMP_RETRIES 16
+#define RTNL_RECV_BUFFER (64U * 1024U)
+/* netlink_sendmsg() refuses a message larger than the socket's send buffer; stay well below the default. */
+#define RTNL_SEND_CHUNK (64U * 1024U)
+#define RTNL_REPLY_TIMEOUT_MS 5000
+
+struct Rtnl {
+        struct mnl_socket *events;
+        struct mnl_socket *requests;
+        uint32_t requests_portid;
+        uint32_t seq;
+        sd_event_source *io;
+        rtnl_message_handler_t on_event;
+        rtnl_overrun_handler_t on_overrun;
+        void *userdata;
+        uint64_t forged;
+        uint8_t *buf;
+};
+
+static const unsigned rtnl_groups[] = {
+        RTNLGRP_LINK,        RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR, RTNLGRP_IPV4_ROUTE,
+        RTNLGRP_IPV6_ROUTE,  RTNLGRP_IPV4_RULE,   RTNLGRP_IPV6_RULE,
+};
+
+Rtnl *rtnl_free(Rtnl *r) {
+        if (!r)
+                return NULL;
+        sd_event_source_disable_unref(r->io);
+        if (r->events)
+                mnl_socket_close(r->events);
+        if (r->requests)
+                mnl_socket_close(r->requests);
+        free(r->buf);
+        free(r);
+        return NULL;
+}
+
+static int setsockopt_int(struct mnl_socket *nl, int level, int opt, int value) {
+        if (setsockopt(mnl_socket_get_fd(nl), level, opt, &value, sizeof(value)) < 0)
+                return negative_errno();
+        return 0;
+}
+
+/* SO_RCVBUFFORCE needs CAP_NET_ADMIN, which we have; fall back to what the limits allow. */
+static int set_rcvbuf(struct mnl_socket *nl, uint32_t size) {
+        if (setsockopt_int(nl, SOL_SOCKET, SO_RCVBUFFORCE, (int) size) >= 0)
+                return 0;
+        return setsockopt_int(nl, SOL_SOCKET, SO_RCVBUF, (int) size);
+}
+
+static int socket_open(struct mnl_socket **ret) {
+        struct mnl_socket *nl;
+        int r;
+
+        nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (!nl)
+                return negative_errno();
+        if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+                r = negative_errno();
+                mnl_socket_close(nl);
+                return r;
+        }
+        /* Errors carry only the header of the failed request (not the whole request), plus the
+         * kernel's explanation text, which status shows. */
+        (void) setsockopt_int(nl, SOL_NETLINK, NETLINK_CAP_ACK, 1);
+        (void) setsockopt_int(nl, SOL_NETLINK, NETLINK_EXT_ACK, 1);
+        *ret = nl;
+        return 0;
+}
+
+static int events_subscribe(Rtnl *r, uint32_t rcvbuf) {
+        int k;
+
+        k = set_rcvbuf(r->events, rcvbuf);
+        if (k < 0)
+                return k;
+        for (size_t i = 0; i < ELEMENTSOF(rtnl_groups); i++) {
+                k = setsockopt_int(r->events, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, (int) rtnl_groups[i]);
+                if (k < 0)
+                        return k;
+        }
+        return 0;
+}
+
+/* Receives one datagram; returns its length, 0 for a datagram we dropped (not from the kernel), or
+ * -errno (-EAGAIN when nothing is queued). */
+static ssize_t rtnl_recv(Rtnl *r, struct mnl_socket *nl, int flags) {
+        struct sockaddr_nl sa = {};
+        struct iovec iov = { .iov_base = r->buf, .iov_len = RTNL_RECV_BUFFER };
+        struct msghdr msg = { .msg_name = &sa, .msg_namelen = sizeof(sa), .msg_iov = &iov, .msg_iovlen = 1 };
+        ssize_t n;
+
+        n = recvmsg(mnl_socket_get_fd(nl), &msg, flags);
+        if (n < 0)
+                return negative_errno();
+        if (msg.msg_flags & MSG_TRUNC)
+                return -EMSGSIZE;
+        if (msg.msg_namelen != sizeof(sa) || sa.nl_pid != 0) {
+                r->forged++;
+                return 0;
+        }
+        return n;
+}
+
+static void events_dispatch(Rtnl *r, size_t len) {
+        const struct nlmsghdr *nlh = (const struct nlmsghdr *) r->buf;
+        int remaining = (int) len;
+
+        for (; mnl_nlmsg_ok(nlh, remaining); nlh = mnl_nlmsg_next(nlh, &remaining))
+                if (nlh->nlmsg_type >= NLMSG_MIN_TYPE)
+                        (void) r->on_event(nlh, r->userdata);
+}
+
+static int on_events_readable(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Rtnl *r = userdata;
+
+        for (;;) {
+                ssize_t n = rtnl_recv(r, r->events, MSG_DONTWAIT);
+
+                if (n == -EAGAIN)
+                        return 0;
+                if (n == -ENOBUFS) {
+                        r->on_overrun(r->userdata);
+                        continue;
+                }
+                if (n == -EINTR || n == -EMSGSIZE)
+                        continue;
+                if (n < 0)
+                        return (int) n;
+                events_dispatch(r, (size_t) n);
+        }
+}
+
+int rtnl_new(sd_event *e, uint32_t rcvbuf, rtnl_message_handler_t on_event, rtnl_overrun_handler_t on_overrun,
+             void *userdata, Rtnl **ret) {
+        _cleanup_(rtnl_freep) Rtnl *r = NULL;
+        int k;
+
+        r = calloc(1, sizeof(Rtnl));
+        if (!r)
+                return -ENOMEM;
+        r->on_event = on_event;
+        r->on_overrun = on_overrun;
+        r->userdata = userdata;
+        r->buf = malloc(RTNL_RECV_BUFFER);
+        if (!r->buf)
+                return -ENOMEM;
+
+        k = socket_open(&r->events);
+        if (k < 0)
+                return k;
+        k = events_subscribe(r, rcvbuf);
+        if (k < 0)
+                return k;
+
+        k = socket_open(&r->requests);
+        if (k < 0)
+                return k;
+        r->requests_portid = mnl_socket_get_portid(r->requests);
+        (void) set_rcvbuf(r->requests, RTNL_RCVBUF_DEFAULT);
+        /* Lets the kernel filter route dumps by output device (net/ipv4/fib_frontend.c ip_valid_fib_dump_req). */
+        k = setsockopt_int(r->requests, SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1);
+        if (k < 0)
+                return k;
+
+        k = sd_event_add_io(e, &r->io, mnl_socket_get_fd(r->events), EPOLLIN, on_events_readable, r);
+        if (k < 0)
+                return k;
+        /* Read events before any deferred reconcile runs, so a burst is coalesced into one pass. */
+        (void) sd_event_source_set_priority(r->io, SD_EVENT_PRIORITY_NORMAL - 10);
+        (void) sd_event_source_set_description(r->io, "rtnl-events");
+
+        *ret = TAKE_PTR(r);
+        return 0;
+}
+
+uint64_t rtnl_forged_messages(const Rtnl *r) {
+        return r->forged;
+}
+
+uint32_t rtnl_event_portid(const Rtnl *r) {
+        return mnl_socket_get_portid(r->events);
+}
+
+static int wait_readable(struct mnl_socket *nl) {
+        struct pollfd p = { .fd = mnl_socket_get_fd(nl), .events = POLLIN };
+        int n;
+
+        do
+                n = poll(&p, 1, RTNL_REPLY_TIMEOUT_MS);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return negative_errno();
+        return n == 0 ? -ETIMEDOUT : 0;
+}
+
+/* Receives the next datagram of a reply on the request socket, waiting for it. */
+static ssize_t requests_recv(Rtnl *r) {
+        for (;;) {
+                ssize_t n;
+                int k;
+
+                k = wait_readable(r->requests);
+                if (k < 0)
+                        return k;
+                n = rtnl_recv(r, r->requests, MSG_DONTWAIT);
+                if (n == -EAGAIN || n == -EINTR || n == 0)
+                        continue;
+                return n;
+        }
+}
+
+static struct nlmsghdr *dump_request(void *buf, uint16_t type, int family, int oif, uint32_t seq) {
+        struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+
+        nlh->nlmsg_type = type;
+        nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+        nlh->nlmsg_seq = seq;
+        switch (type) {
+        case RTM_GETLINK: {
+                struct ifinfomsg *ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+                ifi->ifi_family = (uint8_t) family;
+                break;
+        }
+        case RTM_GETADDR: {
+                struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
+                ifa->ifa_family = (uint8_t) family;
+                break;
+        }
+        case RTM_GETRULE: {
+                struct fib_rule_hdr *frh = mnl_nlmsg_put_extra_header(nlh, sizeof(*frh));
+                frh->family = (uint8_t) family;
+                break;
+        }
+        default: {
+                struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+                rtm->rtm_family = (uint8_t) family;
+                if (oif > 0)
+                        mnl_attr_put_u32(nlh, RTA_OIF, (uint32_t) oif);
+                break;
+        }
+        }
+        return nlh;
+}
+
+/* Returns 1 when the dump is complete, 0 when more datagrams follow, -EINTR when the kernel flagged the
+ * dump as inconsistent, other -errno on failure. */
+static int dump_process(Rtnl *r, size_t len, uint32_t seq, bool *intr, rtnl_message_handler_t handler,
+                        void *userdata) {
+        const struct nlmsghdr *nlh = (const struct nlmsghdr *) r->buf;
+        int remaining = (int) len;
+
+        for (; mnl_nlmsg_ok(nlh, remaining); nlh = mnl_nlmsg_next(nlh, &remaining)) {
+                if (nlh->nlmsg_seq != seq || nlh->nlmsg_pid != r->requests_portid)
+                        continue;       /* a late reply to an earlier request */
+                if (nlh->nlmsg_flags & NLM_F_DUMP_INTR)
+                        *intr = true;
+                if (nlh->nlmsg_type == NLMSG_ERROR) {
+                        const struct nlmsgerr *err = mnl_nlmsg_get_payload(nlh);
+                        return err->error < 0 ? err->error : -EPROTO;
+                }
+                if (nlh->nlmsg_type == NLMSG_DONE)
+                        return *intr ? -EINTR : 1;
+                (void) handler(nlh, userdata);
+        }
+        return 0;
+}
+
+static int dump_once(Rtnl *r, uint16_t type, int family, int oif, rtnl_message_handler_t handler,
+                     void *userdata) {
+        uint8_t req[256];
+        struct nlmsghdr *nlh;
+        bool intr = false;
+        uint32_t seq = ++r->seq;
+
+        nlh = dump_request(req, type, family, oif, seq);
+        if (mnl_socket_sendto(r->requests, nlh, nlh->nlmsg_len) < 0)
+                return negative_errno();
+        for (;;) {
+                ssize_t n = requests_recv(r);
+                int k;
+
+                if (n < 0)
+                        return (int) n;
+                k = dump_process(r, (size_t) n, seq, &intr, handler, userdata);
+                if (k != 0)
+                        return k < 0 ? k : 0;
+        }
+}
+
+int rtnl_dump(Rtnl *r, uint16_t type, int family, int oif, rtnl_message_handler_t handler, void *userdata) {
+        int k = -EINTR;
+
+        for (unsigned i = 0; i < RTNL_DUMP_RETRIES && k == -EINTR; i++)
+                k = dump_once(r, type, family, oif, handler, userdata);
+        return k;
+}
+
+struct RtnlBatch {
+        uint8_t *buf;
+        size_t used, allocated;
+        size_t *offsets;        /* where each message starts */
+        size_t n, n_allocated;
+};
+
+RtnlBatch *rtnl_batch_new(void) {
+        return calloc(1, sizeof(RtnlBatch));
+}
+
+RtnlBatch *rtnl_batch_free(RtnlBatch *b) {
+        if (!b)
+                return NULL;
+        free(b->buf);
+        free(b->offsets);
+        free(b);
+        return NULL;
+}
+
+size_t rtnl_batch_size(const RtnlBatch *b) {
+        return b->n;
+}
+
+static int batch_reserve(RtnlBatch *b) {
+        if (b->used + RTNL_MESSAGE_MAX > b->allocated) {
+                size_t a = MAX(b->allocated * 2, (size_t) 16 * RTNL_MESSAGE_MAX);
+                uint8_t *p = realloc(b->buf, a);
+                if (!p)
+                        return -ENOMEM;
+                b->buf = p;
+                b->allocated = a;
+        }
+        if (b->n == b->n_allocated) {
+                size_t a = MAX(b->n_allocated * 2, (size_t) 64);
+                size_t *p = reallocarray(b->offsets, a, sizeof(size_t));
+                if (!p)
+                        return -ENOMEM;
+                b->offsets = p;
+                b->n_allocated = a;
+        }
+        return 0;
+}
+
+/* Closes the previous message: builders only append, so its final length is known now. */
+static void batch_close_last(RtnlBatch *b) {
+        if (b->n > 0) {
+                const struct nlmsghdr *last = (const struct nlmsghdr *) (b->buf + b->offsets[b->n - 1]);
+                b->used = b->offsets[b->n - 1] + NLMSG_ALIGN(last->nlmsg_len);
+        }
+}
+
+struct nlmsghdr *rtnl_batch_add(RtnlBatch *b, uint16_t type, uint16_t flags) {
+        struct nlmsghdr *nlh;
+
+        batch_close_last(b);
+        if (batch_reserve(b) < 0)
+                return NULL;
+        memset(b->buf + b->used, 0, RTNL_MESSAGE_MAX);
+        nlh = mnl_nlmsg_put_header(b->buf + b->used);
+        nlh->nlmsg_type = type;
+        nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | flags;
+        b->offsets[b->n++] = b->used;
+        return nlh;
+}
+
+static struct nlmsghdr *batch_message(const RtnlBatch *b, size_t i) {
+        return (struct nlmsghdr *) (b->buf + b->offsets[i]);
+}
+
+typedef struct AckState {
+        uint32_t first_seq;
+        size_t first, count;    /* the chunk in flight */
+        size_t acked;
+        rtnl_ack_handler_t handler;
+        void *userdata;
+} AckState;
+
+static int ext_ack_attr_cb(const struct nlattr *attr, void *data) {
+        const char **msg = data;
+
+        if (mnl_attr_get_type(attr) == NLMSGERR_ATTR_MSG && mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) >= 0)
+                *msg = mnl_attr_get_str(attr);
+        return MNL_CB_OK;
+}
+
+static const char *ext_ack_message(const struct nlmsghdr *nlh) {
+        const struct nlmsgerr *err = mnl_nlmsg_get_payload(nlh);
+        const char *msg = NULL;
+        size_t offset = sizeof(struct nlmsgerr);
+
+        if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS))
+                return NULL;
+        if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
+                offset += err->msg.nlmsg_len - sizeof(struct nlmsghdr);
+        if (offset >= mnl_nlmsg_get_payload_len(nlh))
+                return NULL;
+        (void) mnl_attr_parse(nlh, (unsigned) offset, ext_ack_attr_cb, &msg);
+        return msg;
+}
+
+static void acks_process(Rtnl *r, size_t len, AckState *s) {
+        const struct nlmsghdr *nlh = (const struct nlmsghdr *) r->buf;
+        int remaining = (int) len;
+
+        for (; mnl_nlmsg_ok(nlh, remaining); nlh = mnl_nlmsg_next(nlh, &remaining)) {
+                const struct nlmsgerr *err;
+                uint32_t i = nlh->nlmsg_seq - s->first_seq;
+
+                if (nlh->nlmsg_type != NLMSG_ERROR || nlh->nlmsg_pid != r->requests_portid || i >= s->count)
+                        continue;
+                err = mnl_nlmsg_get_payload(nlh);
+                s->handler(s->first + i, err->error, err->error < 0 ? ext_ack_message(nlh) : NULL, s->userdata);
+                s->acked++;
+        }
+}
+
+static size_t chunk_end(const RtnlBatch *b, size_t first) {
+        size_t last = first, bytes = 0;
+
+        while (last < b->n) {
+                size_t len = NLMSG_ALIGN(batch_message(b, last)->nlmsg_len);
+                if (bytes > 0 && bytes + len > RTNL_SEND_CHUNK)
+                        break;
+                bytes += len;
+                last++;
+        }
+        return last;
+}
+
+static int chunk_send(Rtnl *r, RtnlBatch *b, AckState *s) {
+        size_t end = s->first + s->count;
+        size_t bytes = b->offsets[end - 1] - b->offsets[s->first] +
+                       NLMSG_ALIGN(batch_message(b, end - 1)->nlmsg_len);
+
+        for (size_t i = s->first; i < end; i++)
+                batch_message(b, i)->nlmsg_seq = s->first_seq + (uint32_t) (i - s->first);
+        if (mnl_socket_sendto(r->requests, b->buf + b->offsets[s->first], bytes) < 0)
+                return negative_errno();
+        s->acked = 0;
+        while (s->acked < s->count) {
+                ssize_t n = requests_recv(r);
+                if (n < 0)
+                        return (int) n;
+                acks_process(r, (size_t) n, s);
+        }
+        return 0;
+}
+
+int rtnl_batch_send(Rtnl *r, RtnlBatch *b, rtnl_ack_handler_t handler, void *userdata) {
+        AckState s = { .handler = handler, .userdata = userdata };
+
+        batch_close_last(b);
+        while (s.first < b->n) {
+                int k;
+
+                s.count = chunk_end(b, s.first) - s.first;
+                s.first_seq = r->seq + 1;
+                r->seq += (uint32_t) s.count;
+                k = chunk_send(r, b, &s);
+                if (k < 0)
+                        return k;
+                s.first += s.count;
+        }
+        return 0;
+}

@@ -1,6 +1,134 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* placeholder until the core lands */
-int main(void);
-int main(void) {
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "macro.h"
+#include "varlink.h"
+#include "vpnpolicy-defs.h"
+
+typedef struct Verb {
+        const char *name;
+        int (*fn)(const CtlContext *c, int argc, char *argv[]);
+        const char *help;
+} Verb;
+
+int ctl_call(const CtlContext *c, const char *method, json_t *parameters, json_t **ret_reply) {
+        _cleanup_(freep) char *path = NULL, *error = NULL;
+        json_t *reply = NULL;
+        int r;
+
+        if (asprintf(&path, "%s/io.vpnpolicy", c->runtime_dir) < 0)
+                return CTL_EXIT_FAILURE;
+        r = varlink_call(path, method, parameters, CTL_TIMEOUT_USEC, &reply, &error);
+        if (r < 0) {
+                fprintf(stderr, "Cannot reach vpnpolicyd at %s: %s\n", path, strerror(-r));
+                return CTL_EXIT_UNREACHABLE;
+        }
+        if (r > 0) {
+                json_t *reason = json_object_get(reply, "reason");
+                fprintf(stderr, "vpnpolicyd refused %s: %s%s%s\n", method, error,
+                        json_is_string(reason) ? ": " : "", json_is_string(reason) ? json_string_value(reason) : "");
+                *ret_reply = reply;
+                return CTL_EXIT_FAILURE;
+        }
+        *ret_reply = reply;
+        return CTL_EXIT_OK;
+}
+
+static int verb_reload(const CtlContext *c, int argc, char *argv[]) {
+        json_t *reply = NULL, *errors, *e;
+        size_t i;
+        int r;
+
+        if (argc > 1) {
+                fprintf(stderr, "reload takes no arguments.\n");
+                return CTL_EXIT_USAGE;
+        }
+        r = ctl_call(c, "io.vpnpolicy.Reload", NULL, &reply);
+        errors = json_object_get(reply, "errors");
+        json_array_foreach(errors, i, e)
+                fprintf(stderr, "%s\n", json_string_value(e));
+        if (r == CTL_EXIT_OK)
+                printf("Configuration reloaded.\n");
+        json_decref(reply);
+        return r;
+}
+
+static const Verb verbs[] = {
+        { "status", ctl_status, "show the policy, every object and whether the kernel has it" },
+        { "reload", verb_reload, "re-read the configuration (the old one stays if the new one is invalid)" },
+};
+
+static void help(void) {
+        printf("Usage: vpnpolicyctl [OPTIONS] COMMAND [ARGS]\n\n"
+               "Control and inspect vpnpolicyd.\n\nCommands:\n");
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                printf("  %-10s %s\n", verbs[i].name, verbs[i].help);
+        printf("\nOptions:\n"
+               "      --runtime-dir DIR  agent runtime directory (default $VPNPOLICY_RUNTIME_DIR or %s)\n"
+               "      --json             machine-readable output where the command prints data\n"
+               "  -h, --help             show this help\n"
+               "      --version          show the version\n\n"
+               "Exit status: 0 healthy/success, 1 failure, 2 usage error, 3 degraded, 4 agent unreachable.\n",
+               RUNTIME_DIR_DEFAULT);
+}
+
+enum { ARG_RUNTIME_DIR = 0x100, ARG_JSON, ARG_VERSION };
+
+static const struct option options[] = {
+        { "runtime-dir", required_argument, NULL, ARG_RUNTIME_DIR },
+        { "json", no_argument, NULL, ARG_JSON },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, ARG_VERSION },
+        {}
+};
+
+/* Returns 1 to go on, or an exit code + 0x100 to stop with. */
+static int parse_argv(int argc, char *argv[], CtlContext *c) {
+        int opt;
+
+        /* "+": options stop at the command, whose own arguments follow it. */
+        while ((opt = getopt_long(argc, argv, "+h", options, NULL)) >= 0)
+                switch (opt) {
+                case ARG_RUNTIME_DIR:
+                        c->runtime_dir = optarg;
+                        break;
+                case ARG_JSON:
+                        c->json = true;
+                        break;
+                case 'h':
+                        help();
+                        return 0x100 + CTL_EXIT_OK;
+                case ARG_VERSION:
+                        printf("vpnpolicyctl %s\n", VERSION);
+                        return 0x100 + CTL_EXIT_OK;
+                default:
+                        return 0x100 + CTL_EXIT_USAGE;
+                }
+        if (!c->runtime_dir)
+                c->runtime_dir = getenv("VPNPOLICY_RUNTIME_DIR") ?: RUNTIME_DIR_DEFAULT;
         return 1;
+}
+
+int main(int argc, char *argv[]) {
+        CtlContext c = {};
+        int r;
+
+        r = parse_argv(argc, argv, &c);
+        if (r != 1)
+                return r - 0x100;
+        if (optind >= argc) {
+                fprintf(stderr, "Missing command; see 'vpnpolicyctl --help'.\n");
+                return CTL_EXIT_USAGE;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                if (streq(verbs[i].name, argv[optind])) {
+                        /* The verb sees its own argv, so "--json" after the command works too. */
+                        return verbs[i].fn(&c, argc - optind, argv + optind);
+                }
+        fprintf(stderr, "Unknown command '%s'; see 'vpnpolicyctl --help'.\n", argv[optind]);
+        return CTL_EXIT_USAGE;
 }

@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+#include <uthash.h>
+
+#include "config.h"
+#include "object.h"
+#include "rtnl-link.h"
+
+typedef struct Rtnl Rtnl;
+typedef struct VarlinkServer VarlinkServer;
+
+typedef struct Link {
+        LinkInfo info;
+        bool resync4;           /* the kernel may have dropped IPv4 routes via it silently */
+        UT_hash_handle hh;      /* by info.ifindex */
+} Link;
+
+/* An object of ours the kernel holds (our protocol tag). */
+typedef struct Have {
+        ObjectKey key;
+        Object obj;
+        UT_hash_handle hh;
+} Have;
+
+/* An object we want, and what happened to it. */
+typedef struct Want {
+        ObjectKey key;
+        Object obj;
+        ObjectRole role;
+        const char *blocked;    /* why it cannot be sent now (static text), or NULL */
+        bool mark;              /* for rebuilding a role's set: mark, set, sweep */
+
+        bool seen;              /* the kernel held it at some point: a later add is a restore */
+        uint64_t present_since; /* CLOCK_REALTIME, 0 while absent */
+        unsigned restores;
+        unsigned failures;      /* consecutive */
+        int last_error;
+        char *last_error_text;
+        uint64_t retry_at;      /* CLOCK_MONOTONIC; 0: now */
+        double tokens;          /* restore rate limit (token bucket) */
+        uint64_t tokens_at;
+        bool throttle_logged;
+        UT_hash_handle hh;
+} Want;
+
+typedef struct Dirty {
+        ObjectKey key;
+        UT_hash_handle hh;
+} Dirty;
+
+typedef struct Counters {
+        uint64_t restores;
+        uint64_t restore_throttled;
+        uint64_t resyncs;
+        uint64_t overruns;
+        uint64_t netlink_errors;
+        uint64_t failed_operations;
+        uint64_t reconcile_passes;
+        uint64_t operations;
+        uint64_t reloads;
+        uint64_t reload_failures;
+} Counters;
+
+typedef struct Manager {
+        sd_event *event;
+        Config *config;
+        ConfigSource source;
+        char *config_path, *dropin_dir, *iproute2_dir;
+        char *runtime_dir;
+        uint32_t rcvbuf;
+        int control_fd;
+
+        Rtnl *rtnl;
+        VarlinkServer *varlink;
+        sd_event_source *reconcile_source;      /* deferred, one-shot */
+        sd_event_source *retry_timer;
+
+        Link *links;
+        Have *have;
+        Want *want;
+        Dirty *dirty;
+        bool dirty_all;
+        unsigned n_failing;     /* wants whose last operation failed */
+        bool need_resync;
+        bool refresh_base;      /* recompute the source rules, default and fail-closed routes */
+        uint64_t last_resync;   /* CLOCK_MONOTONIC */
+        bool ready;
+
+        Counters counters;
+        char *last_error_text;  /* of the last failed operation */
+        uint64_t started_realtime, started_monotonic;
+} Manager;
+
+typedef struct ManagerOptions {
+        const char *config_path;
+        const char *dropin_dir;
+        const char *iproute2_dir;
+        const char *runtime_dir;
+        int control_fd;         /* socket-activated control socket, or -1 */
+        uint32_t rcvbuf;
+} ManagerOptions;
+
+int manager_new(const ManagerOptions *o, Config *config, Manager **ret);
+Manager *manager_free(Manager *m);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
+int manager_start(Manager *m);
+int manager_run(Manager *m);
+
+/* Reads the configuration again; on failure *errors says why and nothing changes. */
+int manager_reload(Manager *m, char ***errors);
+
+/* state.c: the observed state, kept by dumps and events. */
+int state_enumerate(Manager *m);
+int state_resync_links(Manager *m);
+int state_handle_message(const struct nlmsghdr *nlh, void *userdata);
+void state_handle_overrun(void *userdata);
+Link *link_by_name(Manager *m, const char *name);
+bool have_put(Manager *m, const Object *o);
+bool have_remove(Manager *m, const ObjectKey *key);
+void have_drop_oif(Manager *m, int family, int ifindex);
+void have_clear(Manager *m);
+
+/* want.c: the desired state as the reconciler sees it. */
+Want *want_get(Manager *m, const ObjectKey *key);
+void want_set(Manager *m, const Object *o, ObjectRole role, const char *blocked);
+void want_sweep_role(Manager *m, ObjectRole role);
+void want_free_all(Manager *m);
+bool want_is_present(Manager *m, const Want *w);
+bool want_take_restore_token(Want *w, uint64_t now, uint64_t *ret_wait);
+
+/* reconcile.c */
+void manager_mark_dirty(Manager *m, const ObjectKey *key);
+void manager_mark_failing_dirty(Manager *m);
+void manager_schedule_reconcile(Manager *m);
+int manager_reconcile(Manager *m);
+void manager_refresh_desired(Manager *m);
+
+uint64_t now_monotonic(void);
+uint64_t now_realtime(void);

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uthash.h>
+
+#include "addr.h"
+#include "macro.h"
+
+/* The kernel objects we create: policy rules and routes. Both live in one keyed set so that the
+ * reconciler diffs them the same way. */
+
+typedef enum ObjectKind {
+        OBJECT_RULE,
+        OBJECT_ROUTE,
+        _OBJECT_KIND_MAX,
+        _OBJECT_KIND_INVALID = -EINVAL,
+} ObjectKind;
+
+/* Why we want an object; shown by status. */
+typedef enum ObjectRole {
+        ROLE_SOURCE_RULE,
+        ROLE_DEFAULT_ROUTE,
+        ROLE_FAIL_CLOSED,
+        ROLE_TUN_ROUTE,
+        ROLE_MIRROR_ROUTE,
+        ROLE_STALE,             /* ours in the kernel, no longer wanted */
+        _ROLE_MAX,
+        _ROLE_INVALID = -EINVAL,
+} ObjectRole;
+
+const char *object_kind_to_string(ObjectKind k);
+const char *object_role_to_string(ObjectRole r);
+
+/* Identity. Byte-compared by the hash table, so always built with object_key() on zeroed memory.
+ * Rules: what rule_exists() in net/core/fib_rules.c compares for the selectors we use (family,
+ * preference, source prefix, table). Routes: what fib_table_insert() (net/ipv4/fib_trie.c) and
+ * fib6_add_rt2node() (net/ipv6/ip6_fib.c) compare (family, table, destination, metric; tos and the v6
+ * source prefix are always 0 for us). Everything else is content that an update replaces. */
+typedef struct ObjectKey {
+        uint8_t kind;
+        uint8_t family;
+        uint8_t prefixlen;
+        uint8_t reserved;
+        uint32_t table;
+        uint32_t priority;      /* rule preference or route metric */
+        uint8_t addr[16];       /* rule source or route destination */
+} ObjectKey;
+
+typedef struct Object {
+        ObjectKind kind;
+        int family;
+        uint32_t table;
+        uint32_t priority;      /* FRA_PRIORITY or RTA_PRIORITY */
+        Prefix prefix;          /* rule source, or route destination */
+        uint8_t protocol;
+
+        /* routes only */
+        uint8_t type;           /* RTN_UNICAST, RTN_UNREACHABLE */
+        uint8_t scope;
+        int oif;                /* 0: none */
+        bool has_gateway;
+        InAddrUnion gateway;
+        bool has_prefsrc;
+        InAddrUnion prefsrc;
+} Object;
+
+ObjectKey object_key(const Object *o);
+bool object_content_equal(const Object *a, const Object *b);
+/* Whether what the kernel holds is what we asked for (content_equal, but a device we left to the
+ * kernel may be any). */
+bool object_satisfies(const Object *have, const Object *want);
+
+#define OBJECT_STRLEN 256
+/* One line in iproute2 notation, e.g. "rule pref 32765 from 10.10.10.0/24 lookup 200 proto 211". */
+const char *object_to_string(const Object *o, char buf[static OBJECT_STRLEN]);

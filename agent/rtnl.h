@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <linux/netlink.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "macro.h"
+
+/* The only code that touches rtnetlink sockets. Two sockets: one subscribed to the multicast groups we
+ * follow (links, v4/v6 addresses, routes and rules), read from the event loop; one for synchronous dumps
+ * and batched requests. Only messages from the kernel (netlink port id 0) are believed. */
+
+typedef struct Rtnl Rtnl;
+
+typedef int (*rtnl_message_handler_t)(const struct nlmsghdr *nlh, void *userdata);
+/* The event socket overflowed (ENOBUFS): events were lost, a full resync is due. */
+typedef void (*rtnl_overrun_handler_t)(void *userdata);
+
+#define RTNL_RCVBUF_DEFAULT (8U * 1024U * 1024U)
+
+int rtnl_new(sd_event *e, uint32_t rcvbuf, rtnl_message_handler_t on_event, rtnl_overrun_handler_t on_overrun,
+             void *userdata, Rtnl **ret);
+Rtnl *rtnl_free(Rtnl *r);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Rtnl *, rtnl_free);
+
+uint64_t rtnl_forged_messages(const Rtnl *r);  /* messages dropped because not from the kernel */
+uint32_t rtnl_event_portid(const Rtnl *r);
+
+/* A dump (RTM_GETLINK, RTM_GETADDR, RTM_GETROUTE or RTM_GETRULE) of one family. oif > 0 asks the kernel
+ * to filter routes by output device (strict dump checking). The handler sees each object; the whole
+ * dump is retried when the kernel flags it NLM_F_DUMP_INTR (changed while dumping): the handler must be
+ * idempotent. */
+int rtnl_dump(Rtnl *r, uint16_t type, int family, int oif, rtnl_message_handler_t handler, void *userdata);
+
+/* A batch: many requests, each with NLM_F_ACK and its own sequence number, sent with as few sendmsg()
+ * calls as the socket buffer allows, every ack checked. */
+typedef struct RtnlBatch RtnlBatch;
+
+RtnlBatch *rtnl_batch_new(void);
+RtnlBatch *rtnl_batch_free(RtnlBatch *b);
+DEFINE_TRIVIAL_CLEANUP_FUNC(RtnlBatch *, rtnl_batch_free);
+size_t rtnl_batch_size(const RtnlBatch *b);
+
+/* Starts a message; the returned header stays valid until the next call. Builders append attributes
+ * with mnl_attr_put*(); RTNL_MESSAGE_MAX bounds a message. */
+#define RTNL_MESSAGE_MAX 1024U
+struct nlmsghdr *rtnl_batch_add(RtnlBatch *b, uint16_t type, uint16_t flags);
+
+/* Called once per request in order: error is 0 or -errno from the kernel's ack, ext_ack the kernel's
+ * extended ack text or NULL. */
+typedef void (*rtnl_ack_handler_t)(size_t index, int error, const char *ext_ack, void *userdata);
+int rtnl_batch_send(Rtnl *r, RtnlBatch *b, rtnl_ack_handler_t handler, void *userdata);
