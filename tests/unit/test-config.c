@@ -1,0 +1,619 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* config_load(): values, defaults, every kind of error with its line, drop-ins, the --print round trip
+ * and the corpora under tests/unit/{good,bad}-configs. Set SOURCE_ROOT to the source tree (meson does);
+ * without it the current directory is taken. Never reads /etc: every load names its files. */
+
+#include <dirent.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include "config.h"
+#include "macro.h"
+#include "strv.h"
+
+#define ASSERT(expr)                                                                    \
+        do {                                                                            \
+                if (!(expr)) {                                                          \
+                        fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__,      \
+                                __LINE__, #expr);                                       \
+                        exit(1);                                                        \
+                }                                                                       \
+        } while (0)
+
+/* The seed 003 topology, also shipped as packaging/vpnpolicy.conf. */
+#define SEED003_POOLS "[Pool]\nPrefix=10.10.10.0/24\nPrefix=fd00:4242:4242:4242::/64\n"
+#define SEED003_GATEWAY "[Gateway]\nIPv4=192.168.1.1\nIPv6=fd00:1010:1010:1010::1\nDevice=eth1\n"
+#define MINIMAL SEED003_POOLS SEED003_GATEWAY
+
+static char tmpdir[] = "/tmp/test-config-XXXXXX";
+static char main_path[PATH_MAX], dropin_dir[PATH_MAX], iproute2_dir[PATH_MAX];
+
+static int rm_one(const char *path, _unused_ const struct stat *st, _unused_ int flag,
+                  _unused_ struct FTW *ftw) {
+        return remove(path);
+}
+
+static void rm_rf(const char *path) {
+        (void) nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void write_file(const char *path, const char *content) {
+        FILE *f = fopen(path, "we");
+
+        ASSERT(f);
+        ASSERT(fputs(content, f) >= 0);
+        ASSERT(fclose(f) == 0);
+}
+
+static void write_dropin(const char *name, const char *content) {
+        char path[PATH_MAX * 2];
+
+        (void) mkdir(dropin_dir, 0755);
+        snprintf(path, sizeof(path), "%s/%s", dropin_dir, name);
+        write_file(path, content);
+}
+
+/* A fresh directory for each test: main file, drop-in dir (absent until written) and iproute2 dir. */
+static void setup(void) {
+        rm_rf(tmpdir);
+        ASSERT(mkdir(tmpdir, 0700) == 0);
+        snprintf(main_path, sizeof(main_path), "%s/vpnpolicy.conf", tmpdir);
+        snprintf(dropin_dir, sizeof(dropin_dir), "%s/vpnpolicy.conf.d", tmpdir);
+        snprintf(iproute2_dir, sizeof(iproute2_dir), "%s/iproute2", tmpdir);
+        ASSERT(mkdir(iproute2_dir, 0755) == 0);
+}
+
+static int load_path(const char *path, const char *iproute2, Config **ret, char ***errors) {
+        ConfigSource src = { .path = path, .iproute2_dir = iproute2 };
+
+        if (streq(path, main_path))
+                src.dropin_dir = dropin_dir;
+        return config_load(&src, ret, errors);
+}
+
+static Config *load_ok(const char *text) {
+        _cleanup_strv_free_ char **errors = NULL;
+        Config *c = NULL;
+
+        write_file(main_path, text);
+        if (load_path(main_path, iproute2_dir, &c, &errors) < 0) {
+                STRV_FOREACH(e, errors)
+                        fprintf(stderr, "unexpected: %s\n", *e);
+                ASSERT(false);
+        }
+        ASSERT(strv_length(errors) == 0);
+        return c;
+}
+
+/* Some error starts with "PATH:LINE: " ("PATH: " for LINE 0) and contains what. */
+static bool has_error(char **errors, const char *path, unsigned line, const char *what) {
+        char prefix[PATH_MAX + 32];
+
+        if (line > 0)
+                snprintf(prefix, sizeof(prefix), "%s:%u: ", path, line);
+        else
+                snprintf(prefix, sizeof(prefix), "%s: ", path);
+        STRV_FOREACH(e, errors)
+                if (strncmp(*e, prefix, strlen(prefix)) == 0 && strstr(*e, what))
+                        return true;
+        fprintf(stderr, "no error \"%s...%s\" among:\n", prefix, what);
+        STRV_FOREACH(e, errors)
+                fprintf(stderr, "  %s\n", *e);
+        return false;
+}
+
+/* Loads text as the main file, expects failure with exactly n errors, the first at line with what. */
+static void expect_errors(const char *text, size_t n, unsigned line, const char *what) {
+        _cleanup_strv_free_ char **errors = NULL;
+        Config *c = NULL;
+
+        setup();
+        write_file(main_path, text);
+        ASSERT(load_path(main_path, iproute2_dir, &c, &errors) == -EINVAL);
+        ASSERT(!c);
+        ASSERT(has_error(errors, main_path, line, what));
+        if (strv_length(errors) != n) {
+                STRV_FOREACH(e, errors)
+                        fprintf(stderr, "  %s\n", *e);
+                ASSERT(strv_length(errors) == n);
+        }
+}
+
+static void test_defaults(void) {
+        _cleanup_(config_freep) Config *c = NULL;
+        char s[ADDR_STRLEN];
+
+        setup();
+        c = load_ok("# only what is required\n" MINIMAL);
+        ASSERT(streq(c->table_name, "vpn") && c->table_id == 200 && c->priority == 32765);
+        ASSERT(c->n_pools == 2 && c->pools[0].family == AF_INET && c->pools[1].family == AF_INET6);
+        ASSERT(c->pools[0].prefixlen == 24 && c->pools[1].prefixlen == 64);
+        ASSERT(c->has_gateway4 && streq(addr_to_string(AF_INET, &c->gateway4, s), "192.168.1.1"));
+        ASSERT(c->has_gateway6 && streq(addr_to_string(AF_INET6, &c->gateway6, s), "fd00:1010:1010:1010::1"));
+        ASSERT(streq(c->gateway_device, "eth1"));
+        ASSERT(strv_length(c->tunnel_match) == 1 && streq(c->tunnel_match[0], "tun*"));
+        ASSERT(c->mirror_routes && !c->send_redirects && c->forwarding == FORWARDING_CHECK && c->fail_closed);
+        ASSERT(c->firewall_manage && c->firewall_leak_guard && !c->firewall_masquerade);
+        ASSERT(!c->read_group && c->read_gid == (gid_t) -1);
+        ASSERT(strv_length(c->register_users) == 0 && strv_length(c->register_groups) == 0);
+        ASSERT(strv_length(c->files) == 1 && streq(c->files[0], main_path));
+        ASSERT(config_has_family(c, AF_INET) && config_has_family(c, AF_INET6));
+        ASSERT(config_gateway(c, AF_INET) == &c->gateway4 && config_gateway(c, AF_INET6) == &c->gateway6);
+}
+
+static void test_values_valid(void) {
+        _cleanup_(config_freep) Config *c = NULL;
+
+        setup();
+        c = load_ok("\xef\xbb\xbf[Table]\n"
+                    "  Name = policy_2   \n"
+                    "Id=300\n"
+                    "Id=4294967295\r\n"
+                    "Priority=1\n"
+                    "[Pool]\n"
+                    "Prefix=10.10.10.0/24 ; an inih comment\n"
+                    "[Gateway]\n"
+                    "IPv4=192.168.1.1\n"
+                    "[Tunnels]\n"
+                    "Match=tap[0-9]\n"
+                    "Match=wg*\n"
+                    "Match=wg*\n"
+                    "MirrorRoutes=off\n"
+                    "[Firewall]\n"
+                    "Manage=no\nLeakGuard=FALSE\nMasquerade=1\n"
+                    "[Kernel]\n"
+                    "SendRedirects=yes\nForwarding=enable\nFailClosed=0\n"
+                    "[Control]\n"
+                    "ReadGroup=0\n"
+                    "RegisterUser=root\n"
+                    "RegisterUser=0\n"
+                    "RegisterGroup=root\n");
+        ASSERT(streq(c->table_name, "policy_2") && c->table_id == UINT32_MAX && c->priority == 1);
+        ASSERT(c->n_pools == 1 && !c->has_gateway6 && !c->gateway_device[0]);
+        ASSERT(strv_length(c->tunnel_match) == 2 && streq(c->tunnel_match[0], "tap[0-9]"));
+        ASSERT(streq(c->tunnel_match[1], "wg*"));
+        ASSERT(!c->mirror_routes && !c->firewall_manage && !c->firewall_leak_guard && c->firewall_masquerade);
+        ASSERT(c->send_redirects && c->forwarding == FORWARDING_ENABLE && !c->fail_closed);
+        ASSERT(streq(c->read_group, "root") && c->read_gid == 0);
+        ASSERT(strv_length(c->register_users) == 1 && streq(c->register_users[0], "root"));
+        ASSERT(c->register_uids[0] == 0);
+        ASSERT(strv_length(c->register_groups) == 1 && c->register_gids[0] == 0);
+        ASSERT(!config_has_family(c, AF_INET6) && !config_gateway(c, AF_INET6));
+}
+
+/* One test per kind of error, each at a known line. */
+static void test_errors(void) {
+        expect_errors("[Table]\n[Foo]\nBar=1\n" MINIMAL, 1, 2, "[Foo]: unknown section");
+        expect_errors(MINIMAL "[Table]\nFoo=1\n", 1, 9, "[Table] Foo: unknown key");
+        expect_errors(MINIMAL "[Table]\nname=vpn\n", 1, 9, "[Table] name: unknown key");
+        expect_errors(MINIMAL "[Table\n", 1, 8, "syntax error");
+        expect_errors(MINIMAL "\n\n[Table]\nName vpn\n", 1, 11, "syntax error");
+        expect_errors(MINIMAL "[Table]\n=vpn\n", 1, 9, "syntax error");
+        expect_errors(MINIMAL "[Table]\nNa me=vpn\n", 1, 9, "syntax error");
+        expect_errors(MINIMAL "[Table]\nName:vpn\n", 1, 9, "syntax error");
+        expect_errors("Name=vpn\n" MINIMAL, 1, 1, "Name: assignment outside of any section");
+        expect_errors(MINIMAL "[Table]\nName=2vpn\n", 1, 9, "[Table] Name: invalid table name \"2vpn\"");
+        expect_errors(MINIMAL "[Table]\nName=main\n", 1, 9, "[Table] Name: \"main\" is reserved");
+        expect_errors(MINIMAL "[Table]\nId=254\n", 1, 9, "[Table] Id: 254 is the kernel's main table");
+        expect_errors(MINIMAL "[Table]\nId=0\n", 1, 9, "[Table] Id: 0 is out of range");
+        expect_errors(MINIMAL "[Table]\nId=0x10\n", 1, 9, "[Table] Id: invalid number \"0x10\"");
+        expect_errors(MINIMAL "[Table]\nId=4294967296\n", 1, 9, "[Table] Id: 4294967296 is out of range");
+        expect_errors(MINIMAL "[Table]\nId=-1\n", 1, 9, "[Table] Id: invalid number");
+        expect_errors(MINIMAL "[Table]\nPriority=32766\n", 1, 9, "[Table] Priority: 32766 is out of range");
+        expect_errors(MINIMAL "[Table]\nPriority=0\n", 1, 9, "[Table] Priority: 0 is out of range");
+        expect_errors(MINIMAL "Prefix=10.0.0.1/\n", 1, 8, "[Gateway] Prefix: unknown key");
+        expect_errors(MINIMAL "[Pool]\nPrefix=10.0.0.1/\n", 1, 9, "[Pool] Prefix: invalid prefix");
+        expect_errors(MINIMAL "[Pool]\nPrefix=10.0.0.0\n", 1, 9, "[Pool] Prefix: invalid prefix");
+        expect_errors(MINIMAL "[Pool]\nPrefix=10.20.0.1/16\n", 1, 9,
+                      "[Pool] Prefix: 10.20.0.1/16 has host bits set, did you mean 10.20.0.0/16?");
+        expect_errors(MINIMAL "[Pool]\nPrefix=0.0.0.0/0\n", 1, 9, "would match every source address");
+        expect_errors("[Pool]\nPrefix=10.10.10.0/24\n\nPrefix=10.10.10.0/24\n" SEED003_GATEWAY, 1, 4,
+                      "[Pool] Prefix: 10.10.10.0/24 is already listed at ");
+        expect_errors("[Pool]\nPrefix=10.10.0.0/16\n\nPrefix=10.10.10.0/24\n" SEED003_GATEWAY, 1, 4,
+                      "[Pool] Prefix: 10.10.10.0/24 overlaps 10.10.0.0/16 (");
+        expect_errors("[Pool]\nPrefix=fd00::/64\n[Gateway]\nIPv4=192.168.1.1\n", 1, 2,
+                      "[Pool] Prefix: fd00::/64 needs [Gateway] IPv6=");
+        expect_errors("[Pool]\nPrefix=10.0.0.0/8\n[Gateway]\nIPv6=fd00::1\n", 1, 2,
+                      "[Pool] Prefix: 10.0.0.0/8 needs [Gateway] IPv4=");
+        expect_errors("[Gateway]\nIPv4=192.168.1.1\n", 1, 0, "[Pool] Prefix: at least one pool is required");
+        expect_errors(SEED003_POOLS "[Gateway]\nIPv4=192.168.1.1\nIPv6=fe80::1\n", 1, 6,
+                      "[Gateway] IPv6: link-local gateway fe80::1 needs [Gateway] Device=");
+        expect_errors(SEED003_POOLS "[Gateway]\nIPv4=fd00::1\nIPv6=fd00::1\n", 2, 5,
+                      "[Gateway] IPv4: \"fd00::1\" is not an IPv4 address");
+        expect_errors(SEED003_POOLS "[Gateway]\nIPv4=192.168.1.1\nIPv6=fd00::/64\n", 2, 6,
+                      "[Gateway] IPv6: \"fd00::/64\" is a prefix");
+        expect_errors(SEED003_POOLS "[Gateway]\nIPv4=10.10.10.1\nIPv6=fd00::1\n", 1, 5,
+                      "[Gateway] IPv4: 10.10.10.1 is inside [Pool] Prefix=10.10.10.0/24");
+        expect_errors(SEED003_POOLS "[Gateway]\nIPv4=224.0.0.1\nIPv6=fd00::1\n", 2, 5,
+                      "not usable as a gateway");
+        expect_errors(MINIMAL "Device=eth1:0\n", 1, 8, "[Gateway] Device: invalid interface name");
+        expect_errors(MINIMAL "Device=abcdefghijklmnop\n", 1, 8, "[Gateway] Device: invalid interface name");
+        expect_errors(MINIMAL "[Tunnels]\nMatch=tun *\n", 1, 9, "[Tunnels] Match: invalid pattern");
+        expect_errors(MINIMAL "[Tunnels]\nMirrorRoutes=maybe\n", 1, 9, "[Tunnels] MirrorRoutes: invalid boolean");
+        expect_errors(MINIMAL "[Kernel]\nForwarding=on\n", 1, 9, "[Kernel] Forwarding: invalid value \"on\"");
+        expect_errors(MINIMAL "[Control]\nReadGroup=vpnpolicy-no-such-group\n", 1, 9,
+                      "[Control] ReadGroup: no such group \"vpnpolicy-no-such-group\"");
+        expect_errors(MINIMAL "[Control]\nRegisterUser=vpnpolicy-no-such-user\n", 1, 9,
+                      "[Control] RegisterUser: no such user");
+        expect_errors(MINIMAL "[Control]\nRegisterGroup=4294967295\n", 1, 9,
+                      "[Control] RegisterGroup: no such group");
+}
+
+/* All errors are collected, in file order, each with its own line. */
+static void test_errors_collected(void) {
+        _cleanup_strv_free_ char **errors = NULL;
+        Config *c = NULL;
+
+        setup();
+        write_file(main_path, "[Table]\n"
+                              "Id=abc\n"                /* 2 */
+                              "Priority=99999\n"        /* 3 */
+                              "[Nope]\n"                /* 4 */
+                              "Whatever=1\n"            /* 5: skipped, the section was reported */
+                              "[Pool]\n"
+                              "Prefix=10.0.0.1/8\n"     /* 7 */
+                              "Prefix=fd00::/64\n"      /* 8: no IPv6 gateway */
+                              "garbage\n"               /* 9 */
+                              "[Gateway]\n"
+                              "IPv4=192.168.1.1\n"
+                              "Color=blue\n");          /* 12 */
+        ASSERT(load_path(main_path, iproute2_dir, &c, &errors) == -EINVAL);
+        ASSERT(strv_length(errors) == 7);
+        ASSERT(has_error(errors, main_path, 2, "[Table] Id: invalid number \"abc\""));
+        ASSERT(has_error(errors, main_path, 3, "[Table] Priority:"));
+        ASSERT(has_error(errors, main_path, 4, "[Nope]: unknown section"));
+        ASSERT(has_error(errors, main_path, 7, "[Pool] Prefix: 10.0.0.1/8 has host bits set"));
+        ASSERT(has_error(errors, main_path, 8, "[Pool] Prefix: fd00::/64 needs [Gateway] IPv6="));
+        ASSERT(has_error(errors, main_path, 9, "syntax error"));
+        ASSERT(has_error(errors, main_path, 12, "[Gateway] Color: unknown key"));
+        /* The verify pass runs after all files: its error comes last. */
+        ASSERT(strstr(errors[6], "needs [Gateway] IPv6="));
+}
+
+static void test_line_too_long(void) {
+        char text[1024];
+
+        snprintf(text, sizeof(text), MINIMAL "[Tunnels]\nMatch=%0300d\nMirrorRoutes=yes\nMatch=tap*\n", 0);
+        expect_errors(text, 1, 9, "line longer than");
+}
+
+static void test_nul_byte(void) {
+        static const char text[] = MINIMAL "[Tunnels]\nMatch=tun\0*\n";
+        FILE *f;
+        _cleanup_strv_free_ char **errors = NULL;
+        Config *c = NULL;
+
+        setup();
+        f = fopen(main_path, "we");
+        ASSERT(f && fwrite(text, 1, sizeof(text) - 1, f) == sizeof(text) - 1 && fclose(f) == 0);
+        ASSERT(load_path(main_path, iproute2_dir, &c, &errors) == -EINVAL);
+        ASSERT(has_error(errors, main_path, 9, "NUL byte"));
+}
+
+static void test_missing_files(void) {
+        _cleanup_strv_free_ char **errors = NULL;
+        _cleanup_(config_freep) Config *c = NULL;
+        ConfigSource src = {};
+
+        setup();
+        src.path = main_path;
+        src.iproute2_dir = iproute2_dir;
+        ASSERT(config_load(&src, &c, &errors) == -ENOENT);
+        ASSERT(strv_length(errors) == 1);
+        ASSERT(has_error(errors, main_path, 0, "No such file or directory"));
+
+        /* The default drop-in dir is PATH.d; missing is fine. */
+        write_file(main_path, MINIMAL);
+        errors = strv_free(errors);
+        ASSERT(config_load(&src, &c, &errors) == 0);
+        ASSERT(c && strv_length(errors) == 0);
+}
+
+static void test_dropins(void) {
+        _cleanup_(config_freep) Config *c = NULL;
+        char path[PATH_MAX + 64];
+
+        setup();
+        /* The default drop-in directory is PATH.d, the one setup() names too. */
+        write_dropin("20-b.conf", "[Table]\nName=from_b\n[Pool]\nPrefix=10.30.0.0/16\n"
+                                  "[Control]\nRegisterUser=root\n");
+        write_dropin("10-a.conf", "[Table]\nName=from_a\nId=300\n[Pool]\nPrefix=10.20.0.0/16\n");
+        write_dropin("05-c.conf.disabled", "[Table]\nName=never\n");
+        write_dropin(".30-hidden.conf", "[Table]\nName=never\n");
+        c = load_ok("[Table]\nName=main_name\nPriority=1000\n" MINIMAL "[Tunnels]\nMatch=tap*\n");
+
+        ASSERT(streq(c->table_name, "from_b"));
+        ASSERT(c->table_id == 300 && c->priority == 1000);
+        ASSERT(c->n_pools == 4);
+        ASSERT(c->pools[2].addr.bytes[1] == 20 && c->pools[3].addr.bytes[1] == 30);
+        ASSERT(strv_length(c->register_users) == 1);
+        ASSERT(strv_length(c->files) == 3);
+        ASSERT(streq(c->files[0], main_path));
+        snprintf(path, sizeof(path), "%s/10-a.conf", dropin_dir);
+        ASSERT(streq(c->files[1], path));
+        snprintf(path, sizeof(path), "%s/20-b.conf", dropin_dir);
+        ASSERT(streq(c->files[2], path));
+}
+
+/* An overlap across files names the earlier file and line; errors carry the drop-in's own path. */
+static void test_dropin_errors(void) {
+        _cleanup_strv_free_ char **errors = NULL;
+        Config *c = NULL;
+        char path[PATH_MAX + 64], what[PATH_MAX + 128];
+
+        setup();
+        write_file(main_path, MINIMAL);
+        write_dropin("10-a.conf", "# comment\n[Pool]\nPrefix=10.10.10.128/25\n[Table]\nBad=1\n");
+        snprintf(path, sizeof(path), "%s/10-a.conf", dropin_dir);
+        ASSERT(load_path(main_path, iproute2_dir, &c, &errors) == -EINVAL);
+        snprintf(what, sizeof(what), "overlaps 10.10.10.0/24 (%s:2)", main_path);
+        ASSERT(has_error(errors, path, 3, what));
+        ASSERT(has_error(errors, path, 5, "[Table] Bad: unknown key"));
+        ASSERT(strv_length(errors) == 2);
+}
+
+static void test_empty_resets(void) {
+        _cleanup_(config_freep) Config *c = NULL;
+
+        setup();
+        write_dropin("10-reset.conf", "[Table]\nName=\nId=\n[Pool]\nPrefix=\nPrefix=10.99.0.0/16\n"
+                                      "[Gateway]\nIPv6=\nDevice=\n[Kernel]\nFailClosed=\n[Control]\n"
+                                      "ReadGroup=\nRegisterUser=\n");
+        c = load_ok("[Table]\nName=x\nId=7\n" MINIMAL "[Kernel]\nFailClosed=no\n"
+                    "[Control]\nReadGroup=root\nRegisterUser=root\n");
+        ASSERT(streq(c->table_name, "vpn") && c->table_id == 200);
+        ASSERT(c->n_pools == 1 && c->pools[0].addr.bytes[1] == 99);
+        ASSERT(c->has_gateway4 && !c->has_gateway6 && !c->gateway_device[0]);
+        ASSERT(c->fail_closed);
+        ASSERT(!c->read_group && c->read_gid == (gid_t) -1 && strv_length(c->register_users) == 0);
+}
+
+static void test_match(void) {
+        Config *c;
+
+        setup();
+        c = load_ok(MINIMAL);
+        ASSERT(strv_length(c->tunnel_match) == 1 && streq(c->tunnel_match[0], "tun*"));
+        config_free(c);
+
+        /* The first assignment replaces the default. */
+        c = load_ok(MINIMAL "[Tunnels]\nMatch=tap*\n");
+        ASSERT(strv_length(c->tunnel_match) == 1 && streq(c->tunnel_match[0], "tap*"));
+        config_free(c);
+
+        /* An empty one empties the list, for good if nothing follows. */
+        c = load_ok(MINIMAL "[Tunnels]\nMatch=tap*\nMatch=\n");
+        ASSERT(strv_length(c->tunnel_match) == 0);
+        config_free(c);
+
+        /* ...across files too: the drop-in resets what the main file said. */
+        write_dropin("50-wg.conf", "[Tunnels]\nMatch=\nMatch=wg*\n");
+        c = load_ok(MINIMAL "[Tunnels]\nMatch=tap*\nMatch=tun*\n");
+        ASSERT(strv_length(c->tunnel_match) == 1 && streq(c->tunnel_match[0], "wg*"));
+        config_free(c);
+
+        /* A drop-in appends when it does not reset. */
+        write_dropin("50-wg.conf", "[Tunnels]\nMatch=wg*\n");
+        c = load_ok(MINIMAL "[Tunnels]\nMatch=tap*\n");
+        ASSERT(strv_length(c->tunnel_match) == 2 && streq(c->tunnel_match[1], "wg*"));
+        config_free(c);
+}
+
+/* rt_tables entries that clash with our table, hex ids included; our own rt_tables.d file is ignored. */
+static void test_rt_tables_clash(void) {
+        _cleanup_strv_free_ char **errors = NULL;
+        char path[PATH_MAX + 64], d[PATH_MAX + 64], what[PATH_MAX * 2];
+        Config *c = NULL;
+
+        setup();
+        snprintf(path, sizeof(path), "%s/rt_tables", iproute2_dir);
+        write_file(path, "#\n# reserved values\n255\tlocal\n254\tmain\n253\tdefault\n0\tunspec\n"
+                         "0x64 hexed\n  300   spaced # comment\n#200 vpn\nbogus line\n");
+        snprintf(d, sizeof(d), "%s/rt_tables.d", iproute2_dir);
+        ASSERT(mkdir(d, 0755) == 0);
+        snprintf(path, sizeof(path), "%s/rt_tables.d/vpnpolicy.conf", iproute2_dir);
+        write_file(path, "# ours: ignored\n200 other\n201 vpn\n");
+        snprintf(path, sizeof(path), "%s/rt_tables.d/x.conf", iproute2_dir);
+        write_file(path, "\n0xc9 taken\n");
+
+        /* Defaults: no clash, our own file does not count. */
+        config_free(load_ok(MINIMAL));
+
+        /* Id 100 is "hexed" (0x64), at line 7 of rt_tables. */
+        write_file(main_path, MINIMAL "[Table]\nId=100\n");
+        ASSERT(load_path(main_path, iproute2_dir, &c, &errors) == -EINVAL);
+        snprintf(path, sizeof(path), "%s/rt_tables", iproute2_dir);
+        snprintf(what, sizeof(what), "[Table] Id: table 100 is already named \"hexed\" in %s:7", path);
+        ASSERT(has_error(errors, main_path, 9, what));
+        ASSERT(strv_length(errors) == 1);
+        errors = strv_free(errors);
+
+        /* Name "spaced" has id 300; ours defaults to 200: reported on the Name= line. */
+        write_file(main_path, "[Table]\nName=spaced\n" MINIMAL);
+        ASSERT(load_path(main_path, iproute2_dir, &c, &errors) == -EINVAL);
+        snprintf(what, sizeof(what), "[Table] Name: table \"spaced\" already has id 300 in %s:8", path);
+        ASSERT(has_error(errors, main_path, 2, what));
+        ASSERT(strv_length(errors) == 1);
+        errors = strv_free(errors);
+
+        /* Both at once, the id from a drop-in of rt_tables.d, and with a default Id: no line. */
+        write_file(main_path, "[Table]\nName=hexed\n" MINIMAL);
+        snprintf(path, sizeof(path), "%s/rt_tables.d/x.conf", iproute2_dir);
+        write_file(path, "\n0xc8 taken\n");
+        ASSERT(load_path(main_path, iproute2_dir, &c, &errors) == -EINVAL);
+        snprintf(what, sizeof(what), "[Table] Id: table 200 is already named \"taken\" in %s:2", path);
+        ASSERT(has_error(errors, main_path, 0, what));
+        ASSERT(has_error(errors, main_path, 2, "[Table] Name: table \"hexed\" already has id 100"));
+        ASSERT(strv_length(errors) == 2);
+        ASSERT(!c);
+}
+
+static int load_and_print(const char *path, Config **ret, char **ret_text) {
+        _cleanup_strv_free_ char **errors = NULL;
+        char *text = NULL;
+        size_t size = 0;
+        FILE *f;
+        int r;
+
+        r = load_path(path, iproute2_dir, ret, &errors);
+        STRV_FOREACH(e, errors)
+                fprintf(stderr, "%s\n", *e);
+        if (r < 0)
+                return r;
+        f = open_memstream(&text, &size);
+        ASSERT(f);
+        ASSERT(config_print(*ret, f) == 0);
+        ASSERT(fclose(f) == 0);
+        *ret_text = text;
+        return 0;
+}
+
+/* load -> print -> load gives an equal Config, and printing that gives the same text. */
+static void check_round_trip(const char *path) {
+        _cleanup_(config_freep) Config *a = NULL, *b = NULL;
+        _cleanup_(freep) char *text_a = NULL, *text_b = NULL;
+        char printed[PATH_MAX + 64];
+
+        fprintf(stderr, "  %s\n", path);
+        ASSERT(load_and_print(path, &a, &text_a) == 0);
+        snprintf(printed, sizeof(printed), "%s/printed.conf", tmpdir);
+        write_file(printed, text_a);
+        ASSERT(load_and_print(printed, &b, &text_b) == 0);
+        ASSERT(config_equal(a, b) && config_equal(b, a));
+        if (!streq(text_a, text_b)) {
+                fprintf(stderr, "--- first\n%s--- second\n%s", text_a, text_b);
+                ASSERT(false);
+        }
+}
+
+static const char *source_root(void) {
+        return getenv("SOURCE_ROOT") ?: ".";
+}
+
+static int conf_filter(const struct dirent *de) {
+        size_t n = strlen(de->d_name);
+
+        return n > 5 && streq(de->d_name + n - 5, ".conf");
+}
+
+/* The *.conf files of dir, sorted; fails the test if there are fewer than min. */
+static char **corpus(const char *dir, size_t min) {
+        _cleanup_strv_free_ char **l = NULL;
+        struct dirent **des;
+        int n;
+
+        n = scandir(dir, &des, conf_filter, alphasort);
+        if (n < 0)
+                fprintf(stderr, "%s: %m (set SOURCE_ROOT)\n", dir);
+        ASSERT(n >= 0 && (size_t) n >= min);
+        for (int i = 0; i < n; i++) {
+                ASSERT(strv_extendf(&l, "%s/%s", dir, des[i]->d_name) == 0);
+                free(des[i]);
+        }
+        free(des);
+        return TAKE_PTR(l);
+}
+
+static void test_round_trip(void) {
+        _cleanup_strv_free_ char **files = NULL;
+        _cleanup_(config_freep) Config *a = NULL, *b = NULL;
+        char dir[PATH_MAX];
+
+        setup();
+        snprintf(dir, sizeof(dir), "%s/tests/unit/good-configs", source_root());
+        files = corpus(dir, 4);
+        STRV_FOREACH(f, files)
+                check_round_trip(*f);
+
+        /* The shipped example is valid and round-trips too. */
+        snprintf(dir, sizeof(dir), "%s/packaging/vpnpolicy.conf", source_root());
+        check_round_trip(dir);
+
+        /* config_equal() sees a difference in any field. */
+        a = load_ok(MINIMAL);
+        b = load_ok(MINIMAL);
+        ASSERT(config_equal(a, b));
+        b->fail_closed = false;
+        ASSERT(!config_equal(a, b));
+        b->fail_closed = true;
+        b->pools[1].prefixlen = 65;
+        ASSERT(!config_equal(a, b));
+        b->pools[1].prefixlen = 64;
+        b->gateway_device[0] = '\0';
+        ASSERT(!config_equal(a, b));
+        strcpy(b->gateway_device, "eth1");
+        b->has_gateway6 = false;
+        ASSERT(!config_equal(a, b));
+}
+
+/* Each file starts with "# expect: LINE: TEXT": rejected with an error "FILE:LINE: ...TEXT...", or for
+ * LINE "-", "FILE: ...TEXT...". The iproute2/ directory beside them holds the rt_tables they clash with. */
+static void test_bad_corpus(void) {
+        _cleanup_strv_free_ char **files = NULL;
+        char dir[PATH_MAX], iproute2[PATH_MAX + 16];
+        size_t n = 0;
+
+        snprintf(dir, sizeof(dir), "%s/tests/unit/bad-configs", source_root());
+        if (getenv("CORPUS"))
+                snprintf(dir, sizeof(dir), "%s", getenv("CORPUS"));
+        snprintf(iproute2, sizeof(iproute2), "%s/iproute2", dir);
+        files = corpus(dir, 40);
+
+        STRV_FOREACH(f, files) {
+                _cleanup_strv_free_ char **errors = NULL;
+                char first[512], what[512], line[16];
+                Config *c = NULL;
+                FILE *in;
+
+                in = fopen(*f, "re");
+                ASSERT(in && fgets(first, sizeof(first), in));
+                fclose(in);
+                first[strcspn(first, "\n")] = '\0';
+                if (sscanf(first, "# expect: %15[-0-9]: %511[^\n]", line, what) != 2) {
+                        fprintf(stderr, "%s: bad first line \"%s\"\n", *f, first);
+                        ASSERT(false);
+                }
+
+                ASSERT(load_path(*f, iproute2, &c, &errors) < 0);
+                ASSERT(!c);
+                if (!has_error(errors, *f, streq(line, "-") ? 0 : (unsigned) atoi(line), what)) {
+                        fprintf(stderr, "%s: not rejected as expected\n", *f);
+                        ASSERT(false);
+                }
+                n++;
+        }
+        fprintf(stderr, "  %zu bad configs rejected as expected\n", n);
+}
+
+int main(void) {
+        static const struct {
+                const char *name;
+                void (*fn)(void);
+        } tests[] = {
+                { "defaults", test_defaults },
+                { "values", test_values_valid },
+                { "errors", test_errors },
+                { "errors_collected", test_errors_collected },
+                { "line_too_long", test_line_too_long },
+                { "nul_byte", test_nul_byte },
+                { "missing_files", test_missing_files },
+                { "dropins", test_dropins },
+                { "dropin_errors", test_dropin_errors },
+                { "empty_resets", test_empty_resets },
+                { "match", test_match },
+                { "rt_tables_clash", test_rt_tables_clash },
+                { "round_trip", test_round_trip },
+                { "bad_corpus", test_bad_corpus },
+        };
+
+        ASSERT(mkdtemp(tmpdir));
+        for (size_t i = 0; i < ELEMENTSOF(tests); i++) {
+                fprintf(stderr, "%s\n", tests[i].name);
+                tests[i].fn();
+        }
+        rm_rf(tmpdir);
+        printf("%zu passed, 0 failed\n", ELEMENTSOF(tests));
+        return 0;
+}
