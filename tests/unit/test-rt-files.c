@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* rt-files.c against a scratch iproute2 directory: clash lookup, atomic install, idempotence, refusal
+ * of clashes and of foreign files, removal. */
+
+#include <dirent.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "macro.h"
+#include "rt-files.h"
+
+#define ASSERT(expr)                                                                    \
+        do {                                                                            \
+                if (!(expr)) {                                                          \
+                        fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__,      \
+                                __LINE__, #expr);                                       \
+                        exit(1);                                                        \
+                }                                                                       \
+        } while (0)
+
+static char tmpdir[] = "/tmp/test-rt-files-XXXXXX";
+static char dir[PATH_MAX];
+
+static int rm_one(const char *path, _unused_ const struct stat *st, _unused_ int flag,
+                  _unused_ struct FTW *ftw) {
+        return remove(path);
+}
+
+static void setup(void) {
+        (void) nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        ASSERT(mkdir(tmpdir, 0700) == 0);
+        snprintf(dir, sizeof(dir), "%s/iproute2", tmpdir);
+        ASSERT(mkdir(dir, 0755) == 0);
+}
+
+static void write_at(const char *name, const char *content) {
+        char path[PATH_MAX * 2];
+        FILE *f;
+
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        f = fopen(path, "we");
+        ASSERT(f && fputs(content, f) >= 0 && fclose(f) == 0);
+}
+
+static void mkdir_at(const char *name) {
+        char path[PATH_MAX * 2];
+
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        ASSERT(mkdir(path, 0755) == 0);
+}
+
+/* The content of DIR/name, or NULL if it does not exist. */
+static char *read_at(const char *name, struct stat *ret_st) {
+        char path[PATH_MAX * 2], *buf = NULL;
+        size_t size = 0;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        f = fopen(path, "re");
+        if (!f)
+                return NULL;
+        ASSERT(getdelim(&buf, &size, '\0', f) >= 0);
+        if (ret_st)
+                ASSERT(fstat(fileno(f), ret_st) == 0);
+        fclose(f);
+        return buf;
+}
+
+static bool exists_at(const char *name) {
+        char path[PATH_MAX * 2];
+
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        return access(path, F_OK) == 0;
+}
+
+/* Entries of DIR/name besides "." and "..". */
+static size_t count_entries(const char *name) {
+        char path[PATH_MAX * 2];
+        struct dirent *de;
+        size_t n = 0;
+        DIR *d;
+
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        d = opendir(path);
+        ASSERT(d);
+        while ((de = readdir(d)))
+                if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
+                        n++;
+        closedir(d);
+        return n;
+}
+
+static void test_find_clash(void) {
+        RtNameEntry *by_id = NULL, *by_name = NULL;
+        char path[PATH_MAX * 2];
+
+        setup();
+        /* Nothing there at all: no clash. */
+        ASSERT(rt_names_find_clash(dir, "rt_tables", 200, "vpn", &by_id, &by_name) == 0);
+        ASSERT(!by_id && !by_name);
+
+        write_at("rt_tables", "255\tlocal\n254\tmain\n# 200 commented\n\t0xC8 hexname # trailing\n"
+                              "junk 200\n201\tvpn\n");
+        mkdir_at("rt_tables.d");
+        write_at("rt_tables.d/vpnpolicy.conf", "200 ours_is_skipped\n");
+        write_at("rt_tables.d/.hidden.conf", "200 hidden\n");
+        write_at("rt_tables.d/b.conf.bak", "200 notconf\n");
+
+        ASSERT(rt_names_find_clash(dir, "rt_tables", 200, "vpn", &by_id, &by_name) == 1);
+        ASSERT(by_id && by_id->id == 200 && streq(by_id->name, "hexname") && by_id->line == 4);
+        snprintf(path, sizeof(path), "%s/rt_tables", dir);
+        ASSERT(streq(by_id->path, path));
+        ASSERT(by_name && by_name->id == 201 && by_name->line == 6);
+        by_id = rt_name_entry_free(by_id);
+        by_name = rt_name_entry_free(by_name);
+
+        /* Same id and name: ours, not a clash. */
+        ASSERT(rt_names_find_clash(dir, "rt_tables", 201, "vpn", &by_id, &by_name) == 0);
+        ASSERT(!by_id && !by_name);
+
+        /* From a drop-in, in sorted order: a.conf before c.conf. */
+        write_at("rt_tables.d/c.conf", "77 late\n");
+        write_at("rt_tables.d/a.conf", "# first\n77 early\n");
+        ASSERT(rt_names_find_clash(dir, "rt_tables", 77, "mine", &by_id, NULL) == 1);
+        snprintf(path, sizeof(path), "%s/rt_tables.d/a.conf", dir);
+        ASSERT(by_id && streq(by_id->name, "early") && by_id->line == 2 && streq(by_id->path, path));
+        rt_name_entry_free(by_id);
+        ASSERT(rt_names_find_clash(dir, "rt_tables", 78, "late", NULL, &by_name) == 1);
+        ASSERT(by_name && by_name->id == 77);
+        rt_name_entry_free(by_name);
+}
+
+static void test_install(void) {
+        struct stat st1, st2, st3;
+        _cleanup_(freep) char *t = NULL, *p = NULL, *t2 = NULL;
+
+        setup();
+        write_at("rt_tables", "255\tlocal\n254\tmain\n253\tdefault\n0\tunspec\n");
+        write_at("rt_protos", "0\tunspec\n2\tkernel\n4\tstatic\n186\tbgp\n");
+
+        /* The .d directories are created, 0755 whatever the umask. */
+        umask(077);
+        ASSERT(rt_files_install(dir, 200, "vpn", VPNPOLICY_PROTO, VPNPOLICY_PROTO_NAME) == 1);
+        umask(022);
+        t = read_at("rt_tables.d/vpnpolicy.conf", &st1);
+        p = read_at("rt_protos.d/vpnpolicy.conf", NULL);
+        ASSERT(t && p);
+        ASSERT(strncmp(t, "# Managed by vpnpolicyd", 23) == 0 && strstr(t, "\n200\tvpn\n"));
+        ASSERT(strncmp(p, "# Managed by vpnpolicyd", 23) == 0 && strstr(p, "\n211\tvpnpolicy\n"));
+        ASSERT((st1.st_mode & 07777) == 0644);
+        {
+                char path[PATH_MAX * 2];
+                struct stat d;
+
+                snprintf(path, sizeof(path), "%s/rt_protos.d", dir);
+                ASSERT(stat(path, &d) == 0 && (d.st_mode & 07777) == 0755);
+        }
+
+        /* Unchanged: not rewritten, so the inode stays. */
+        ASSERT(rt_files_install(dir, 200, "vpn", VPNPOLICY_PROTO, VPNPOLICY_PROTO_NAME) == 0);
+        t2 = read_at("rt_tables.d/vpnpolicy.conf", &st2);
+        ASSERT(st2.st_ino == st1.st_ino && st2.st_mtim.tv_nsec == st1.st_mtim.tv_nsec);
+
+        /* Changed: replaced by a new file (rename), no temporary left behind. */
+        ASSERT(rt_files_install(dir, 300, "vpn2", VPNPOLICY_PROTO, VPNPOLICY_PROTO_NAME) == 1);
+        free(t);
+        t = read_at("rt_tables.d/vpnpolicy.conf", &st3);
+        ASSERT(strstr(t, "\n300\tvpn2\n") && !strstr(t, "200"));
+        ASSERT(st3.st_ino != st1.st_ino);
+        ASSERT(count_entries("rt_tables.d") == 1 && count_entries("rt_protos.d") == 1);
+}
+
+static void test_install_refuses(void) {
+        setup();
+        write_at("rt_protos", "0\tunspec\n0xd3\tsomeone\n");
+        ASSERT(rt_files_install(dir, 200, "vpn", VPNPOLICY_PROTO, VPNPOLICY_PROTO_NAME) == -EEXIST);
+        ASSERT(!exists_at("rt_tables.d/vpnpolicy.conf"));
+
+        setup();
+        mkdir_at("rt_protos.d");
+        write_at("rt_protos.d/frr.conf", "212 vpnpolicy\n");
+        ASSERT(rt_files_install(dir, 200, "vpn", VPNPOLICY_PROTO, VPNPOLICY_PROTO_NAME) == -EEXIST);
+
+        setup();
+        write_at("rt_tables", "200 theirs\n");
+        ASSERT(rt_files_install(dir, 200, "vpn", VPNPOLICY_PROTO, VPNPOLICY_PROTO_NAME) == -EEXIST);
+
+        /* A file of our name that we did not write is left alone. */
+        setup();
+        mkdir_at("rt_tables.d");
+        write_at("rt_tables.d/vpnpolicy.conf", "200 vpn\n");
+        ASSERT(rt_files_install(dir, 200, "vpn", VPNPOLICY_PROTO, VPNPOLICY_PROTO_NAME) == -EEXIST);
+        ASSERT(rt_files_remove(dir) == -EEXIST);
+        ASSERT(exists_at("rt_tables.d/vpnpolicy.conf"));
+
+        /* Invalid names never reach a file. */
+        setup();
+        ASSERT(rt_files_install(dir, 200, "v p n", VPNPOLICY_PROTO, VPNPOLICY_PROTO_NAME) == -EINVAL);
+        ASSERT(rt_files_install(dir, 200, "vpn", VPNPOLICY_PROTO, "") == -EINVAL);
+}
+
+static void test_remove(void) {
+        setup();
+        /* Nothing to remove is fine. */
+        ASSERT(rt_files_remove(dir) == 0);
+
+        write_at("rt_tables", "100 other\n");
+        ASSERT(rt_files_install(dir, 200, "vpn", VPNPOLICY_PROTO, VPNPOLICY_PROTO_NAME) == 1);
+        mkdir_at("rt_tables.d/keep");
+        write_at("rt_tables.d/other.conf", "300 kept\n");
+        ASSERT(rt_files_remove(dir) == 0);
+        ASSERT(!exists_at("rt_tables.d/vpnpolicy.conf"));
+        ASSERT(!exists_at("rt_protos.d/vpnpolicy.conf"));
+        ASSERT(exists_at("rt_tables.d/other.conf"));
+        ASSERT(rt_files_remove(dir) == 0);
+}
+
+int main(void) {
+        static const struct {
+                const char *name;
+                void (*fn)(void);
+        } tests[] = {
+                { "find_clash", test_find_clash },
+                { "install", test_install },
+                { "install_refuses", test_install_refuses },
+                { "remove", test_remove },
+        };
+
+        ASSERT(mkdtemp(tmpdir));
+        for (size_t i = 0; i < ELEMENTSOF(tests); i++) {
+                fprintf(stderr, "%s\n", tests[i].name);
+                tests[i].fn();
+        }
+        (void) nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        printf("%zu passed, 0 failed\n", ELEMENTSOF(tests));
+        return 0;
+}
