@@ -252,7 +252,7 @@ static int parse_number(Parser *p, const char *value, uint32_t min, uint32_t max
 }
 
 static int parse_table_id(Parser *p, const char *value, void *dest, _unused_ int ltype) {
-        uint32_t *id = dest, v;
+        uint32_t *id = dest, v = 0;
         int r;
 
         if (!*value) {
