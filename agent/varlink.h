@@ -17,10 +17,12 @@
 #define VARLINK_ERROR_INVALID_PARAMETER "org.varlink.service.InvalidParameter"
 #define VARLINK_ERROR_PERMISSION_DENIED "org.varlink.service.PermissionDenied"
 #define VARLINK_ERROR_EXPECTED_MORE "org.varlink.service.ExpectedMore"
+#define VARLINK_ERROR_REQUEST_TOO_LARGE "io.vpnpolicy.RequestTooLarge"
 
 #define VARLINK_REQUEST_MAX (64U * 1024U)      /* larger requests are refused and the connection closed */
 #define VARLINK_CONNECTIONS_MAX 4096U         /* further connections are accepted and closed at once */
 #define VARLINK_IDLE_TIMEOUT_USEC (10U * 1000000U) /* a started request must complete within this */
+#define VARLINK_REPLY_MAX (16U * 1024U * 1024U) /* varlink_call() refuses larger replies */
 
 typedef struct VarlinkServer VarlinkServer;
 typedef struct VarlinkCall VarlinkCall;
@@ -37,23 +39,44 @@ typedef struct VarlinkPeer {
 typedef void (*varlink_method_t)(VarlinkCall *call, const char *method, json_t *parameters,
                                  const VarlinkPeer *peer, void *userdata);
 
-/* fd >= 0: a listening socket handed over by systemd; else bind PATH (mode 0666, access is decided per
- * method from the peer's credentials), replacing a stale socket file. */
+/* fd >= 0: a listening socket handed over by systemd, owned by the server on success; else bind PATH (mode
+ * 0666, access is decided per method from the peer's credentials) in an existing directory, replacing a
+ * stale socket file: -EADDRINUSE when another process still listens on it, -EEXIST when PATH is not a
+ * socket. The method callback must not free the server. */
 int varlink_server_new(sd_event *e, const char *path, int fd, varlink_method_t method, void *userdata,
                        VarlinkServer **ret);
 VarlinkServer *varlink_server_free(VarlinkServer *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(VarlinkServer *, varlink_server_free);
 unsigned varlink_server_connections(const VarlinkServer *s);
 
-/* Both take ownership of parameters (NULL means {}). */
+/* Both take ownership of parameters (NULL means {}) and consume the call in every case. They return 0 also
+ * when the answer is dropped (oneway request, peer gone); < 0 when it could not be queued, the connection is
+ * then closed. */
 int varlink_call_reply(VarlinkCall *call, json_t *parameters);
 int varlink_call_error(VarlinkCall *call, const char *error, json_t *parameters);
 /* Convenience: error with {"reason": "..."}. */
 int varlink_call_errorf(VarlinkCall *call, const char *error, const char *fmt, ...) _printf_(3, 4);
 
+/* One request, the pure part of the server (the fuzzer drives it directly). */
+typedef struct VarlinkRequest {
+        json_t *json;       /* the whole request, owned; NULL when invalid */
+        const char *method; /* borrowed from json */
+        json_t *parameters; /* borrowed from json; {} when absent */
+        bool oneway;
+        bool more;          /* accepted; a single reply without "continues" ends the call */
+        json_t *invalid;    /* owned, only when malformed: the parameters of the InvalidParameter reply */
+} VarlinkRequest;
+
+/* Parses the bytes of one request, without its terminating NUL. A malformed request is not a failure: it
+ * returns 0 with only ->invalid set. Fails only with -ENOMEM. */
+int varlink_request_parse(const char *buf, size_t size, VarlinkRequest *ret);
+void varlink_request_done(VarlinkRequest *req);
+
 /* Blocking client call. Returns 0 with *ret_parameters on a reply; 1 on an error reply, with *ret_error
  * (the error name, owned by caller) and *ret_parameters; -errno when the socket cannot be reached
- * (-ENOENT, -ECONNREFUSED), on timeout (-ETIMEDOUT) or a malformed reply (-EBADMSG). parameters is
- * borrowed; NULL sends {}. */
+ * (-ENOENT, -ECONNREFUSED), on timeout (-ETIMEDOUT) or a malformed reply (-EBADMSG; -EMSGSIZE beyond
+ * VARLINK_REPLY_MAX; -ECONNRESET when closed without a reply). parameters is borrowed; NULL sends {}.
+ * timeout_usec covers connect, send and receive together; UINT64_MAX waits forever. ret_parameters and
+ * ret_error may be NULL. */
 int varlink_call(const char *path, const char *method, json_t *parameters, uint64_t timeout_usec,
                  json_t **ret_parameters, char **ret_error);
