@@ -1,0 +1,270 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# tests/run.sh: the one test command. As root on a fresh Debian 12 machine it installs what it needs,
+# builds twice (build/: gcc, werror; build-asan/: ASan+UBSan), runs every test and ends with one line
+#   N passed, N failed[, N skipped]
+# It exits 1 if anything failed (or nothing ran), 0 otherwise. See --help.
+
+# Debian packages the build and the tests need. One list, add yours here.
+DEPS="meson ninja-build gcc clang pkg-config libmnl-dev libsystemd-dev libinih-dev libjansson-dev libnftnl-dev
+uthash-dev libclang-rt-14-dev iproute2 nftables openvpn openssl socat jq mandoc iputils-ping procps psmisc kmod
+valgrind"
+
+set -uo pipefail
+
+usage() {
+        cat <<'EOF'
+Usage: tests/run.sh [--quick] [--suite NAME]... [--no-install] [--help]
+
+Installs missing Debian packages (all of them when CI=true), builds build/ (gcc, werror) and build-asan/
+(ASan+UBSan), runs meson's tests in build/ (all suites) and build-asan/ (unit, integration), then the
+end-to-end scripts tests/e2e/test-*.sh, and prints a summary ending in "N passed, N failed".
+
+  --quick        only build/: no sanitizer build, no e2e
+  --suite NAME   only this meson suite (repeatable); e2e runs only if NAME is e2e
+  --no-install   never call apt-get
+  -h, --help     this text
+
+Run as root: integration and e2e tests create network namespaces (they skip otherwise).
+EOF
+}
+
+QUICK=
+NO_INSTALL=
+SUITES=()
+while (($#)); do
+        case $1 in
+        --quick) QUICK=1 ;;
+        --suite)
+                [[ $# -ge 2 && -n $2 ]] || { echo "run.sh: --suite needs a NAME" >&2; exit 2; }
+                SUITES+=("$2")
+                shift
+                ;;
+        --suite=*) SUITES+=("${1#--suite=}") ;;
+        --no-install) NO_INSTALL=1 ;;
+        -h | --help) usage; exit 0 ;;
+        *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+        esac
+        shift
+done
+
+cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." || exit 1
+ROOT=$PWD
+START=$SECONDS
+
+PASSED=0
+FAILED=0
+SKIPPED=0
+FAILED_NAMES=()
+FAILED_LOGS=()          # files holding the output of each failed test, same order
+TMPFILES=()
+trap 'rm -f "${TMPFILES[@]}"' EXIT
+
+step() { printf '\n=== %s (%ds)\n' "$*" $((SECONDS - START)); }
+
+# fail NAME LOGFILE: count a failure that is not a meson test (a build step, an e2e script, leftovers)
+fail() {
+        FAILED=$((FAILED + 1))
+        FAILED_NAMES+=("$1")
+        FAILED_LOGS+=("${2:-}")
+}
+
+has_suite() {
+        local s
+        ((${#SUITES[@]})) || return 0
+        for s in "${SUITES[@]}"; do [[ $s == "$1" ]] && return 0; done
+        return 1
+}
+
+# ---------------------------------------------------------------------------------------------------------
+install_deps() {
+        local p log missing=()
+        for p in $DEPS; do
+                dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^ii' || missing+=("$p")
+        done
+        if [[ ${CI:-} != true ]] && ((${#missing[@]} == 0)); then
+                return 0
+        fi
+        if [[ -n $NO_INSTALL ]]; then
+                ((${#missing[@]} == 0)) || echo "run.sh: missing packages (not installed, --no-install): ${missing[*]}" >&2
+                return 0
+        fi
+        if ((EUID != 0)); then
+                echo "run.sh: missing packages and not root, cannot install: ${missing[*]}" >&2
+                return 0
+        fi
+        step "installing packages${missing[*]:+ (missing: ${missing[*]})}"
+        log=$(mktemp)
+        TMPFILES+=("$log")
+        export DEBIAN_FRONTEND=noninteractive
+        # shellcheck disable=SC2086
+        if ! { apt-get update -q && apt-get install -y -q --no-install-recommends $DEPS; } </dev/null >"$log" 2>&1; then
+                tail -n 30 "$log"
+                echo "run.sh: apt-get failed" >&2
+                return 1
+        fi
+        grep -E '^[0-9]+ upgraded' "$log"
+}
+
+# setup DIR CC OPTIONS...: configure DIR; a stale or broken directory, or one set up with another compiler,
+# is wiped and set up afresh.
+setup() {
+        local dir=$1 cc=$2
+        shift 2
+        if [[ -f $dir/meson-private/coredata.dat ]] &&
+                grep -q "^C compiler for the host machine: $cc " "$dir/meson-logs/meson-log.txt" 2>/dev/null; then
+                meson setup --reconfigure "$dir" "$@" && return 0
+                echo "run.sh: reconfiguring $dir failed, wiping it and starting afresh"
+        fi
+        rm -rf "$dir"
+        CC=$cc meson setup "$dir" "$@"
+}
+
+build() {
+        local dir=$1 cc=$2 log
+        shift 2
+        step "building $dir ($cc)"
+        log=$(mktemp)
+        TMPFILES+=("$log")
+        if ! setup "$dir" "$cc" "$@" >"$log" 2>&1; then
+                cat "$log"
+                fail "$dir: meson setup" "$log"
+                return 1
+        fi
+        grep -E '^(Build targets|Project name|C compiler for the host)' "$log"
+        if ! meson compile -C "$dir"; then
+                fail "$dir: compile"
+                return 1
+        fi
+}
+
+# meson_test DIR ARGS...: run meson's tests, count them from meson-logs/testlog.json.
+meson_test() {
+        local dir=$1 log name result out
+        shift
+        log=$dir/meson-logs/testlog.json
+        rm -f "$log"
+        step "meson test -C $dir $*"
+        meson test -C "$dir" "$@"
+        if [[ ! -f $log ]]; then
+                echo "run.sh: no $log: no tests ran in $dir"
+                return 0
+        fi
+        mkdir -p "$dir/meson-logs/failed"
+        while IFS=$'\t' read -r name result; do
+                case $result in
+                OK | EXPECTEDFAIL) PASSED=$((PASSED + 1)) ;;
+                SKIP) SKIPPED=$((SKIPPED + 1)) ;;
+                *)
+                        out=$dir/meson-logs/failed/${name//[^A-Za-z0-9_.-]/_}.log
+                        jq -r --arg n "$name" 'select(.name == $n) | .stdout // "", .stderr // ""' "$log" >"$out"
+                        fail "$dir: $name ($result)" "$out"
+                        ;;
+                esac
+        done < <(jq -r '[.name, .result] | @tsv' "$log")
+}
+
+run_e2e() {
+        local t name log rc
+        local -a scripts=()
+        for t in tests/e2e/test-*.sh; do [[ -f $t ]] && scripts+=("$t"); done
+        ((${#scripts[@]})) || return 0
+        step "e2e (${#scripts[@]} scripts)"
+        mkdir -p build/e2e-logs
+        for t in "${scripts[@]}"; do
+                name=$(basename "$t" .sh)
+                log=build/e2e-logs/$name.log
+                rc=0
+                VPNPOLICYD=$ROOT/build/agent/vpnpolicyd VPNPOLICYCTL=$ROOT/build/agent/vpnpolicyctl \
+                        NOTIFY_WAIT=$ROOT/build/tests/helpers/notify-wait SOURCE_ROOT=$ROOT BUILD=$ROOT/build \
+                        timeout --kill-after=10 "${E2E_TIMEOUT:-600}" bash "$t" </dev/null >"$log" 2>&1 || rc=$?
+                case $rc in
+                0) PASSED=$((PASSED + 1)); printf '%-50s OK\n' "e2e / $name" ;;
+                77) SKIPPED=$((SKIPPED + 1)); printf '%-50s SKIP\n' "e2e / $name" ;;
+                *)
+                        [[ $rc == 124 ]] && echo "(timed out after ${E2E_TIMEOUT:-600}s)" >>"$log"
+                        printf '%-50s FAIL (exit %s)\n' "e2e / $name" "$rc"
+                        fail "e2e: $name (exit $rc)" "$log"
+                        ;;
+                esac
+        done
+}
+
+# Namespaces "vpt<pid>-<n>" (tests/lib/common.sh) whose test shell is gone were leaked by a test.
+# Those of live shells belong to tests running now, here or in another checkout: never touched.
+leftovers() {
+        local what=$1 ns pid found=()
+        for ns in $(ip netns list 2>/dev/null | awk '{print $1}') $(ls /etc/netns 2>/dev/null); do
+                [[ $ns =~ ^vpt([0-9]+)-[0-9]+$ ]] || continue
+                pid=${BASH_REMATCH[1]}
+                [[ -d /proc/$pid ]] && continue
+                found+=("$ns")
+                # shellcheck disable=SC2046
+                kill -KILL $(ip netns pids "$ns" 2>/dev/null) 2>/dev/null
+                ip netns del "$ns" 2>/dev/null
+                rm -rf "/etc/netns/$ns"
+        done
+        ((${#found[@]})) || return 0
+        mapfile -t found < <(printf '%s\n' "${found[@]}" | sort -u)
+        echo "run.sh: $what: removed namespaces left behind: ${found[*]}"
+        [[ $what == before ]] || fail "harness: tests left namespaces behind (${found[*]})"
+}
+
+# ---------------------------------------------------------------------------------------------------------
+install_deps || fail "install dependencies"
+((EUID == 0)) || echo "run.sh: not root: integration and e2e tests will be skipped" >&2
+leftovers before
+
+MESON_SUITES=()
+for s in "${SUITES[@]}"; do MESON_SUITES+=(--suite "$s"); done
+
+if build build gcc -Dwerror=true; then
+        meson_test build "${MESON_SUITES[@]}"
+fi
+
+if [[ -z $QUICK ]]; then
+        ASAN_SUITES=()
+        for s in unit integration; do has_suite "$s" && ASAN_SUITES+=(--suite "$s"); done
+        if ((${#ASAN_SUITES[@]})); then
+                cc=gcc
+                command -v clang >/dev/null && cc=clang
+                if build build-asan "$cc" -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=false \
+                        -Dbuildtype=debug; then
+                        ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+                                UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+                                meson_test build-asan "${ASAN_SUITES[@]}" --timeout-multiplier 3
+                fi
+        fi
+        if has_suite e2e && [[ -x build/agent/vpnpolicyd ]]; then
+                run_e2e
+        fi
+fi
+
+leftovers after
+
+step "summary"
+for i in "${!FAILED_NAMES[@]}"; do
+        echo "FAILED: ${FAILED_NAMES[i]}"
+        if [[ -n ${FAILED_LOGS[i]} && -s ${FAILED_LOGS[i]} ]]; then
+                if grep -q '^FAIL' "${FAILED_LOGS[i]}"; then
+                        echo "    --- FAIL lines ---"
+                        grep '^FAIL' "${FAILED_LOGS[i]}" | head -n 30 | sed 's/^/    /'
+                fi
+                echo "    --- last ${TAIL_LINES:-60} lines of ${FAILED_LOGS[i]} ---"
+                tail -n "${TAIL_LINES:-60}" "${FAILED_LOGS[i]}" | sed 's/^/    /'
+        fi
+done
+rc=0
+((FAILED == 0)) || rc=1
+if ((PASSED + FAILED == 0)); then
+        echo "run.sh: no test ran: that is a failure"
+        rc=1
+fi
+echo "time: $((SECONDS - START))s"
+if ((SKIPPED)); then
+        echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
+else
+        echo "$PASSED passed, $FAILED failed"
+fi
+exit $rc
