@@ -56,7 +56,7 @@ static json_t *status_want(Manager *m, const Want *w) {
                          "kind", object_kind_to_string(w->obj.kind),
                          "role", object_role_to_string(w->role),
                          "family", family_to_string(w->obj.family),
-                         "object", object_to_string(&w->obj, text),
+                         "object", object_to_string(&w->obj, object_ifname(m, &w->obj), text),
                          "present", want_is_present(m, w),
                          "since", json_time(w->present_since),
                          "restores", (json_int_t) w->restores,
@@ -82,7 +82,7 @@ static json_t *status_objects(Manager *m, bool *ret_healthy) {
                                                    "kind", object_kind_to_string(h->obj.kind),
                                                    "role", object_role_to_string(ROLE_STALE),
                                                    "family", family_to_string(h->obj.family),
-                                                   "object", object_to_string(&h->obj, text),
+                                                   "object", object_to_string(&h->obj, object_ifname(m, &h->obj), text),
                                                    "present", true));
         }
         *ret_healthy = healthy;
@@ -181,6 +181,10 @@ void api_dispatch(VarlinkCall *call, const char *method, json_t *parameters, con
                   void *userdata) {
         Manager *m = userdata;
 
+        if (streq(method, "io.vpnpolicy.RegisterTunnel")) {
+                api_register_tunnel(m, call, parameters, peer);
+                return;
+        }
         for (size_t i = 0; i < ELEMENTSOF(methods); i++) {
                 if (!streq(methods[i].name, method))
                         continue;

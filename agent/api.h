@@ -7,5 +7,12 @@
 void api_dispatch(VarlinkCall *call, const char *method, json_t *parameters, const VarlinkPeer *peer,
                   void *userdata);
 
+typedef struct Manager Manager;
+
+/* api-tunnel.c: io.vpnpolicy.RegisterTunnel, and answering the calls that wait for their routes. */
+void api_register_tunnel(Manager *m, VarlinkCall *call, json_t *parameters, const VarlinkPeer *peer);
+void api_pending_check(Manager *m);
+void api_pending_free_all(Manager *m);
+
 /* The version of the GetStatus reply's layout (docs/status-schema.md). */
 #define STATUS_SCHEMA_VERSION 1

@@ -22,3 +22,5 @@ typedef struct CtlContext {
 int ctl_call(const CtlContext *c, const char *method, json_t *parameters, json_t **ret_reply);
 
 int ctl_status(const CtlContext *c, int argc, char *argv[]);
+/* OpenVPN's up hook: argv[0] is the verb or the program, options follow, then OpenVPN's arguments. */
+int ctl_openvpn_hook(int argc, char *argv[]);

@@ -36,20 +36,16 @@ Manager *manager_free(Manager *m) {
 
         if (!m)
                 return NULL;
+        api_pending_free_all(m);
         varlink_server_free(m->varlink);
         sd_event_source_disable_unref(m->reconcile_source);
         sd_event_source_disable_unref(m->retry_timer);
         rtnl_free(m->rtnl);
         want_free_all(m);
-        have_clear(m);
+        state_free(m);
         HASH_ITER(hh, m->dirty, d, tmp) {
                 HASH_DEL(m->dirty, d);
                 free(d);
-        }
-        for (Link *l = m->links, *next; l; l = next) {
-                next = l->hh.next;
-                HASH_DEL(m->links, l);
-                free(l);
         }
         config_free(m->config);
         sd_event_unref(m->event);

@@ -8,14 +8,42 @@
 
 #include "config.h"
 #include "object.h"
+#include "rtnl-addr.h"
 #include "rtnl-link.h"
 
 typedef struct Rtnl Rtnl;
 typedef struct VarlinkServer VarlinkServer;
 
+typedef struct Address {
+        AddressInfo info;
+        struct Address *prev, *next;    /* in its link's list */
+} Address;
+
+/* A main-table route via a managed device: the source of a mirrored route. */
+typedef struct MainRoute {
+        ObjectKey key;
+        Object obj;
+        UT_hash_handle hh;              /* Manager.mains, by key */
+        struct MainRoute *prev, *next;  /* in its link's list */
+} MainRoute;
+
+/* A device OpenVPN's up hook told us about. Kept by name across resyncs; dropped with the device. */
+typedef struct Registration {
+        char name[IFNAMSIZ];
+        int ifindex;
+        char *config;           /* OpenVPN's config path, as the hook passed it */
+        int daemon_pid;
+        uint64_t registered_at; /* CLOCK_REALTIME */
+        UT_hash_handle hh;      /* by name */
+} Registration;
+
 typedef struct Link {
         LinkInfo info;
-        bool resync4;           /* the kernel may have dropped IPv4 routes via it silently */
+        bool managed;
+        bool resync4, resync6;  /* the kernel may have dropped routes via it silently: dump them */
+        bool sysctl_done;
+        Address *addresses;
+        MainRoute *routes;
         UT_hash_handle hh;      /* by info.ifindex */
 } Link;
 
@@ -80,6 +108,9 @@ typedef struct Manager {
         sd_event_source *retry_timer;
 
         Link *links;
+        MainRoute *mains;
+        Registration *registrations;
+        struct PendingCall *pending;    /* hook calls waiting for their routes */
         Have *have;
         Want *want;
         Dirty *dirty;
@@ -115,10 +146,13 @@ int manager_reload(Manager *m, char ***errors);
 
 /* state.c: the observed state, kept by dumps and events. */
 int state_enumerate(Manager *m);
+void state_free(Manager *m);
 int state_resync_links(Manager *m);
 int state_handle_message(const struct nlmsghdr *nlh, void *userdata);
 void state_handle_overrun(void *userdata);
 Link *link_by_name(Manager *m, const char *name);
+/* The device name of a route's output device, or NULL. */
+const char *object_ifname(Manager *m, const Object *o);
 bool have_put(Manager *m, const Object *o);
 bool have_remove(Manager *m, const ObjectKey *key);
 void have_drop_oif(Manager *m, int family, int ifindex);
@@ -127,10 +161,21 @@ void have_clear(Manager *m);
 /* want.c: the desired state as the reconciler sees it. */
 Want *want_get(Manager *m, const ObjectKey *key);
 void want_set(Manager *m, const Object *o, ObjectRole role, const char *blocked);
+void want_unset(Manager *m, const ObjectKey *key);
+void want_begin_role(Manager *m, ObjectRole role);
 void want_sweep_role(Manager *m, ObjectRole role);
 void want_free_all(Manager *m);
 bool want_is_present(Manager *m, const Want *w);
 bool want_take_restore_token(Want *w, uint64_t now, uint64_t *ret_wait);
+
+/* tunnels.c: managed devices, their tun routes and the mirrored routes. */
+void tunnels_link_updated(Manager *m, Link *l, bool up_changed);
+void tunnels_link_removed(Manager *m, Link *l);
+void tunnels_address(Manager *m, const AddressInfo *a, bool deleted);
+void tunnels_main_route(Manager *m, const Object *o, bool deleted);
+void tunnels_rebuild(Manager *m);
+void tunnels_forget_routes(Manager *m, Link *l, int family);
+int sysctl_link_setup(Manager *m, Link *l);
 
 /* reconcile.c */
 void manager_mark_dirty(Manager *m, const ObjectKey *key);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <linux/rtnetlink.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -74,27 +75,29 @@ static const char *route_type_to_string(uint8_t type) {
         }
 }
 
-static void route_to_string(const Object *o, char *buf, size_t size) {
-        char dst[PREFIX_STRLEN], gw[ADDR_STRLEN], src[ADDR_STRLEN];
-        bool is_default = o->prefix.prefixlen == 0;
+static void route_to_string(const Object *o, const char *ifname, char *buf, size_t size) {
+        char dst[PREFIX_STRLEN], gw[ADDR_STRLEN], src[ADDR_STRLEN], dev[IFNAMSIZ + 16] = "";
 
-        snprintf(buf, size, "%s %s%s%s%s%s%s dev-index %d table %u metric %u proto %u",
-                 family_to_string(o->family), route_type_to_string(o->type),
-                 is_default ? "default" : prefix_to_string(&o->prefix, dst),
+        if (ifname)
+                snprintf(dev, sizeof(dev), " dev %s", ifname);
+        else if (o->oif > 0)
+                snprintf(dev, sizeof(dev), " dev #%d", o->oif);
+        snprintf(buf, size, "%s%s%s%s%s%s%s table %u metric %u proto %u", route_type_to_string(o->type),
+                 o->prefix.prefixlen == 0 ? "default" : prefix_to_string(&o->prefix, dst),
                  o->has_gateway ? " via " : "", o->has_gateway ? addr_to_string(o->family, &o->gateway, gw) : "",
                  o->has_prefsrc ? " src " : "", o->has_prefsrc ? addr_to_string(o->family, &o->prefsrc, src) : "",
-                 o->oif, o->table, o->priority, o->protocol);
+                 dev, o->table, o->priority, o->protocol);
 }
 
-const char *object_to_string(const Object *o, char buf[static OBJECT_STRLEN]) {
+const char *object_to_string(const Object *o, const char *ifname, char buf[static OBJECT_STRLEN]) {
         char src[PREFIX_STRLEN];
 
         if (o->kind == OBJECT_ROUTE)
-                route_to_string(o, buf, OBJECT_STRLEN);
+                route_to_string(o, ifname, buf, OBJECT_STRLEN);
         else
-                snprintf(buf, OBJECT_STRLEN, "%s rule pref %u from %s lookup %u proto %u",
-                         family_to_string(o->family), o->priority, prefix_to_string(&o->prefix, src),
-                         o->table, o->protocol);
+                snprintf(buf, OBJECT_STRLEN, "from %s lookup %u pref %u proto %u",
+                         o->prefix.prefixlen == 0 ? "all" : prefix_to_string(&o->prefix, src), o->table,
+                         o->priority, o->protocol);
         return buf;
 }
 

@@ -73,5 +73,6 @@ bool object_content_equal(const Object *a, const Object *b);
 bool object_satisfies(const Object *have, const Object *want);
 
 #define OBJECT_STRLEN 256
-/* One line in iproute2 notation, e.g. "rule pref 32765 from 10.10.10.0/24 lookup 200 proto 211". */
-const char *object_to_string(const Object *o, char buf[static OBJECT_STRLEN]);
+/* One line in iproute2 notation, e.g. "from 10.10.10.0/24 lookup 200 pref 32765 proto 211" or
+ * "10.10.10.0/24 dev tun0 table 200 metric 0 proto 211"; ifname NULL prints the index. */
+const char *object_to_string(const Object *o, const char *ifname, char buf[static OBJECT_STRLEN]);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "api.h"
 #include "desired.h"
 #include "log.h"
 #include "manager.h"
@@ -42,11 +43,11 @@ static const char *const op_verbs[] = {
         [OP_DELETE] = "delete",
 };
 
-_printf_(4, 5) static int log_object(int level, int error, const Object *o, const char *format, ...) {
+_printf_(5, 6) static int log_object(Manager *m, int level, int error, const Object *o, const char *format, ...) {
         char text[OBJECT_STRLEN], object[OBJECT_STRLEN + 32], table[48], family[32], msg[512];
         va_list ap;
 
-        object_to_string(o, text);
+        object_to_string(o, object_ifname(m, o), text);
         snprintf(object, sizeof(object), "VPNPOLICY_OBJECT=%s", text);
         snprintf(table, sizeof(table), "VPNPOLICY_TABLE=%u", o->table);
         snprintf(family, sizeof(family), "VPNPOLICY_FAMILY=%s", family_to_string(o->family));
@@ -109,6 +110,8 @@ void manager_refresh_desired(Manager *m) {
                 gateway_ifindex = l ? l->info.ifindex : -1;
         }
         n = desired_base(m->config, gateway_ifindex, VPNPOLICY_PROTO, objects);
+        for (size_t i = 0; i < ELEMENTSOF(base_roles); i++)
+                want_begin_role(m, base_roles[i]);
         for (size_t i = 0; i < n; i++)
                 want_set(m, &objects[i].obj, objects[i].role, objects[i].blocked);
         for (size_t i = 0; i < ELEMENTSOF(base_roles); i++)
@@ -148,7 +151,7 @@ static bool plan_may_add(Manager *m, Plan *p, Want *w) {
         plan_wait(p, w->retry_at);
         m->counters.restore_throttled++;
         if (!w->throttle_logged)
-                log_object(LOG_WARNING, 0, &w->obj,
+                log_object(m, LOG_WARNING, 0, &w->obj,
                            "Object keeps being deleted by another process, restoring it at most twice a second");
         w->throttle_logged = true;
         return false;
@@ -253,7 +256,7 @@ static void ack_success(Manager *m, const Op *op, Want *w) {
         m->counters.operations++;
         if (op->action == OP_DELETE) {
                 have_remove(m, &key);
-                log_object(LOG_INFO, 0, &op->obj, "Removed stale object");
+                log_object(m, LOG_INFO, 0, &op->obj, "Removed stale object");
                 return;
         }
         have_put(m, &op->obj);
@@ -262,10 +265,10 @@ static void ack_success(Manager *m, const Op *op, Want *w) {
         if (w->seen && op->action == OP_ADD) {
                 w->restores++;
                 m->counters.restores++;
-                log_object(LOG_NOTICE, 0, &op->obj, "Restored %s that disappeared from the kernel",
+                log_object(m, LOG_NOTICE, 0, &op->obj, "Restored %s that disappeared from the kernel",
                            object_role_to_string(w->role));
         } else if (op->action == OP_ADD && m->ready)
-                log_object(LOG_INFO, 0, &op->obj, "Added %s", object_role_to_string(w->role));
+                log_object(m, LOG_INFO, 0, &op->obj, "Added %s", object_role_to_string(w->role));
         if (w->failures > 0)
                 m->n_failing--;
         w->failures = 0;
@@ -285,16 +288,16 @@ static void ack_failure(Manager *m, Plan *p, const Op *op, Want *w, int error, c
         if (error == -EEXIST) {
                 /* Something equal is there already that we did not know of: look again. */
                 m->need_resync = true;
-                log_object(LOG_WARNING, error, &op->obj, "Object exists already, resyncing");
+                log_object(m, LOG_WARNING, error, &op->obj, "Object exists already, resyncing");
                 return;
         }
         if (!w) {
-                log_object(LOG_WARNING, error, &op->obj, "Failed to %s (%s), ignoring", op_verbs[op->action], text);
+                log_object(m, LOG_WARNING, error, &op->obj, "Failed to %s (%s), ignoring", op_verbs[op->action], text);
                 return;
         }
         if (w->failures++ == 0) {
                 m->n_failing++;
-                log_object(LOG_WARNING, error, &op->obj, "Failed to %s %s (%s), retrying",
+                log_object(m, LOG_WARNING, error, &op->obj, "Failed to %s %s (%s), retrying",
                            op_verbs[op->action], object_role_to_string(w->role), text);
         }
         w->last_error = error;
@@ -393,6 +396,7 @@ int manager_reconcile(Manager *m) {
         if (m->need_resync && p.next_retry == 0)
                 plan_wait(&p, p.now + 1);
         retry_timer_arm(m, p.next_retry);
+        api_pending_check(m);
         return r;
 }
 

@@ -3,10 +3,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <utlist.h>
 
 #include "log.h"
 #include "manager.h"
 #include "rt-files.h"
+#include "rtnl-addr.h"
 #include "rtnl-link.h"
 #include "rtnl-route.h"
 #include "rtnl-rule.h"
@@ -26,21 +28,38 @@ Link *link_by_name(Manager *m, const char *name) {
         return NULL;
 }
 
+const char *object_ifname(Manager *m, const Object *o) {
+        Link *l = o->kind == OBJECT_ROUTE && o->oif > 0 ? link_get(m, o->oif) : NULL;
+
+        return l ? l->info.name : NULL;
+}
+
 static void link_remove(Manager *m, int ifindex) {
         Link *l = link_get(m, ifindex);
 
         if (!l)
                 return;
+        tunnels_link_removed(m, l);
         HASH_DEL(m->links, l);
         free(l);
         /* The kernel removed every route via the device; for IPv4 it says nothing about it. */
         have_drop_oif(m, AF_UNSPEC, ifindex);
 }
 
+/* Forgets links, addresses and main-table routes, leaving the wants alone: a resync rebuilds them
+ * and keeps the history of those that stay. */
 static void links_clear(Manager *m) {
         Link *l, *tmp;
+        MainRoute *r, *rtmp;
+        Address *a, *atmp;
 
         HASH_ITER(hh, m->links, l, tmp) {
+                DL_FOREACH_SAFE(l->routes, r, rtmp) {
+                        HASH_DEL(m->mains, r);
+                        free(r);
+                }
+                DL_FOREACH_SAFE(l->addresses, a, atmp)
+                        free(a);
                 HASH_DEL(m->links, l);
                 free(l);
         }
@@ -63,6 +82,7 @@ static void link_update(Manager *m, const LinkInfo *info) {
          * (fib_disable_ip() in net/ipv4/fib_frontend.c): ask the kernel what is left. */
         if (was_up && !(info->flags & IFF_UP))
                 l->resync4 = true;
+        tunnels_link_updated(m, l, was_up != !!(info->flags & IFF_UP));
 }
 
 /* Both return whether the set changed. */
@@ -147,18 +167,33 @@ static int handle_link(Manager *m, const struct nlmsghdr *nlh) {
 }
 
 static int handle_address(Manager *m, const struct nlmsghdr *nlh) {
-        const struct ifaddrmsg *ifa = NLMSG_DATA(nlh);
+        bool deleted = nlh->nlmsg_type == RTM_DELADDR;
+        AddressInfo a;
         Link *l;
+        int r;
 
-        if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(*ifa)))
-                return -EBADMSG;
+        r = address_from_netlink(nlh, &a);
+        if (r < 0)
+                return r;
         /* Removing an IPv4 address flushes routes using it, and all IPv4 routes via the device when it
          * was the last one, without notifications (fib_del_ifaddr() in net/ipv4/fib_frontend.c). */
-        l = link_get(m, (int) ifa->ifa_index);
-        if (l && nlh->nlmsg_type == RTM_DELADDR && ifa->ifa_family == AF_INET)
+        l = link_get(m, a.ifindex);
+        if (l && deleted && a.family == AF_INET)
                 l->resync4 = true;
+        tunnels_address(m, &a, deleted);
         manager_mark_failing_dirty(m);
         return 0;
+}
+
+/* The device our default route leaves by gets the same ICMP redirect treatment as the tunnels. */
+static void gateway_link_setup(Manager *m, const Object *o) {
+        Link *l;
+
+        if (o->prefix.prefixlen != 0 || !o->has_gateway || o->table != m->config->table_id)
+                return;
+        l = link_get(m, o->oif);
+        if (l && !l->sysctl_done)
+                l->sysctl_done = sysctl_link_setup(m, l) >= 0;
 }
 
 static int handle_route(Manager *m, const struct nlmsghdr *nlh) {
@@ -168,7 +203,13 @@ static int handle_route(Manager *m, const struct nlmsghdr *nlh) {
         r = route_from_netlink(nlh, &o);
         if (r < 0)
                 return r;
+        if (o.protocol != VPNPOLICY_PROTO) {
+                if (o.table == RT_TABLE_MAIN)
+                        tunnels_main_route(m, &o, nlh->nlmsg_type == RTM_DELROUTE);
+                return 0;
+        }
         handle_object(m, &o, nlh->nlmsg_type == RTM_DELROUTE);
+        gateway_link_setup(m, &o);
         return 0;
 }
 
@@ -227,28 +268,35 @@ static int dump_cb(const struct nlmsghdr *nlh, void *userdata) {
         return state_apply(userdata, nlh);
 }
 
-/* Our routes via one device, as the kernel holds them now: mark, dump, sweep. */
-static int state_resync_oif(Manager *m, int family, int ifindex) {
+/* Routes via one device, ours and main-table ones, as the kernel holds them now: forget, dump. */
+static int state_resync_oif(Manager *m, Link *l, int family) {
         Have *h, *tmp;
         int r;
 
         HASH_ITER(hh, m->have, h, tmp)
-                if (h->obj.kind == OBJECT_ROUTE && h->obj.family == family && h->obj.oif == ifindex) {
+                if (h->obj.kind == OBJECT_ROUTE && h->obj.family == family && h->obj.oif == l->info.ifindex) {
                         manager_mark_dirty(m, &h->key);
                         have_remove(m, &h->key);
                 }
-        r = rtnl_dump(m->rtnl, RTM_GETROUTE, family, ifindex, dump_cb, m);
+        tunnels_forget_routes(m, l, family);
+        r = rtnl_dump(m->rtnl, RTM_GETROUTE, family, l->info.ifindex, dump_cb, m);
         return r == -ENODEV ? 0 : r;
 }
 
 int state_resync_links(Manager *m) {
-        for (Link *l = m->links; l; l = l->hh.next) {
-                int r;
+        for (Link *l = m->links, *next; l; l = next) {
+                int r = 0;
 
-                if (!l->resync4)
-                        continue;
-                l->resync4 = false;
-                r = state_resync_oif(m, AF_INET, l->info.ifindex);
+                /* A dump may report the link gone; take the next one first. */
+                next = l->hh.next;
+                if (l->resync4) {
+                        l->resync4 = false;
+                        r = state_resync_oif(m, l, AF_INET);
+                }
+                if (r >= 0 && l->resync6) {
+                        l->resync6 = false;
+                        r = state_resync_oif(m, l, AF_INET6);
+                }
                 if (r < 0)
                         return r;
         }
@@ -261,8 +309,9 @@ int state_enumerate(Manager *m) {
                 uint16_t type;
                 int family;
         } dumps[] = {
-                { RTM_GETLINK, AF_UNSPEC }, { RTM_GETRULE, AF_INET },   { RTM_GETRULE, AF_INET6 },
-                { RTM_GETROUTE, AF_INET },  { RTM_GETROUTE, AF_INET6 },
+                { RTM_GETLINK, AF_UNSPEC }, { RTM_GETADDR, AF_INET },   { RTM_GETADDR, AF_INET6 },
+                { RTM_GETRULE, AF_INET },   { RTM_GETRULE, AF_INET6 },  { RTM_GETROUTE, AF_INET },
+                { RTM_GETROUTE, AF_INET6 },
         };
         int r;
 
@@ -274,8 +323,21 @@ int state_enumerate(Manager *m) {
                         return r;
         }
         for (Link *l = m->links; l; l = l->hh.next)
-                l->resync4 = false;
+                l->resync4 = l->resync6 = false;
+        tunnels_rebuild(m);
         m->dirty_all = true;
         m->refresh_base = true;
         return 0;
+}
+
+void state_free(Manager *m) {
+        Registration *reg, *tmp;
+
+        links_clear(m);
+        have_clear(m);
+        HASH_ITER(hh, m->registrations, reg, tmp) {
+                HASH_DEL(m->registrations, reg);
+                free(reg->config);
+                free(reg);
+        }
 }

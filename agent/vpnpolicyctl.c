@@ -57,9 +57,16 @@ static int verb_reload(const CtlContext *c, int argc, char *argv[]) {
         return r;
 }
 
+static int verb_openvpn_hook(const CtlContext *c, int argc, char *argv[]) {
+        /* --runtime-dir, else $VPNPOLICY_RUNTIME_DIR, else the default: the hook reads the variable. */
+        setenv("VPNPOLICY_RUNTIME_DIR", c->runtime_dir, 1);
+        return ctl_openvpn_hook(argc, argv);
+}
+
 static const Verb verbs[] = {
         { "status", ctl_status, "show the policy, every object and whether the kernel has it" },
         { "reload", verb_reload, "re-read the configuration (the old one stays if the new one is invalid)" },
+        { "openvpn-hook", verb_openvpn_hook, "what OpenVPN's up hook runs: register the tun device, wait for its routes" },
 };
 
 static void help(void) {

@@ -54,18 +54,32 @@ void want_set(Manager *m, const Object *o, ObjectRole role, const char *blocked)
         w->mark = true;
 }
 
-/* Drops every want of the role that the last rebuild did not set again. */
+void want_unset(Manager *m, const ObjectKey *key) {
+        Want *w = want_get(m, key);
+
+        if (!w)
+                return;
+        if (w->failures > 0)
+                m->n_failing--;
+        manager_mark_dirty(m, key);
+        want_free(m, w);
+}
+
+/* Rebuilding a role's set: begin (clear marks), want_set() each, sweep what was not set again. */
+void want_begin_role(Manager *m, ObjectRole role) {
+        for (Want *w = m->want; w; w = w->hh.next)
+                if (w->role == role)
+                        w->mark = false;
+}
+
 void want_sweep_role(Manager *m, ObjectRole role) {
         Want *w, *tmp;
 
         HASH_ITER(hh, m->want, w, tmp) {
                 if (w->role != role)
                         continue;
-                if (!w->mark) {
-                        manager_mark_dirty(m, &w->key);
-                        want_free(m, w);
-                } else
-                        w->mark = false;
+                if (!w->mark)
+                        want_unset(m, &w->key);
         }
 }
 
