@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <grp.h>
+#include <net/if.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
@@ -125,11 +126,65 @@ static json_t *status_counters(const Manager *m) {
                          "reload_failures", (json_int_t) c->reload_failures);
 }
 
+static json_t *status_addresses(const Link *l) {
+        json_t *a = json_array();
+        char buf[PREFIX_STRLEN];
+
+        for (const Address *i = l->addresses; i; i = i->next) {
+                Prefix p = { .family = i->info.family, .prefixlen = i->info.prefixlen, .addr = i->info.local };
+                json_array_append_new(a, json_string(prefix_to_string(&p, buf)));
+        }
+        return a;
+}
+
+static size_t link_main_routes(const Link *l) {
+        size_t n = 0;
+
+        for (const MainRoute *r = l->routes; r; r = r->next)
+                n++;
+        return n;
+}
+
+static json_t *status_device(Manager *m, const Link *l) {
+        Registration *reg;
+
+        HASH_FIND_STR(m->registrations, l->info.name, reg);
+        if (reg && reg->ifindex != l->info.ifindex)
+                reg = NULL;
+        return json_pack("{s:s, s:s, s:i, s:b, s:o, s:I, s:b, s:o, s:o, s:o}",
+                         "name", l->info.name,
+                         "kind", l->info.kind,
+                         "ifindex", l->info.ifindex,
+                         "up", (bool) (l->info.flags & IFF_UP),
+                         "addresses", status_addresses(l),
+                         "main_routes", (json_int_t) link_main_routes(l),
+                         "registered", reg != NULL,
+                         "config", json_string_or_null(reg ? reg->config : NULL),
+                         "daemon_pid", reg && reg->daemon_pid > 0 ? json_integer(reg->daemon_pid) : json_null(),
+                         "registered_at", json_time(reg ? reg->registered_at : 0));
+}
+
+static json_t *status_devices(Manager *m) {
+        json_t *a = json_array();
+
+        for (Link *l = m->links; l; l = l->hh.next)
+                if (l->managed)
+                        json_array_append_new(a, status_device(m, l));
+        return a;
+}
+
+static json_t *status_kernel(const Manager *m) {
+        return json_pack("{s:b, s:b, s:b}",
+                         "ipv4_forwarding", m->forwarding[0],
+                         "ipv6_forwarding", m->forwarding[1],
+                         "send_redirects", m->config->send_redirects);
+}
+
 static json_t *status_build(Manager *m) {
         bool healthy;
         json_t *objects = status_objects(m, &healthy);
 
-        return json_pack("{s:i, s:s, s:i, s:o, s:I, s:s, s:o, s:o, s:o, s:o}",
+        return json_pack("{s:i, s:s, s:i, s:o, s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:o}",
                          "schema", STATUS_SCHEMA_VERSION,
                          "version", VERSION,
                          "pid", (int) getpid(),
@@ -138,6 +193,8 @@ static json_t *status_build(Manager *m) {
                          "health", healthy && !m->need_resync ? "healthy" : "degraded",
                          "config", status_config(m->config),
                          "objects", objects,
+                         "devices", status_devices(m),
+                         "kernel", status_kernel(m),
                          "counters", status_counters(m),
                          "last_error", json_string_or_null(m->last_error_text));
 }

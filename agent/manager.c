@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
@@ -14,6 +15,7 @@
 #include "rt-files.h"
 #include "rtnl.h"
 #include "strv.h"
+#include "sysctl.h"
 #include "varlink.h"
 
 static uint64_t now_clock(clockid_t clock) {
@@ -182,6 +184,37 @@ static int manager_listen(Manager *m) {
         return 0;
 }
 
+static const struct {
+        int family;
+        const char *path;
+} forwarding_sysctls[] = {
+        { AF_INET, "ipv4/ip_forward" },
+        { AF_INET6, "ipv6/conf/all/forwarding" },
+};
+
+/* Pools are forwarded traffic: without forwarding nothing of this works. Check, or enable if told to. */
+static void manager_check_forwarding(Manager *m) {
+        for (size_t i = 0; i < ELEMENTSOF(forwarding_sysctls); i++) {
+                const char *path = forwarding_sysctls[i].path;
+                int family = forwarding_sysctls[i].family, v = 0, r;
+
+                if (!config_has_family(m->config, family))
+                        continue;
+                if (m->config->forwarding == FORWARDING_ENABLE) {
+                        r = sysctl_net_ensure(path, "1");
+                        if (r < 0)
+                                log_warning_errno(r, "Failed to enable %s forwarding, ignoring: %m", family_to_string(family));
+                        else if (r > 0)
+                                log_info("Enabled %s forwarding (net.%s).", family_to_string(family), path);
+                }
+                r = sysctl_net_read_int(path, &v);
+                m->forwarding[i] = r >= 0 && v > 0;
+                if (!m->forwarding[i])
+                        log_warning("%s forwarding is off (net.%s): pool traffic is not forwarded. Set [Kernel] "
+                                    "Forwarding=enable or turn it on.", family_to_string(family), path);
+        }
+}
+
 /* The checklist: names, kernel state, first full reconcile, then the control socket, then READY. */
 int manager_start(Manager *m) {
         int r;
@@ -189,6 +222,7 @@ int manager_start(Manager *m) {
         r = manager_install_names(m, m->config);
         if (r < 0)
                 return r;
+        manager_check_forwarding(m);
         r = state_enumerate(m);
         if (r < 0)
                 return log_error_errno(r, "Failed to read links, rules and routes from the kernel: %m");
@@ -245,6 +279,8 @@ int manager_reload(Manager *m, char ***errors) {
         m->config = TAKE_PTR(c);
         m->refresh_base = true;
         m->dirty_all = true;
+        manager_check_forwarding(m);
+        tunnels_rebuild(m);
         (void) manager_reconcile(m);
         (void) sd_notify(false, "READY=1\nSTATUS=Configuration reloaded.");
         log_info("Configuration reloaded.");

@@ -121,6 +121,7 @@ typedef struct Manager {
         uint64_t last_resync;   /* CLOCK_MONOTONIC */
         bool ready;
 
+        bool forwarding[2];     /* IPv4, IPv6: on at the last check */
         Counters counters;
         char *last_error_text;  /* of the last failed operation */
         uint64_t started_realtime, started_monotonic;

@@ -322,6 +322,19 @@ static void on_ack(size_t index, int error, const char *ext_ack, void *userdata)
                 ack_failure(c->m, c->plan, op, w, error, ext_ack);
 }
 
+/* Deletes first, then rules and device routes, then routes via a gateway: a gateway on a tunnel is
+ * only accepted once the device route that reaches it is in the table (fib_check_nh() in
+ * net/ipv4/fib_semantics.c looks the gateway up in the route's own table). */
+static int op_rank(const Op *op) {
+        if (op->action == OP_DELETE)
+                return 0;
+        return op->obj.has_gateway ? 2 : 1;
+}
+
+static int op_compare(const void *a, const void *b) {
+        return op_rank(a) - op_rank(b);
+}
+
 static int plan_execute(Manager *m, Plan *p) {
         _cleanup_(rtnl_batch_freep) RtnlBatch *b = NULL;
         AckContext c = { m, p };
@@ -329,6 +342,7 @@ static int plan_execute(Manager *m, Plan *p) {
 
         if (p->n == 0)
                 return 0;
+        qsort(p->ops, p->n, sizeof(Op), op_compare);
         b = rtnl_batch_new();
         if (!b)
                 return -ENOMEM;
