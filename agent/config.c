@@ -514,6 +514,9 @@ static int parse_read_group(Parser *p, const char *value, _unused_ void *dest, _
         return 0;
 }
 
+/* Users and groups share the list code below. */
+_Static_assert(sizeof(uid_t) == sizeof(uint32_t) && sizeof(gid_t) == sizeof(uint32_t), "uid_t/gid_t size");
+
 /* Appends NAME (taken) and ID to the parallel lists, unless ID is listed already. */
 static int id_list_add(char ***names, uint32_t **ids, char *name, uint32_t id) {
         size_t n = strv_length(*names);

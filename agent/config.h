@@ -38,7 +38,7 @@ typedef struct Config {
         char gateway_device[IFNAMSIZ];  /* "" when unset */
 
         /* [Tunnels] */
-        char **tunnel_match;            /* globs; default { "tun*" } */
+        char **tunnel_match;            /* globs; default { "tun*" }; NULL after an empty Match= */
         bool mirror_routes;             /* default yes */
 
         /* [Firewall] */

@@ -131,10 +131,12 @@ static void test_defaults(void) {
         ASSERT(c->n_pools == 2 && c->pools[0].family == AF_INET && c->pools[1].family == AF_INET6);
         ASSERT(c->pools[0].prefixlen == 24 && c->pools[1].prefixlen == 64);
         ASSERT(c->has_gateway4 && streq(addr_to_string(AF_INET, &c->gateway4, s), "192.168.1.1"));
-        ASSERT(c->has_gateway6 && streq(addr_to_string(AF_INET6, &c->gateway6, s), "fd00:1010:1010:1010::1"));
+        ASSERT(c->has_gateway6);
+        ASSERT(streq(addr_to_string(AF_INET6, &c->gateway6, s), "fd00:1010:1010:1010::1"));
         ASSERT(streq(c->gateway_device, "eth1"));
         ASSERT(strv_length(c->tunnel_match) == 1 && streq(c->tunnel_match[0], "tun*"));
-        ASSERT(c->mirror_routes && !c->send_redirects && c->forwarding == FORWARDING_CHECK && c->fail_closed);
+        ASSERT(c->mirror_routes && !c->send_redirects && c->fail_closed);
+        ASSERT(c->forwarding == FORWARDING_CHECK);
         ASSERT(c->firewall_manage && c->firewall_leak_guard && !c->firewall_masquerade);
         ASSERT(!c->read_group && c->read_gid == (gid_t) -1);
         ASSERT(strv_length(c->register_users) == 0 && strv_length(c->register_groups) == 0);
@@ -174,7 +176,8 @@ static void test_values_valid(void) {
         ASSERT(c->n_pools == 1 && !c->has_gateway6 && !c->gateway_device[0]);
         ASSERT(strv_length(c->tunnel_match) == 2 && streq(c->tunnel_match[0], "tap[0-9]"));
         ASSERT(streq(c->tunnel_match[1], "wg*"));
-        ASSERT(!c->mirror_routes && !c->firewall_manage && !c->firewall_leak_guard && c->firewall_masquerade);
+        ASSERT(!c->mirror_routes && !c->firewall_manage && !c->firewall_leak_guard);
+        ASSERT(c->firewall_masquerade);
         ASSERT(c->send_redirects && c->forwarding == FORWARDING_ENABLE && !c->fail_closed);
         ASSERT(streq(c->read_group, "root") && c->read_gid == 0);
         ASSERT(strv_length(c->register_users) == 1 && streq(c->register_users[0], "root"));
@@ -231,8 +234,10 @@ static void test_errors(void) {
         expect_errors(MINIMAL "Device=eth1:0\n", 1, 8, "[Gateway] Device: invalid interface name");
         expect_errors(MINIMAL "Device=abcdefghijklmnop\n", 1, 8, "[Gateway] Device: invalid interface name");
         expect_errors(MINIMAL "[Tunnels]\nMatch=tun *\n", 1, 9, "[Tunnels] Match: invalid pattern");
-        expect_errors(MINIMAL "[Tunnels]\nMirrorRoutes=maybe\n", 1, 9, "[Tunnels] MirrorRoutes: invalid boolean");
-        expect_errors(MINIMAL "[Kernel]\nForwarding=on\n", 1, 9, "[Kernel] Forwarding: invalid value \"on\"");
+        expect_errors(MINIMAL "[Tunnels]\nMirrorRoutes=maybe\n", 1, 9,
+                      "[Tunnels] MirrorRoutes: invalid boolean");
+        expect_errors(MINIMAL "[Kernel]\nForwarding=on\n", 1, 9,
+                      "[Kernel] Forwarding: invalid value \"on\"");
         expect_errors(MINIMAL "[Control]\nReadGroup=vpnpolicy-no-such-group\n", 1, 9,
                       "[Control] ReadGroup: no such group \"vpnpolicy-no-such-group\"");
         expect_errors(MINIMAL "[Control]\nRegisterUser=vpnpolicy-no-such-user\n", 1, 9,
