@@ -131,7 +131,7 @@ json_t *hook_request_to_json(const HookRequest *h) {
                          "dev", h->dev,
                          "dev_type", h->dev_type[0] ? h->dev_type : NULL,
                          "ifconfig_local", h->has_local4 ? addr_to_string(AF_INET, &h->local4, a) : NULL,
-                         "ifconfig_netmask", h->has_local4 && !h->has_remote4 ? inet_ntop(AF_INET, &m, mask, sizeof(mask)) : NULL,
+                         "ifconfig_netmask", h->has_local4 ? inet_ntop(AF_INET, &m, mask, sizeof(mask)) : NULL,
                          "ifconfig_remote", h->has_remote4 ? addr_to_string(AF_INET, &h->remote4, r) : NULL,
                          "ifconfig_ipv6_local", h->has_local6 ? addr_to_string(AF_INET6, &h->local6, l6) : NULL,
                          "ifconfig_ipv6_netbits", h->has_local6 ? bits : NULL,

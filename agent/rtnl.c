@@ -117,7 +117,7 @@ static void events_dispatch(Rtnl *r, size_t len) {
         const struct nlmsghdr *nlh = (const struct nlmsghdr *) r->buf;
         int remaining = (int) len;
 
-        for (; mnl_nlmsg_ok(nlh, remaining); nlh = mnl_nlmsg_next(nlh, &remaining))
+        for (; rtnl_message_ok(nlh, remaining); nlh = mnl_nlmsg_next(nlh, &remaining))
                 if (nlh->nlmsg_type >= NLMSG_MIN_TYPE)
                         (void) r->on_event(nlh, r->userdata);
 }
@@ -261,7 +261,7 @@ static int dump_process(Rtnl *r, size_t len, uint32_t seq, bool *intr, rtnl_mess
         const struct nlmsghdr *nlh = (const struct nlmsghdr *) r->buf;
         int remaining = (int) len;
 
-        for (; mnl_nlmsg_ok(nlh, remaining); nlh = mnl_nlmsg_next(nlh, &remaining)) {
+        for (; rtnl_message_ok(nlh, remaining); nlh = mnl_nlmsg_next(nlh, &remaining)) {
                 if (nlh->nlmsg_seq != seq || nlh->nlmsg_pid != r->requests_portid)
                         continue;       /* a late reply to an earlier request */
                 if (nlh->nlmsg_flags & NLM_F_DUMP_INTR)
@@ -412,7 +412,7 @@ static void acks_process(Rtnl *r, size_t len, AckState *s) {
         const struct nlmsghdr *nlh = (const struct nlmsghdr *) r->buf;
         int remaining = (int) len;
 
-        for (; mnl_nlmsg_ok(nlh, remaining); nlh = mnl_nlmsg_next(nlh, &remaining)) {
+        for (; rtnl_message_ok(nlh, remaining); nlh = mnl_nlmsg_next(nlh, &remaining)) {
                 const struct nlmsgerr *err;
                 uint32_t i = nlh->nlmsg_seq - s->first_seq;
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <linux/netlink.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
@@ -12,6 +13,13 @@
  * and batched requests. Only messages from the kernel (netlink port id 0) are believed. */
 
 typedef struct Rtnl Rtnl;
+
+/* mnl_nlmsg_ok() compares (int) nlmsg_len, so a length above INT_MAX passes as negative: compare
+ * unsigned. Use this for every walk over received messages. */
+static inline bool rtnl_message_ok(const struct nlmsghdr *nlh, int len) {
+        return len >= (int) sizeof(struct nlmsghdr) && nlh->nlmsg_len >= sizeof(struct nlmsghdr) &&
+               nlh->nlmsg_len <= (unsigned) len;
+}
 
 typedef int (*rtnl_message_handler_t)(const struct nlmsghdr *nlh, void *userdata);
 /* The event socket overflowed (ENOBUFS): events were lost, a full resync is due. */
