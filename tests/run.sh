@@ -21,7 +21,7 @@ Installs missing Debian packages (all of them when CI=true), builds build/ (gcc,
 (ASan+UBSan), runs meson's tests in build/ (all suites) and build-asan/ (unit, integration), then the
 end-to-end scripts tests/e2e/test-*.sh, and prints a summary ending in "N passed, N failed".
 
-  --quick        only build/: no sanitizer build, no e2e
+  --quick        only build/: no sanitizer build, no e2e, no fuzzers
   --suite NAME   only this meson suite (repeatable); e2e runs only if NAME is e2e
   --no-install   never call apt-get
   -h, --help     this text
@@ -59,7 +59,7 @@ SKIPPED=0
 FAILED_NAMES=()
 FAILED_LOGS=()          # files holding the output of each failed test, same order
 TMPFILES=()
-trap 'rm -f "${TMPFILES[@]}"' EXIT
+trap 'rm -rf "${TMPFILES[@]}"' EXIT
 
 step() { printf '\n=== %s (%ds)\n' "$*" $((SECONDS - START)); }
 
@@ -165,6 +165,35 @@ meson_test() {
         done < <(jq -r '[.name, .result] | @tsv' "$log")
 }
 
+# Each libFuzzer target for FUZZ_SECONDS over its seed corpus (tests/fuzz/corpus/NAME), new inputs in a
+# scratch dir so the repository's corpus stays as committed. A crash is a failed test; its input is kept
+# under build-fuzz/crashes/ for the log.
+run_fuzz() {
+        local f name log rc scratch
+        command -v clang >/dev/null || { echo "run.sh: no clang, skipping fuzzers"; return 0; }
+        build build-fuzz clang -Dfuzzers=true -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=false \
+                -Dbuildtype=debug || return 0
+        step "fuzzers (${FUZZ_SECONDS:-30}s each)"
+        mkdir -p build-fuzz/crashes build-fuzz/fuzz-logs
+        for f in build-fuzz/tests/fuzz/fuzz-*; do
+                [[ -f $f && -x $f ]] || continue
+                name=${f##*/fuzz-}
+                log=build-fuzz/fuzz-logs/$name.log
+                scratch=$(mktemp -d)
+                TMPFILES+=("$scratch")
+                rc=0
+                "$f" "$scratch" "tests/fuzz/corpus/$name" -max_total_time="${FUZZ_SECONDS:-30}" \
+                        -artifact_prefix=build-fuzz/crashes/"$name"- -print_final_stats=1 </dev/null >"$log" 2>&1 || rc=$?
+                if ((rc == 0)); then
+                        PASSED=$((PASSED + 1))
+                        printf '%-50s OK (%s runs)\n' "fuzz / $name" "$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")"
+                else
+                        printf '%-50s FAIL (exit %s)\n' "fuzz / $name" "$rc"
+                        fail "fuzz: $name (exit $rc)" "$log"
+                fi
+        done
+}
+
 run_e2e() {
         local t name log rc
         local -a scripts=()
@@ -239,6 +268,10 @@ if [[ -z $QUICK ]]; then
         if has_suite e2e && [[ -x build/agent/vpnpolicyd ]]; then
                 run_e2e
         fi
+fi
+
+if [[ -z $QUICK ]] && has_suite fuzz; then
+        run_fuzz
 fi
 
 leftovers after
