@@ -233,6 +233,9 @@ int manager_start(Manager *m) {
         if (r < 0)
                 return r;
         m->ready = true;
+        if (m->config->firewall_manage)
+                log_notice("[Firewall] Manage=yes: this version does not build the nftables table yet; only the "
+                           "routing policy is kept.");
         log_info("Policy table %s (%u) in place for %zu pool(s), %u object(s) wanted.", m->config->table_name,
                  m->config->table_id, m->config->n_pools, HASH_COUNT(m->want));
         (void) sd_notify(false, "READY=1\nSTATUS=Policy in place.");
