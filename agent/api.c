@@ -71,7 +71,10 @@ static json_t *status_objects(Manager *m, bool *ret_healthy) {
         bool healthy = true;
 
         for (Want *w = m->want; w; w = w->hh.next) {
-                healthy = healthy && want_is_present(m, w);
+                /* A tunnel's routes wait while its device is down: that is how it should be. */
+                bool expected_absent = w->blocked && (w->role == ROLE_TUN_ROUTE || w->role == ROLE_MIRROR_ROUTE);
+
+                healthy = healthy && (want_is_present(m, w) || expected_absent);
                 json_array_append_new(a, status_want(m, w));
         }
         for (Have *h = m->have; h; h = h->hh.next) {

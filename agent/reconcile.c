@@ -281,16 +281,15 @@ static void ack_failure(Manager *m, Plan *p, const Op *op, Want *w, int error, c
         char text[256];
 
         m->counters.failed_operations++;
-        snprintf(text, sizeof(text), "%s: %s%s%s", op_verbs[op->action], strerror(-error),
-                 ext_ack ? ": " : "", ext_ack ?: "");
+        if (error == -EEXIST)
+                /* Our cache follows every event and resyncs after lost ones, so this is an equal object
+                 * that is not ours (another protocol tag): we neither take it over nor remove it. */
+                snprintf(text, sizeof(text), "add: an equal object that is not ours is in the way");
+        else
+                snprintf(text, sizeof(text), "%s: %s%s%s", op_verbs[op->action], strerror(-error),
+                         ext_ack ? ": " : "", ext_ack ?: "");
         free(m->last_error_text);
         m->last_error_text = strdup(text);
-        if (error == -EEXIST) {
-                /* Something equal is there already that we did not know of: look again. */
-                m->need_resync = true;
-                log_object(m, LOG_WARNING, error, &op->obj, "Object exists already, resyncing");
-                return;
-        }
         if (!w) {
                 log_object(m, LOG_WARNING, error, &op->obj, "Failed to %s (%s), ignoring", op_verbs[op->action], text);
                 return;
