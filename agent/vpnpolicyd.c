@@ -8,6 +8,7 @@
 #include "log.h"
 #include "manager.h"
 #include "parse-util.h"
+#include "rt-files.h"
 #include "strv.h"
 #include "vpnpolicy-defs.h"
 
@@ -21,30 +22,34 @@ typedef struct Args {
         const char *iproute2_dir;
         bool check_config;
         bool print;
+        bool install_names;
         uint32_t rcvbuf;
 } Args;
 
 static void help(void) {
         printf("Usage: vpnpolicyd [OPTIONS]\n\n"
                "Keeps the policy routing of an OpenVPN server in the kernel.\n\n"
-               "  -c, --config FILE       configuration file (default %s/vpnpolicy/vpnpolicy.conf,\n"
+               "  -c, --config FILE       configuration file (default %s,\n"
                "                          drop-ins in FILE.d/*.conf)\n"
                "      --runtime-dir DIR   control socket directory (default $VPNPOLICY_RUNTIME_DIR or %s)\n"
                "      --check-config      validate the configuration and exit, touching nothing\n"
                "      --print             with --check-config, print the normalized configuration\n"
+               "      --install-names     validate, write the rt_tables.d/rt_protos.d entries and exit\n"
+               "                          (the unit's privileged ExecStartPre=+ step)\n"
                "      --log-level LEVEL   debug, info, notice, warning, err (default info)\n"
                "      --iproute2-dir DIR  where rt_tables lives (default /etc/iproute2)\n"
                "      --netlink-rcvbuf N  netlink event socket buffer in bytes (default 8 MiB)\n"
                "  -h, --help              show this help\n"
                "      --version           show the version\n\n"
                "Exit status: 0 success, 1 failure, 2 usage error, 78 invalid configuration.\n",
-               SYSCONFDIR, RUNTIME_DIR_DEFAULT);
+               CONFIG_PATH_DEFAULT, RUNTIME_DIR_DEFAULT);
 }
 
 enum {
         ARG_RUNTIME_DIR = 0x100,
         ARG_CHECK_CONFIG,
         ARG_PRINT,
+        ARG_INSTALL_NAMES,
         ARG_LOG_LEVEL,
         ARG_IPROUTE2_DIR,
         ARG_RCVBUF,
@@ -56,6 +61,7 @@ static const struct option options[] = {
         { "runtime-dir", required_argument, NULL, ARG_RUNTIME_DIR },
         { "check-config", no_argument, NULL, ARG_CHECK_CONFIG },
         { "print", no_argument, NULL, ARG_PRINT },
+        { "install-names", no_argument, NULL, ARG_INSTALL_NAMES },
         { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
         { "iproute2-dir", required_argument, NULL, ARG_IPROUTE2_DIR },
         { "netlink-rcvbuf", required_argument, NULL, ARG_RCVBUF },
@@ -78,6 +84,9 @@ static int parse_option(int c, Args *a) {
                 return 1;
         case ARG_PRINT:
                 a->print = true;
+                return 1;
+        case ARG_INSTALL_NAMES:
+                a->install_names = true;
                 return 1;
         case ARG_LOG_LEVEL:
                 if (log_set_max_level_from_string(optarg) < 0)
@@ -138,6 +147,19 @@ static int check_config(const Args *a, Config *c) {
         return 0;
 }
 
+/* Runs as root before the unprivileged daemon, which may not write to /etc. */
+static int install_names(const Args *a, const Config *c) {
+        int r;
+
+        r = rt_files_install(a->iproute2_dir ?: IPROUTE2_DIR_DEFAULT, c->table_id, c->table_name, VPNPOLICY_PROTO,
+                             VPNPOLICY_PROTO_NAME);
+        if (r < 0)
+                return log_error_errno(r, "Failed to write the rt_tables.d/rt_protos.d entries: %m");
+        log_info("Table %s (%u) and protocol %s (%u) named in %s.", c->table_name, c->table_id,
+                 VPNPOLICY_PROTO_NAME, VPNPOLICY_PROTO, a->iproute2_dir ?: IPROUTE2_DIR_DEFAULT);
+        return 0;
+}
+
 static int control_fd(void) {
         int n = sd_listen_fds(true);
 
@@ -158,6 +180,8 @@ int main(int argc, char *argv[]) {
                 return EXIT_CONFIG;
         if (a.check_config)
                 return check_config(&a, c) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        if (a.install_names)
+                return install_names(&a, c) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 
         ManagerOptions o = {
                 .config_path = a.config_path,
