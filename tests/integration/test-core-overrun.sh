@@ -1,0 +1,115 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Lost events: the agent runs with a tiny netlink receive buffer (--netlink-rcvbuf 4096), and a flood of
+# unrelated events (2,000 routes in a foreign table, 50 veth pairs made and deleted) overruns it while one
+# of our rules is deleted in the middle. The agent notices (ENOBUFS: overruns > 0), resyncs (resyncs > 0,
+# at most about once a second), and ends with our rule back and exactly the expected object set.
+# Then the agent is stopped (SIGSTOP), a rule and a route of ours are deleted, another flood comes, and
+# after SIGCONT both are back within 1 s.
+set -euo pipefail
+# shellcheck source=../lib/common.sh
+source "$(dirname "$0")/../lib/common.sh"
+
+ns_new NS
+ns_new GW
+veth_add "$NS" eth1 "$GW" eth0
+ip -n "$NS" addr add 192.168.1.100/24 dev eth1
+ip -n "$NS" addr add fd00:1010:1010:1010::100/64 dev eth1 nodad
+ip -n "$GW" addr add 192.168.1.1/24 dev eth0
+ip -n "$GW" addr add fd00:1010:1010:1010::1/64 dev eth0 nodad
+ns_exec "$NS" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 >/dev/null
+cat >"$T/vpnpolicy.conf" <<'CONF'
+[Table]
+Name=vpn
+Id=200
+Priority=32765
+[Pool]
+Prefix=10.10.10.0/24
+Prefix=fd00:4242:4242:4242::/64
+[Gateway]
+IPv4=192.168.1.1
+IPv6=fd00:1010:1010:1010::1
+CONF
+
+RULES4='[{"priority":32765,"src":"10.10.10.0","srclen":24,"table":"vpn","protocol":"vpnpolicy"}]'
+RULES6='[{"priority":32765,"src":"fd00:4242:4242:4242::","srclen":64,"table":"vpn","protocol":"vpnpolicy"}]'
+ROUTES4='[{"dst":"default","gateway":"192.168.1.1","dev":"eth1","type":"unicast","metric":0,"protocol":"vpnpolicy"},
+          {"dst":"default","type":"unreachable","metric":4294967295,"protocol":"vpnpolicy"}]'
+ROUTES6='[{"dst":"default","gateway":"fd00:1010:1010:1010::1","dev":"eth1","type":"unicast","metric":1024,"protocol":"vpnpolicy"},
+          {"dst":"default","dev":"lo","type":"unreachable","metric":4294967295,"protocol":"vpnpolicy"}]'
+exact() {
+        assert_eq "$1: v4 rules exact" "$RULES4" "$(rules_json "$NS" 4)"
+        assert_eq "$1: v6 rules exact" "$RULES6" "$(rules_json "$NS" 6)"
+        assert_eq "$1: v4 routes in table 200 exact" "$ROUTES4" "$(routes_json "$NS" 4 200)"
+        assert_eq "$1: v6 routes in table 200 exact" "$ROUTES6" "$(routes_json "$NS" 6 200)"
+}
+rule_there() { [[ -n $(ip -n "$NS" -"$1" rule show pref 32765 from "$2" lookup 200) ]]; }
+status() { ctl "$NS" status --json; }
+
+# flood files: 2,000 routes into foreign table 100 (add, del), 50 veth pairs (add, del)
+for i in $(seq 0 1999); do echo "route add 10.200.$((i / 250)).$((i % 250))/32 dev eth1 table 100 proto static"; done >"$T/routes-add"
+sed 's/^route add/route del/' "$T/routes-add" >"$T/routes-del"
+for i in $(seq 1 50); do echo "link add fl$i type veth peer name flp$i"; done >"$T/links-add"
+for i in $(seq 1 50); do echo "link del fl$i"; done >"$T/links-del"
+
+t_start=$(now_ms)
+agent_start "$NS" "$T/vpnpolicy.conf" --netlink-rcvbuf 4096
+exact "start"
+
+# ---------------------------------------------------------------------------------------------------------
+info "flood with a deletion of our v4 rule in the middle"
+ip -n "$NS" -batch "$T/routes-add" &
+flood=$!
+register_pid "$flood"
+sleep 0.05
+ip -n "$NS" rule del pref 32765 from 10.10.10.0/24 lookup 200
+wait "$flood"
+ip -n "$NS" -batch "$T/links-add"
+ip -n "$NS" -batch "$T/links-del"
+assert_eq "flood: 2000 foreign routes in table 100" 2000 "$(ip -n "$NS" route show table 100 | wc -l)"
+check "our v4 rule back within 2000 ms" wait_until 2000 rule_there 4 10.10.10.0/24
+sleep 1.2       # let any resync still due run
+exact "after the flood"
+st=$(status)
+info "counters: $(jq -c '.counters | {overruns, resyncs, restores, reconcile_passes, netlink_errors}' <<<"$st")"
+check "status: overruns > 0" jq -e '.counters.overruns > 0' <<<"$st"
+check "status: resyncs > 0" jq -e '.counters.resyncs > 0' <<<"$st"
+elapsed_s=$((($(now_ms) - t_start) / 1000 + 1))
+check "resyncs rate-limited: at most one a second (<= $((elapsed_s + 1)) in ${elapsed_s} s)" \
+        jq -e --argjson max $((elapsed_s + 1)) '.counters.resyncs <= $max' <<<"$st"
+check "status: healthy" ctl "$NS" status
+assert_eq "foreign table 100 untouched (2000 routes)" 2000 "$(ip -n "$NS" route show table 100 | wc -l)"
+check "status: all objects present" jq -e 'all(.objects[]; .present)' <<<"$st"
+
+# ---------------------------------------------------------------------------------------------------------
+info "SIGSTOP, deletions, flood, SIGCONT"
+overruns0=$(jq .counters.overruns <<<"$st")
+resyncs0=$(jq .counters.resyncs <<<"$st")
+passes0=$(jq .counters.reconcile_passes <<<"$st")
+kill -STOP "$AGENT_PID"
+defer kill -CONT "$AGENT_PID"
+ip -n "$NS" rule del pref 32765 from 10.10.10.0/24 lookup 200
+ip -n "$NS" -6 route del default via fd00:1010:1010:1010::1 table 200
+ip -n "$NS" -batch "$T/routes-del"
+ip -n "$NS" -batch "$T/links-add"
+ip -n "$NS" -batch "$T/links-del"
+check_fail "while stopped: our v4 rule is gone" rule_there 4 10.10.10.0/24
+kill -CONT "$AGENT_PID"
+t0=$(now_us)
+check "after SIGCONT: v4 rule back within 1000 ms" wait_until 1000 rule_there 4 10.10.10.0/24
+check "after SIGCONT: v6 default route back within 1000 ms" \
+        wait_until 1000 eval '[[ -n $(ip -n "$NS" -6 route show table 200 default via fd00:1010:1010:1010::1) ]]'
+echo "# METRIC after SIGCONT: both back in $((($(now_us) - t0) / 1000)) ms"
+sleep 1.2
+exact "after SIGCONT"
+st=$(status)
+info "counters: $(jq -c '.counters | {overruns, resyncs, restores, reconcile_passes, netlink_errors}' <<<"$st")"
+check "status: another overrun seen" jq -e --argjson o "$overruns0" '.counters.overruns > $o' <<<"$st"
+check "status: another resync done" jq -e --argjson r "$resyncs0" '.counters.resyncs > $r' <<<"$st"
+check "the queued burst cost few reconcile passes (<= 10, coalesced)" \
+        jq -e --argjson p "$passes0" '.counters.reconcile_passes - $p <= 10' <<<"$st"
+assert_eq "foreign table 100 empty again" 0 "$(ip -n "$NS" route show table 100 | wc -l)"
+check "healthy" ctl "$NS" status
+check_fail "no flood link left" grep -q 'fl[0-9]' <(ip -n "$NS" -o link)
+
+finish
