@@ -57,11 +57,12 @@ static void print_objects(json_t *s) {
         json_t *o;
         size_t i;
 
-        printf("%-14s %-7s %-20s %-8s %s\n", "ROLE", "PRESENT", "SINCE", "RESTORES", "OBJECT");
+        printf("%-14s %-4s %-7s %-20s %-8s %s\n", "ROLE", "FAM", "PRESENT", "SINCE", "RESTORES", "OBJECT");
         json_array_foreach(json_object_get(s, "objects"), i, o) {
                 bool present = json_is_true(json_object_get(o, "present"));
 
-                printf("%-14s %s%-7s%s %-20s %-8lld %s\n", str(o, "role"),
+                printf("%-14s %-4s %s%-7s%s %-20s %-8lld %s\n", str(o, "role"),
+                       streq(str(o, "family"), "ipv6") ? "v6" : "v4",
                        colour() && !present ? "\033[31m" : "", present ? "yes" : "NO",
                        colour() && !present ? "\033[0m" : "", str(o, "since"), num(o, "restores"), str(o, "object"));
                 if (json_is_string(json_object_get(o, "blocked")))
@@ -69,6 +70,35 @@ static void print_objects(json_t *s) {
                 if (json_is_string(json_object_get(o, "last_error")))
                         printf("%16s last error: %s (%lld failures)\n", "", str(o, "last_error"), num(o, "failures"));
         }
+}
+
+static void print_devices(json_t *s) {
+        json_t *devices = json_object_get(s, "devices"), *d, *a;
+        size_t i, j;
+
+        if (json_array_size(devices) == 0) {
+                printf("\nManaged devices: none\n");
+                return;
+        }
+        printf("\nManaged devices:\n");
+        json_array_foreach(devices, i, d) {
+                printf("  %-15s %-8s %-4s", str(d, "name"), str(d, "kind"),
+                       json_is_true(json_object_get(d, "up")) ? "up" : "down");
+                json_array_foreach(json_object_get(d, "addresses"), j, a)
+                        printf(" %s", json_string_value(a));
+                if (json_is_true(json_object_get(d, "registered")))
+                        printf("  (OpenVPN pid %lld, %s)", num(d, "daemon_pid"), str(d, "config"));
+                putchar('\n');
+        }
+}
+
+static void print_kernel(json_t *s) {
+        json_t *k = json_object_get(s, "kernel");
+
+        printf("Kernel: IPv4 forwarding %s, IPv6 forwarding %s, ICMP redirects %s\n",
+               json_is_true(json_object_get(k, "ipv4_forwarding")) ? "on" : "OFF",
+               json_is_true(json_object_get(k, "ipv6_forwarding")) ? "on" : "OFF",
+               json_is_true(json_object_get(k, "send_redirects")) ? "left as they are" : "off on our devices");
 }
 
 static void print_counters(json_t *s) {
@@ -104,6 +134,8 @@ int ctl_status(const CtlContext *c, int argc, char *argv[]) {
         else {
                 print_header(reply);
                 print_objects(reply);
+                print_devices(reply);
+                print_kernel(reply);
                 print_counters(reply);
         }
         r = streq(str(reply, "health"), "healthy") ? CTL_EXIT_OK : CTL_EXIT_DEGRADED;
