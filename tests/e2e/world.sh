@@ -45,7 +45,9 @@
 #   WORLD_PRE_VPN_HOOK   command run by world_up after the network is built and before OpenVPN
 #                        starts, with the server namespace as its argument (e.g. seed-policy.sh;
 #                        default: seed-policy.sh if WORLD_UP_HOOK is unset, so a bare world_up
-#                        builds the complete seed recipe; else nothing)
+#                        builds the complete seed recipe; else nothing). It is word-split and run in
+#                        the calling shell, so it may name a shell function (test-e2e-agent.sh starts
+#                        the agent that way and keeps its pid)
 #   WORLD_SERVER_EXTRA   extra lines appended to the server config
 #   WORLD_CLIENT_EXTRA   extra lines appended to both client configs
 #   WORLD_PREFIX         namespace name prefix (default vpw$$)
