@@ -300,7 +300,7 @@ wrapper_floor() {
 
 # ---------------------------------------------------------------------------------------------------
 
-# Object lists in the server namespace, numeric, for before/after comparisons.
+# Object lists in the server namespace, for before/after comparisons.
 objects() {
         ip -n "$WORLD_SRV" -4 rule
         ip -n "$WORLD_SRV" -6 rule
@@ -380,6 +380,14 @@ pre_vpn_agent() {       # WORLD_PRE_VPN_HOOK (a function, so it runs in this she
         agent_conf
         agent_start || return 1
         figure "agent_ready_$WORLD_TOPOLOGY" "$(ms "$AGENT_READY_US")" ms
+        # READY=1 comes after the first full reconcile: the policy is there before OpenVPN starts
+        check "at READY=1, before OpenVPN: source rules, default and fail-closed routes in table 200, v4 and v6" bash -c \
+                "ip -n $WORLD_SRV -4 rule | grep -Eq 'from $WORLD_POOL4 lookup (vpn|200) ' &&
+                 ip -n $WORLD_SRV -6 rule | grep -Eq 'from $WORLD_POOL6 lookup (vpn|200) ' &&
+                 ip -n $WORLD_SRV -4 route show table 200 | grep -q '^default via $WORLD_GW4 ' &&
+                 ip -n $WORLD_SRV -6 route show table 200 | grep -q '^default via $WORLD_GW6 ' &&
+                 test \$(ip -n $WORLD_SRV -4 route show table 200 | grep -c '^unreachable default .*metric 4294967295') = 1 &&
+                 test \$(ip -n $WORLD_SRV -6 route show table 200 | grep -c '^unreachable default .*metric 4294967295') = 1"
         mon_start "$WORLD_DIR/log/monitor-up.txt" address route rule
 }
 pre_vpn_seed() {
@@ -417,7 +425,7 @@ run_seed() {
 }
 
 run_topology() {
-        local topo=$1 us js before dels up_events
+        local topo=$1 js before dels up_events
         T="[$topo] "
         echo "=== topology $topo (vpnpolicyd + our up hook)"
         WORLD_PREFIX="vpa$$${topo:0:1}"
@@ -519,17 +527,17 @@ run_topology() {
         figure "agent_sigterm_exit_$topo" "$(ms "${AGENT_EXIT_US:-0}")" ms
         check "5. SIGTERM: every rule and table-vpn route left in place, unchanged" test "$(objects)" = "$before"
         pings_ok "5. agent stopped (SIGTERM)"
-        # the hook with the agent down: warns, exits 0, quickly
-        local t0 hrc=0
-        t0=$(now_us)
+        # the hook with the agent down, with OpenVPN's environment, under the same timing wrapper:
+        # warns, exits 0, quickly
+        make_wrapper "$TDIR/up-down-$topo.sh" "$TDIR/hookdown-$topo" "$VPNPOLICY_HOOK" --runtime-dir "$AGENT_RUNDIR"
         in_srv env -i dev=tun0 dev_type=tun script_type=up ifconfig_local="$WORLD_SRV_TUN4" \
                 ifconfig_netmask=255.255.255.0 ifconfig_ipv6_local="$WORLD_SRV_TUN6" ifconfig_ipv6_netbits=64 \
-                config="$WORLD_DIR/srv.conf" "$VPNPOLICY_HOOK" --runtime-dir "$AGENT_RUNDIR" \
-                tun0 1500 0 "$WORLD_SRV_TUN4" 255.255.255.0 init >"$TDIR/hook-down.out" 2>&1 || hrc=$?
-        us=$(($(now_us) - t0))
-        check "5. the hook with the agent down exits 0 (got $hrc) in under 2.5 s ($(ms $us) ms) and says why" \
-                test "$hrc" = 0 -a "$us" -lt 2500000 -a -s "$TDIR/hook-down.out"
-        figure "hook_wall_agent_down_$topo" "$(ms "$us")" ms
+                config="$WORLD_DIR/srv.conf" "$TDIR/up-down-$topo.sh" \
+                tun0 1500 0 "$WORLD_SRV_TUN4" 255.255.255.0 init >"$TDIR/hook-down.out" 2>&1 || true
+        wrapper_read "$TDIR/hookdown-$topo"
+        check "5. the hook with the agent down exits 0 (got ${WRAP_RC:-?}) in under 2.5 s ($(ms "${WRAP_US:-0}") ms) and says why on stderr" \
+                test "${WRAP_RC:-x}" = 0 -a "${WRAP_US:-9999999}" -lt 2500000 -a -s "$TDIR/hook-down.out"
+        [[ -z $WRAP_US ]] || figure "hook_wall_agent_down_$topo" "$(ms "$WRAP_US")" ms
 
         if agent_start; then
                 figure "agent_restart_ready_$topo" "$(ms "$AGENT_READY_US")" ms
