@@ -73,6 +73,7 @@ static int registration_record(Manager *m, const HookRequest *h, const Link *l) 
         reg->ifindex = l->info.ifindex;
         reg->daemon_pid = h->daemon_pid;
         reg->registered_at = now_realtime();
+        (void) registrations_save(m);
         return 0;
 }
 

@@ -170,12 +170,16 @@ static int manager_install_names(Manager *m, const Config *c) {
         return 0;
 }
 
+static int manager_runtime_dir(Manager *m) {
+        if (mkdir(m->runtime_dir, 0755) < 0 && errno != EEXIST)
+                return log_error_errno(negative_errno(), "Failed to create %s: %m", m->runtime_dir);
+        return 0;
+}
+
 static int manager_listen(Manager *m) {
         _cleanup_(freep) char *path = NULL;
         int r;
 
-        if (mkdir(m->runtime_dir, 0755) < 0 && errno != EEXIST)
-                return log_error_errno(negative_errno(), "Failed to create %s: %m", m->runtime_dir);
         if (asprintf(&path, "%s/io.vpnpolicy", m->runtime_dir) < 0)
                 return log_error_errno(-ENOMEM, "Out of memory.");
         r = varlink_server_new(m->event, path, m->control_fd, api_dispatch, m, &m->varlink);
@@ -223,9 +227,14 @@ int manager_start(Manager *m) {
         if (r < 0)
                 return r;
         manager_check_forwarding(m);
+        r = manager_runtime_dir(m);
+        if (r < 0)
+                return r;
+        registrations_load(m);
         r = state_enumerate(m);
         if (r < 0)
                 return log_error_errno(r, "Failed to read links, rules and routes from the kernel: %m");
+        registrations_prune(m);
         r = manager_reconcile(m);
         if (r < 0)
                 return r;

@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <jansson.h>
 #include <systemd/sd-event.h>
 #include <uthash.h>
 
@@ -177,6 +178,11 @@ void tunnels_main_route(Manager *m, const Object *o, bool deleted);
 void tunnels_rebuild(Manager *m);
 void tunnels_forget_routes(Manager *m, Link *l, int family);
 int sysctl_link_setup(Manager *m, Link *l);
+
+/* registrations.c: what OpenVPN's hooks said, kept in the runtime directory across restarts. */
+int registrations_save(Manager *m);
+void registrations_load(Manager *m);
+void registrations_prune(Manager *m);
 
 /* reconcile.c */
 void manager_mark_dirty(Manager *m, const ObjectKey *key);

@@ -142,6 +142,7 @@ void tunnels_link_removed(Manager *m, Link *l) {
                 HASH_DEL(m->registrations, reg);
                 free(reg->config);
                 free(reg);
+                (void) registrations_save(m);
         }
 }
 
