@@ -192,12 +192,21 @@ info "conflict counters after 2 s: $c1, after 6 s: $c2"
 check "status: the blocked default route reports its failure (failures > 0, last_error set)" \
         jq -e '[.objects[] | select(.role == "default-route" and .family == "ipv4")][0] |
                .failures > 0 and .last_error != null' <<<"$st"
+check "the conflict is retried at all: >= 1 more failed add between 2 s and 6 s (backoff: one at ~3.1 s)" \
+        jq -e -n --argjson a "$c1" --argjson b "$c2" '$b.failed_operations - $a.failed_operations >= 1'
 check "the conflict is retried with backoff: <= 3 failed adds and resyncs between 2 s and 6 s" \
         jq -e -n --argjson a "$c1" --argjson b "$c2" \
         '($b.failed_operations - $a.failed_operations) <= 3 and ($b.resyncs - $a.resyncs) <= 3'
 ip -n "$NS2" route del default via 192.168.1.1 table 200 proto static
-check "once the foreign route is gone ours appears (1 s)" \
-        wait_until 1000 eval '[[ -n $(our_routes "$NS2" 4 | grep 192.168.1.1) ]]'
+# The retry backoff is at most 6.4 s at this point (100 ms doubling): the next retry must succeed.
+t0=$(now_ms)
+check "once the foreign route is gone ours appears (within the backoff, 8 s)" \
+        wait_until 8000 eval '[[ -n $(our_routes "$NS2" 4 | grep 192.168.1.1) ]]'
+if [[ -n $(our_routes "$NS2" 4 | grep 192.168.1.1) ]]; then
+        info "our default route appeared $(($(now_ms) - t0)) ms after the foreign one was deleted"
+else
+        info "our default route did not appear within $(($(now_ms) - t0)) ms: $(ctl "$NS2" status --json | jq -c '.objects[] | select(.present | not)' || true)"
+fi
 check "and status turns healthy" wait_until 2000 ctl "$NS2" status
 
 finish

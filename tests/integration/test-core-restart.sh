@@ -4,7 +4,8 @@
 # change at all. After kill -9, a restarted agent adopts what it still wants (no deletion, no re-add of a
 # desired object, proven by `ip monitor` running across the restart) and removes the stale objects of its
 # protocol (a rule for a pool no longer configured, a route in table 200 from an old config), and only
-# those: foreign objects next to them stay.
+# those: foreign objects next to them stay. A config changed while the agent was down is applied at
+# start: a new gateway replaces our route in place (no deletion), a new table id moves everything.
 set -euo pipefail
 # shellcheck source=../lib/common.sh
 source "$(dirname "$0")/../lib/common.sh"
@@ -16,6 +17,7 @@ ip -n "$NS" addr add 192.168.1.100/24 dev eth1
 ip -n "$NS" addr add fd00:1010:1010:1010::100/64 dev eth1 nodad
 ip -n "$GW" addr add 192.168.1.1/24 dev eth0
 ip -n "$GW" addr add fd00:1010:1010:1010::1/64 dev eth0 nodad
+ip -n "$GW" addr add 192.168.1.2/24 dev eth0              # a second gateway for a config changed while down
 ns_exec "$NS" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 >/dev/null
 conf=$T/vpnpolicy.conf
 cat >"$conf" <<'CONF'
@@ -76,7 +78,7 @@ sleep 0.3
 monitor_stop
 check_fail "SIGTERM + restart: no kernel change at all (monitor empty)" grep -q . "$T/mon-term"
 exact "restart after SIGTERM"
-st=$(ctl "$NS" status --json)
+st=$(ctl "$NS" status --json || true)
 check "restart after SIGTERM: healthy, all present, nothing restored" \
         jq -e '.health == "healthy" and all(.objects[]; .present) and .counters.restores == 0' <<<"$st"
 
@@ -117,7 +119,7 @@ check "the stale v4 route is among the deletions" grep -q '^10.99.0.0/24 dev eth
 # adoption: no re-add either (a replace would show as a new-route line without a deletion)
 check_fail "no add or replace of a desired object" \
         grep -vE '^\[[^]]*\] (Deleted |32765:.*from (10\.99\.0\.0/24|fd00:99::/64)|10\.99\.0\.0/24|fd00:99::/64)' "$T/mon-kill"
-st=$(ctl "$NS" status --json)
+st=$(ctl "$NS" status --json || true)
 check "after the restart: healthy, all 6 present, no restores" \
         jq -e '.health == "healthy" and (.objects | length) == 6 and all(.objects[]; .present) and .counters.restores == 0' <<<"$st"
 check "the foreign twin rule stayed" \
@@ -132,5 +134,36 @@ agent_start "$NS" "$conf"
 assert_eq "at READY: v6 rule back" "$RULES6" "$(rules_json "$NS" 6)"
 assert_eq "at READY: v4 routes back" "$(jq -c --argjson f "$FOREIGN_ROUTE" '. + [$f]' <<<"$ROUTES4")" "$(routes_json "$NS" 4 200)"
 check "healthy" ctl "$NS" status
+
+# ---------------------------------------------------------------------------------------------------------
+info "the gateway changed while the agent was down: our route is replaced in place"
+agent_kill9
+sed -i 's/^IPv4=192.168.1.1$/IPv4=192.168.1.2/' "$conf"
+monitor_start "$NS" "$T/mon-gw"
+agent_start "$NS" "$conf"
+sleep 0.2
+monitor_stop
+assert_eq "new gateway: v4 routes" \
+        "$(jq -c --argjson f "$FOREIGN_ROUTE" '. + [$f] | map(if .gateway then .gateway = "192.168.1.2" else . end)' <<<"$ROUTES4")" \
+        "$(routes_json "$NS" 4 200)"
+sed 's/^/#   /' "$T/mon-gw"
+check_fail "new gateway: no deletion (replaced, no gap)" grep -q Deleted "$T/mon-gw"
+assert_eq "new gateway: a single event, the new route" 1 "$(grep -c 'default via 192.168.1.2 dev eth1 table vpn' "$T/mon-gw")"
+assert_eq "new gateway: nothing else happened" 1 "$(grep -c . "$T/mon-gw")"
+
+# ---------------------------------------------------------------------------------------------------------
+info "the table id changed while the agent was down (SIGTERM, Id=201, start)"
+agent_stop TERM
+sed -i -e 's/^Id=200$/Id=201/' -e 's/^IPv4=192.168.1.2$/IPv4=192.168.1.1/' "$conf"
+agent_start "$NS" "$conf"
+assert_eq "Id=201: table 200 keeps only the foreign route" "[$FOREIGN_ROUTE]" "$(routes_json "$NS" 4 200)"
+assert_eq "Id=201: no v6 route left in table 200" '[]' "$(routes_json "$NS" 6 200)"
+assert_eq "Id=201: v4 routes in table 201" "$ROUTES4" "$(routes_json "$NS" 4 201)"
+assert_eq "Id=201: v6 routes in table 201" "$ROUTES6" "$(routes_json "$NS" 6 201)"
+check "Id=201: no rule of ours looks up 200" \
+        test -z "$(ip -n "$NS" -4 rule show table 200 | grep -v 'proto static'; ip -n "$NS" -6 rule show table 200)"
+check "Id=201: the foreign rule (pref 1000, lookup 200) stays" test -n "$(ip -n "$NS" -4 rule show pref 1000 table 200)"
+assert_eq "Id=201: our rules look up 201" 2 "$({ ip -n "$NS" -4 rule show table 201; ip -n "$NS" -6 rule show table 201; } | grep -c 'pref\|^32765')"
+check "Id=201: healthy" ctl "$NS" status
 
 finish
