@@ -41,10 +41,12 @@ static int hook_parse_options(int argc, char *argv[], HookOptions *o) {
                 { "timeout-ms", required_argument, NULL, 't' },
                 {}
         };
-        int c;
+        int c, r = 0;
 
         optind = 1;
-        /* "+": stop at the first non-option, the arguments OpenVPN appends (dev, mtu, ...). */
+        opterr = 0;     /* one line of our own on stderr, not getopt's */
+        /* "+": stop at the first non-option, the arguments OpenVPN appends (dev, mtu, ...). Read every
+         * option before failing, so a bad one cannot hide --strict. */
         while ((c = getopt_long(argc, argv, "+", options, NULL)) >= 0)
                 switch (c) {
                 case 's':
@@ -55,12 +57,12 @@ static int hook_parse_options(int argc, char *argv[], HookOptions *o) {
                         break;
                 case 't':
                         if (parse_u32(optarg, &o->timeout_ms) < 0 || o->timeout_ms == 0 || o->timeout_ms > 60000)
-                                return -EINVAL;
+                                r = -EINVAL;
                         break;
                 default:
-                        return -EINVAL;
+                        r = -EINVAL;
                 }
-        return 0;
+        return r;
 }
 
 static int hook_call(const HookOptions *o, const HookRequest *h) {

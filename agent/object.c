@@ -55,7 +55,7 @@ bool object_content_equal(const Object *a, const Object *b) {
                 return false;
         if (a->kind == OBJECT_RULE)
                 return true;
-        return a->type == b->type && a->scope == b->scope && a->oif == b->oif &&
+        return a->type == b->type && a->scope == b->scope && a->oif == b->oif && a->onlink == b->onlink &&
                optional_addr_equal(a->family, a->has_gateway, &a->gateway, b->has_gateway, &b->gateway) &&
                optional_addr_equal(a->family, a->has_prefsrc, &a->prefsrc, b->has_prefsrc, &b->prefsrc);
 }
@@ -82,11 +82,11 @@ static void route_to_string(const Object *o, const char *ifname, char *buf, size
                 snprintf(dev, sizeof(dev), " dev %s", ifname);
         else if (o->oif > 0)
                 snprintf(dev, sizeof(dev), " dev #%d", o->oif);
-        snprintf(buf, size, "%s%s%s%s%s%s%s table %u metric %u proto %u", route_type_to_string(o->type),
+        snprintf(buf, size, "%s%s%s%s%s%s%s%s table %u metric %u proto %u", route_type_to_string(o->type),
                  o->prefix.prefixlen == 0 ? "default" : prefix_to_string(&o->prefix, dst),
                  o->has_gateway ? " via " : "", o->has_gateway ? addr_to_string(o->family, &o->gateway, gw) : "",
                  o->has_prefsrc ? " src " : "", o->has_prefsrc ? addr_to_string(o->family, &o->prefsrc, src) : "",
-                 dev, o->table, o->priority, o->protocol);
+                 dev, o->onlink ? " onlink" : "", o->table, o->priority, o->protocol);
 }
 
 const char *object_to_string(const Object *o, const char *ifname, char buf[static OBJECT_STRLEN]) {

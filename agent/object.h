@@ -60,6 +60,7 @@ typedef struct Object {
         uint8_t type;           /* RTN_UNICAST, RTN_UNREACHABLE */
         uint8_t scope;
         int oif;                /* 0: none */
+        bool onlink;            /* RTNH_F_ONLINK: the gateway is on the link, whatever the table says */
         bool has_gateway;
         InAddrUnion gateway;
         bool has_prefsrc;

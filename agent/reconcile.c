@@ -145,7 +145,8 @@ static bool plan_may_add(Manager *m, Plan *p, Want *w) {
                 plan_wait(p, w->retry_at);
                 return false;
         }
-        if (!w->seen || want_take_restore_token(w, p->now, &wait))
+        /* Only a first try after an unexplained disappearance is a restore; retries have their backoff. */
+        if (!w->seen || w->failures > 0 || want_take_restore_token(w, p->now, &wait))
                 return true;
         w->retry_at = p->now + wait;
         plan_wait(p, w->retry_at);
@@ -179,7 +180,9 @@ static int plan_key(Manager *m, Plan *p, const ObjectKey *key) {
                 return plan_push(p, h ? OP_REPLACE : OP_ADD, &w->obj);
         }
         if (w) {
+                /* Blocked (its device is down): when it comes back, adding it is no restore. */
                 w->present_since = 0;
+                w->seen = false;
                 return 0;
         }
         return h ? plan_push(p, OP_DELETE, &h->obj) : 0;
@@ -262,7 +265,7 @@ static void ack_success(Manager *m, const Op *op, Want *w) {
         have_put(m, &op->obj);
         if (!w)
                 return;
-        if (w->seen && op->action == OP_ADD) {
+        if (w->seen && w->failures == 0 && op->action == OP_ADD) {
                 w->restores++;
                 m->counters.restores++;
                 log_object(m, LOG_NOTICE, 0, &op->obj, "Restored %s that disappeared from the kernel",

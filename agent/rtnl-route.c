@@ -20,6 +20,8 @@ int route_to_netlink(const Object *route, struct nlmsghdr *nlh) {
         rtm->rtm_type = route->type;
         /* A delete with RT_SCOPE_NOWHERE matches any scope (fib_table_delete() in net/ipv4/fib_trie.c). */
         rtm->rtm_scope = nlh->nlmsg_type == RTM_DELROUTE ? RT_SCOPE_NOWHERE : route->scope;
+        if (route->onlink)
+                rtm->rtm_flags |= RTNH_F_ONLINK;
 
         mnl_attr_put_u32(nlh, RTA_TABLE, route->table);
         if (route->prefix.prefixlen > 0)
@@ -108,6 +110,7 @@ int route_from_netlink(const struct nlmsghdr *nlh, Object *ret) {
         o.protocol = rtm->rtm_protocol;
         o.type = rtm->rtm_type;
         o.scope = rtm->rtm_scope;
+        o.onlink = rtm->rtm_flags & RTNH_F_ONLINK;
         /* The kernel reports unreachable v6 routes on the loopback device; the device means nothing there. */
         o.oif = tb[RTA_OIF] && o.type == RTN_UNICAST ? (int) mnl_attr_get_u32(tb[RTA_OIF]) : 0;
         if (route_addr_attr(tb[RTA_DST], o.family, NULL, &o.prefix.addr) < 0 ||
