@@ -38,7 +38,7 @@ static bool peer_may_register(const Manager *m, const VarlinkPeer *peer) {
                 if (c->register_uids[i] == peer->uid)
                         return true;
         for (size_t i = 0; c->register_groups && c->register_groups[i]; i++)
-                if (c->register_gids[i] == peer->gid)
+                if (varlink_peer_in_group(peer, c->register_gids[i]))
                         return true;
         return false;
 }

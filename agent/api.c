@@ -1,7 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include <grp.h>
 #include <net/if.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -15,24 +13,8 @@
 
 #define VARLINK_ERROR_CONFIG_INVALID "io.vpnpolicy.ConfigInvalid"
 
-static bool peer_in_group(const VarlinkPeer *peer, gid_t gid) {
-        struct passwd *pw;
-        gid_t groups[64];
-        int n = (int) ELEMENTSOF(groups);
-
-        if (peer->gid == gid)
-                return true;
-        pw = getpwuid(peer->uid);
-        if (!pw || getgrouplist(pw->pw_name, pw->pw_gid, groups, &n) < 0)
-                return false;
-        for (int i = 0; i < n; i++)
-                if (groups[i] == gid)
-                        return true;
-        return false;
-}
-
 static bool peer_may_read(const Manager *m, const VarlinkPeer *peer) {
-        return peer->uid == 0 || (m->config->read_group && peer_in_group(peer, m->config->read_gid));
+        return peer->uid == 0 || (m->config->read_group && varlink_peer_in_group(peer, m->config->read_gid));
 }
 
 static json_t *json_time(uint64_t usec) {

@@ -361,11 +361,17 @@ static int plan_execute(Manager *m, Plan *p) {
         return 0;
 }
 
+/* Only ever earlier: a pass that looked at other objects must not cancel the retry another one waits
+ * for. When the timer fires, every waiting object is looked at again. */
 static void retry_timer_arm(Manager *m, uint64_t at) {
-        if (at == 0) {
-                (void) sd_event_source_set_enabled(m->retry_timer, SD_EVENT_OFF);
+        uint64_t armed;
+        int enabled;
+
+        if (at == 0)
                 return;
-        }
+        if (sd_event_source_get_enabled(m->retry_timer, &enabled) >= 0 && enabled != SD_EVENT_OFF &&
+            sd_event_source_get_time(m->retry_timer, &armed) >= 0 && armed <= at)
+                return;
         (void) sd_event_source_set_time(m->retry_timer, at);
         (void) sd_event_source_set_enabled(m->retry_timer, SD_EVENT_ONESHOT);
 }

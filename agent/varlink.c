@@ -523,6 +523,28 @@ static int connection_add_sources(VarlinkConnection *c) {
 }
 
 /* Takes ownership of fd. */
+
+/* SO_PEERGROUPS (Linux 4.13): the groups the peer process holds, which is what a group check means. When
+ * the kernel lacks it or the peer has more groups than we keep, we keep what fits, or none. */
+static void peer_groups(int fd, VarlinkPeer *peer) {
+        socklen_t l = sizeof(peer->groups);
+
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, peer->groups, &l) < 0) {
+                peer->n_groups = 0;
+                return;
+        }
+        peer->n_groups = (unsigned) (l / sizeof(gid_t));
+}
+
+bool varlink_peer_in_group(const VarlinkPeer *peer, gid_t gid) {
+        if (peer->gid == gid)
+                return true;
+        for (unsigned i = 0; i < peer->n_groups; i++)
+                if (peer->groups[i] == gid)
+                        return true;
+        return false;
+}
+
 static int server_add_connection(VarlinkServer *s, int fd) {
         _cleanup_(closep) int owned = fd;
         VarlinkConnection *c;
@@ -541,6 +563,7 @@ static int server_add_connection(VarlinkServer *s, int fd) {
                 return -ENOMEM;
         c->fd = TAKE_FD(owned);
         c->peer = (VarlinkPeer) { .pid = ucred.pid, .uid = ucred.uid, .gid = ucred.gid };
+        peer_groups(c->fd, &c->peer);
         c->server = s;
         c->next = s->connections;
         if (c->next)

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <systemd/sd-event.h>
@@ -27,11 +28,18 @@
 typedef struct VarlinkServer VarlinkServer;
 typedef struct VarlinkCall VarlinkCall;
 
+#define VARLINK_PEER_GROUPS_MAX 64U
+
 typedef struct VarlinkPeer {
         pid_t pid;
         uid_t uid;
         gid_t gid;
+        gid_t groups[VARLINK_PEER_GROUPS_MAX];  /* supplementary groups the process holds (SO_PEERGROUPS) */
+        unsigned n_groups;                      /* more than the maximum are not looked at */
 } VarlinkPeer;
+
+/* The peer's primary group or one of the supplementary groups it held when it connected. */
+bool varlink_peer_in_group(const VarlinkPeer *peer, gid_t gid);
 
 /* Called once per well-formed request. The method must answer it exactly once with varlink_call_reply()
  * or varlink_call_error(), now or later from another event: the call stays valid until then even when the
