@@ -9,7 +9,7 @@
 # Debian packages the build and the tests need. One list, add yours here.
 DEPS="meson ninja-build gcc clang pkg-config libmnl-dev libsystemd-dev libinih-dev libjansson-dev libnftnl-dev
 uthash-dev libclang-rt-14-dev iproute2 nftables openvpn openssl socat jq mandoc iputils-ping procps psmisc kmod
-valgrind"
+valgrind strace build-essential debhelper lintian fakeroot rpm"
 
 set -uo pipefail
 
@@ -21,8 +21,10 @@ Installs missing Debian packages (all of them when CI=true), builds build/ (gcc,
 (ASan+UBSan), runs meson's tests in build/ (all suites) and build-asan/ (unit, integration), then the
 end-to-end scripts tests/e2e/test-*.sh, and prints a summary ending in "N passed, N failed".
 
-  --quick        only build/: no sanitizer build, no e2e, no fuzzers
-  --suite NAME   only this meson suite (repeatable); e2e runs only if NAME is e2e
+  --quick        only build/: no sanitizer build, no e2e, no packages, no fuzzers
+  --suite NAME   only this meson suite (repeatable); e2e runs only if NAME is e2e, the package
+                 tests (tests/pkg/test-*.sh: build, install and purge the .deb, build the .rpm) only if
+                 NAME is pkg
   --no-install   never call apt-get
   -h, --help     this text
 
@@ -220,6 +222,45 @@ run_e2e() {
         done
 }
 
+# The package tests (tests/pkg/test-*.sh): each builds the packages from this checkout and installs and
+# purges the .deb on this machine (never starting the service, leaving the machine as it was). Each check
+# (a PASS: or FAIL: line) counts as a test; a script that fails without a FAIL: line counts as one failure.
+run_pkg() {
+        local t name log rc npass nfail
+        local -a scripts=()
+        for t in tests/pkg/test-*.sh; do [[ -f $t ]] && scripts+=("$t"); done
+        ((${#scripts[@]})) || return 0
+        step "packages (${#scripts[@]} scripts)"
+        mkdir -p build/pkg-logs
+        for t in "${scripts[@]}"; do
+                name=$(basename "$t" .sh)
+                log=build/pkg-logs/$name.log
+                rc=0
+                SOURCE_ROOT=$ROOT BUILD=$ROOT/build PKG_OUT=$ROOT/build/pkg \
+                        timeout --kill-after=10 "${PKG_TIMEOUT:-900}" bash "$t" </dev/null >"$log" 2>&1 || rc=$?
+                npass=$(grep -c '^PASS: ' "$log" || true)
+                nfail=$(grep -c '^FAIL: ' "$log" || true)
+                grep '^# figure: ' "$log"
+                if ((rc == 77)); then
+                        SKIPPED=$((SKIPPED + 1))
+                        printf '%-50s SKIP (%s)\n' "pkg / $name" "$(grep -m1 '^SKIP' "$log")"
+                        continue
+                fi
+                PASSED=$((PASSED + npass))
+                if ((rc == 0 && nfail == 0)); then
+                        printf '%-50s OK (%s checks)\n' "pkg / $name" "$npass"
+                        continue
+                fi
+                [[ $rc == 124 ]] && echo "(timed out after ${PKG_TIMEOUT:-900}s)" >>"$log"
+                printf '%-50s FAIL (exit %s, %s of %s checks failed)\n' "pkg / $name" "$rc" "$nfail" $((npass + nfail))
+                if ((nfail == 0)); then
+                        fail "pkg: $name (exit $rc)" "$log"
+                else
+                        while IFS= read -r t; do fail "pkg: $name: ${t#FAIL: }" "$log"; done < <(grep '^FAIL: ' "$log")
+                fi
+        done
+}
+
 # Namespaces "vpt<pid>-<n>" (tests/lib/common.sh) whose test shell is gone were leaked by a test.
 # Those of live shells belong to tests running now, here or in another checkout: never touched.
 leftovers() {
@@ -268,6 +309,10 @@ if [[ -z $QUICK ]]; then
         if has_suite e2e && [[ -x build/agent/vpnpolicyd ]]; then
                 run_e2e
         fi
+fi
+
+if [[ -z $QUICK ]] && has_suite pkg; then
+        run_pkg
 fi
 
 if [[ -z $QUICK ]] && has_suite fuzz; then
