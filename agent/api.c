@@ -98,7 +98,7 @@ static json_t *status_config(const Config *c) {
 static json_t *status_counters(const Manager *m) {
         const Counters *c = &m->counters;
 
-        return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+        return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
                          "restores", (json_int_t) c->restores,
                          "restore_throttled", (json_int_t) c->restore_throttled,
                          "resyncs", (json_int_t) c->resyncs,
@@ -108,7 +108,9 @@ static json_t *status_counters(const Manager *m) {
                          "operations", (json_int_t) c->operations,
                          "reconcile_passes", (json_int_t) c->reconcile_passes,
                          "reloads", (json_int_t) c->reloads,
-                         "reload_failures", (json_int_t) c->reload_failures);
+                         "reload_failures", (json_int_t) c->reload_failures,
+                         "firewall_restores", (json_int_t) c->firewall_restores,
+                         "firewall_errors", (json_int_t) c->firewall_errors);
 }
 
 static json_t *status_addresses(const Link *l) {
@@ -169,7 +171,7 @@ static json_t *status_build(Manager *m) {
         bool healthy;
         json_t *objects = status_objects(m, &healthy);
 
-        return json_pack("{s:i, s:s, s:i, s:o, s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:o}",
+        return json_pack("{s:i, s:s, s:i, s:o, s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
                          "schema", STATUS_SCHEMA_VERSION,
                          "version", VERSION,
                          "pid", (int) getpid(),
@@ -180,6 +182,7 @@ static json_t *status_build(Manager *m) {
                          "objects", objects,
                          "devices", status_devices(m),
                          "kernel", status_kernel(m),
+                         "firewall", firewall_status(m),
                          "counters", status_counters(m),
                          "last_error", json_string_or_null(m->last_error_text));
 }

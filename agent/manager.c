@@ -40,6 +40,7 @@ Manager *manager_free(Manager *m) {
                 return NULL;
         api_pending_free_all(m);
         varlink_server_free(m->varlink);
+        firewall_disable(m);
         sd_event_source_disable_unref(m->reconcile_source);
         sd_event_source_disable_unref(m->retry_timer);
         rtnl_free(m->rtnl);
@@ -231,6 +232,9 @@ int manager_start(Manager *m) {
         if (r < 0)
                 return r;
         registrations_load(m);
+        r = firewall_setup(m);
+        if (r < 0)
+                return r;
         r = state_enumerate(m);
         if (r < 0)
                 return log_error_errno(r, "Failed to read links, rules and routes from the kernel: %m");
@@ -242,9 +246,6 @@ int manager_start(Manager *m) {
         if (r < 0)
                 return r;
         m->ready = true;
-        if (m->config->firewall_manage)
-                log_notice("[Firewall] Manage=yes: this version does not build the nftables table yet; only the "
-                           "routing policy is kept.");
         log_info("Policy table %s (%u) in place for %zu pool(s), %u object(s) wanted.", m->config->table_name,
                  m->config->table_id, m->config->n_pools, HASH_COUNT(m->want));
         (void) sd_notify(false, "READY=1\nSTATUS=Policy in place.");
@@ -289,6 +290,10 @@ int manager_reload(Manager *m, char ***errors) {
         }
         config_free(m->config);
         m->config = TAKE_PTR(c);
+        if (!m->config->firewall_manage)
+                firewall_disable(m);
+        else if (firewall_setup(m) < 0)
+                log_warning("Continuing without the nftables table.");
         m->refresh_base = true;
         m->dirty_all = true;
         manager_check_forwarding(m);

@@ -12,6 +12,7 @@
 #include "rtnl-addr.h"
 #include "rtnl-link.h"
 
+typedef struct Nft Nft;
 typedef struct Rtnl Rtnl;
 typedef struct VarlinkServer VarlinkServer;
 
@@ -92,6 +93,8 @@ typedef struct Counters {
         uint64_t operations;
         uint64_t reloads;
         uint64_t reload_failures;
+        uint64_t firewall_restores;
+        uint64_t firewall_errors;
 } Counters;
 
 typedef struct Manager {
@@ -104,6 +107,9 @@ typedef struct Manager {
         int control_fd;
 
         Rtnl *rtnl;
+        Nft *nft;                       /* NULL with [Firewall] Manage=no */
+        char *firewall_applied;         /* the spec last applied, as text */
+        bool firewall_force;            /* our table was touched by someone else: apply even if equal */
         VarlinkServer *varlink;
         sd_event_source *reconcile_source;      /* deferred, one-shot */
         sd_event_source *retry_timer;
@@ -183,6 +189,12 @@ int sysctl_link_setup(Manager *m, Link *l);
 int registrations_save(Manager *m);
 void registrations_load(Manager *m);
 void registrations_prune(Manager *m);
+
+/* firewall.c: our nftables table, kept in step with config and managed devices. */
+int firewall_setup(Manager *m);
+void firewall_disable(Manager *m);
+uint64_t firewall_sync(Manager *m);
+json_t *firewall_status(Manager *m);
 
 /* reconcile.c */
 void manager_mark_dirty(Manager *m, const ObjectKey *key);

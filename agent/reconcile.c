@@ -137,6 +137,11 @@ static void plan_wait(Plan *p, uint64_t at) {
                 p->next_retry = at;
 }
 
+static void plan_wait_optional(Plan *p, uint64_t at) {
+        if (at > 0)
+                plan_wait(p, at);
+}
+
 /* An add of an object that we had before is a restore: rate-limited per object. */
 static bool plan_may_add(Manager *m, Plan *p, Want *w) {
         uint64_t wait;
@@ -415,6 +420,7 @@ int manager_reconcile(Manager *m) {
                 return log_error_errno(r, "Failed to plan changes: %m");
         dirty_clear(m);
         r = plan_execute(m, &p);
+        plan_wait_optional(&p, firewall_sync(m));
         if (m->need_resync && p.next_retry == 0)
                 plan_wait(&p, p.now + 1);
         retry_timer_arm(m, p.next_retry);
