@@ -101,13 +101,30 @@ static void print_kernel(json_t *s) {
                json_is_true(json_object_get(k, "send_redirects")) ? "left as they are" : "off on our devices");
 }
 
+static void print_firewall(json_t *s) {
+        json_t *fw = json_object_get(s, "firewall"), *drops = json_object_get(fw, "leak_guard_drops"), *p;
+        size_t i;
+
+        if (!json_is_object(fw)) {
+                printf("Firewall: not managed ([Firewall] Manage=no)\n");
+                return;
+        }
+        printf("Firewall: table inet vpnpolicy %s", json_is_true(json_object_get(fw, "present")) ? "present" : "MISSING");
+        if (json_is_object(drops))
+                printf(", leak guard dropped %lld packets", num(drops, "packets"));
+        putchar('\n');
+        json_array_foreach(json_object_get(fw, "pools"), i, p)
+                printf("  %-28s out %lld packets %lld bytes, in %lld packets %lld bytes\n", str(p, "prefix"),
+                       num(p, "out_packets"), num(p, "out_bytes"), num(p, "in_packets"), num(p, "in_bytes"));
+}
+
 static void print_counters(json_t *s) {
         json_t *c = json_object_get(s, "counters");
 
         printf("\nCounters: %lld restores (%lld throttled), %lld resyncs, %lld overruns, %lld netlink errors, "
-               "%lld failed operations\n",
+               "%lld failed operations, %lld firewall restores\n",
                num(c, "restores"), num(c, "restore_throttled"), num(c, "resyncs"), num(c, "overruns"),
-               num(c, "netlink_errors"), num(c, "failed_operations"));
+               num(c, "netlink_errors"), num(c, "failed_operations"), num(c, "firewall_restores"));
         if (json_is_string(json_object_get(s, "last_error")))
                 printf("Last error: %s\n", str(s, "last_error"));
 }
@@ -136,6 +153,7 @@ int ctl_status(const CtlContext *c, int argc, char *argv[]) {
                 print_objects(reply);
                 print_devices(reply);
                 print_kernel(reply);
+                print_firewall(reply);
                 print_counters(reply);
         }
         r = streq(str(reply, "health"), "healthy") ? CTL_EXIT_OK : CTL_EXIT_DEGRADED;
