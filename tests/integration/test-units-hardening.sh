@@ -16,7 +16,8 @@
 #      that every system call the daemon makes passes the unit's SystemCallFilter= and every socket it
 #      opens passes RestrictAddressFamilies=.
 # Not emulated here: the seccomp filter itself (checked against strace instead), PrivateDevices=,
-# PrivateTmp=, IPAddressDeny= (no IP sockets anyway), the socket unit (tested in test-units-socket.sh).
+# PrivateTmp=, IPAddressDeny= (no IP sockets anyway), the socket unit (tested in test-units-socket.sh); the
+# real unit under the real systemd is test-units-systemd.sh.
 
 SELF=$(readlink -f "$0")
 DYN_UID=65426           # in systemd's DynamicUser= range (61184-65519), no account here
@@ -55,7 +56,11 @@ sandbox_inside() {
         set +e
         umask 0077
         local -a strace=()
-        [[ -z ${VPT_STRACE:-} ]] || strace=(strace -f -qq -s 0 -o "$VPT_STRACE" --)
+        if [[ -n ${VPT_STRACE:-} ]]; then
+                strace=(strace -f -qq -s 0 -o "$VPT_STRACE" --)
+                # A sanitizer build: LeakSanitizer cannot work under ptrace.
+                export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
+        fi
         exec setpriv --reuid="$DYN_UID" --regid="$DYN_UID" --clear-groups --no-new-privs \
                 --inh-caps=-all,+net_admin --ambient-caps=-all,+net_admin --bounding-set=-all,+net_admin \
                 -- "${strace[@]}" "$@"
