@@ -153,7 +153,7 @@ EOF
 ln -s ../vpt-check.service "$T/sys/multi-user.target.wants/vpt-check.service"
 
 # nspawn leaves empty directories in /run/systemd: take away those it made (if still empty).
-for d in /run/systemd/nspawn-root /run/systemd/nspawn/propagate /run/systemd/nspawn; do
+for d in /run/systemd/nspawn /run/systemd/nspawn/propagate /run/systemd/nspawn-root; do  # undone LIFO
         [[ -e $d ]] || defer rmdir --ignore-fail-on-non-empty "$d"
 done
 [[ -e /run/systemd ]] || defer rmdir --ignore-fail-on-non-empty /run/systemd
