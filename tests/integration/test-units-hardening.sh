@@ -187,6 +187,10 @@ assert_eq "send_redirects off on tun0" 0 "$(sysctl_of net.ipv4.conf.tun0.send_re
 assert_eq "send_redirects off on all" 0 "$(sysctl_of net.ipv4.conf.all.send_redirects)"
 assert_eq "the names were not rewritten (nothing to write, and no right to)" "$stamp_before" \
         "$(stat -c '%i %Y' "$names/rt_tables.d/vpnpolicy.conf" "$names/rt_protos.d/vpnpolicy.conf")"
+if command -v nft >/dev/null; then
+        check "the nftables table is in (NETLINK_NETFILTER with CAP_NET_ADMIN alone)" \
+                wait_until 3000 ns_exec "$NS" nft list table inet vpnpolicy
+fi
 check "the control socket is in the runtime directory" test -S "$run/io.vpnpolicy"
 check "root can read the status" ctl "$NS" status
 check "status --json: healthy" eval 'ctl "$NS" status --json | jq -e ".health == \"healthy\""'

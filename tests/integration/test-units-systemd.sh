@@ -33,6 +33,8 @@ inside() {
         }
         rule_prio() { ip -j rule show | jq -r '.[] | select(.protocol == "vpnpolicy") | .priority' | tr '\n' ' ' | sed 's/ $//'; }
         mainpid() { systemctl show -p MainPID --value vpnpolicyd.service; }
+        prio_is() { test "$(rule_prio)" = "$1"; }
+        active() { test "$(systemctl is-active vpnpolicyd.service)" = active; }
 
         ip netns add gw
         ip link add veth0 type veth peer name veth1 netns gw
@@ -72,9 +74,10 @@ inside() {
                 test "$(sysctl -n net.ipv4.ip_forward)" = 1
         chk "sysctl written: veth0 send_redirects=0" test "$(sysctl -n net.ipv4.conf.veth0.send_redirects)" = 0
         chk "sysctl written: tun0 send_redirects=0" test "$(sysctl -n net.ipv4.conf.tun0.send_redirects)" = 0
+        chk "the nftables table is in" waitfor 3 nft list table inet vpnpolicy
         chk "status --json: healthy" sh -c 'vpnpolicyctl status --json | jq -e ".health == \"healthy\""'
         ip rule del pref 32765 from 10.10.10.0/24
-        chk "a deleted rule is restored" waitfor 3 test "$(rule_prio)" = 32765
+        chk "a deleted rule is restored" waitfor 3 prio_is 32765
 
         write_conf 32000
         chk "systemctl reload (valid config)" systemctl reload vpnpolicyd.service
@@ -87,7 +90,7 @@ inside() {
         write_conf 32000
 
         chk "systemctl restart, then a call at once: queued and answered" sh -c 'systemctl restart --no-block vpnpolicyd.service; vpnpolicyctl status'
-        waitfor 5 test "$(systemctl is-active vpnpolicyd.service)" = active
+        waitfor 5 active
         pid=$(mainpid)
         kill -KILL "$pid"
         chk "a crash (SIGKILL) is restarted (Restart=on-failure)" waitfor 8 sh -c \
