@@ -13,6 +13,19 @@
 #define _pure_ __attribute__((pure))
 #define _warn_unused_result_ __attribute__((warn_unused_result))
 
+/* IN_SET(x, a, b, c): x is one of the values. */
+#define IN_SET(x, first, ...)                                                           \
+        ({                                                                              \
+                const __typeof__(first) _in_set_[] = { first, __VA_ARGS__ };            \
+                bool _found_ = false;                                                   \
+                for (size_t _i_ = 0; _i_ < sizeof(_in_set_) / sizeof(_in_set_[0]); _i_++) \
+                        if ((x) == _in_set_[_i_]) {                                     \
+                                _found_ = true;                                         \
+                                break;                                                  \
+                        }                                                               \
+                _found_;                                                                \
+        })
+
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))

@@ -283,8 +283,11 @@ int manager_reload(Manager *m, char ***errors) {
         r = manager_install_names(m, c);
         if (r < 0) {
                 m->counters.reload_failures++;
-                (void) strv_extendf(errors, "Cannot name table %s (%u) in rt_tables.d: %s", c->table_name,
-                                    c->table_id, strerror(-r));
+                (void) strv_extendf(errors, "Cannot name table %s (%u) in rt_tables.d: %s%s", c->table_name,
+                                    c->table_id, strerror(-r),
+                                    IN_SET(r, -EACCES, -EROFS, -EPERM) ?
+                                    " (the daemon runs unprivileged: use 'systemctl reload vpnpolicyd', which "
+                                    "writes the names as root first)" : "");
                 (void) sd_notify(false, "READY=1\nSTATUS=Reload failed, old configuration in force.");
                 return r;
         }
