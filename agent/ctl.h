@@ -22,5 +22,8 @@ typedef struct CtlContext {
 int ctl_call(const CtlContext *c, const char *method, json_t *parameters, json_t **ret_reply);
 
 int ctl_status(const CtlContext *c, int argc, char *argv[]);
+int ctl_explain(const CtlContext *c, int argc, char *argv[]);
+int ctl_doctor(const CtlContext *c, int argc, char *argv[]);
+int ctl_teardown(const CtlContext *c, int argc, char *argv[]);
 /* OpenVPN's up hook: argv[0] is the verb or the program, options follow, then OpenVPN's arguments. */
 int ctl_openvpn_hook(int argc, char *argv[]);

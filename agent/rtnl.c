@@ -157,12 +157,15 @@ int rtnl_new(sd_event *e, uint32_t rcvbuf, rtnl_message_handler_t on_event, rtnl
         if (!r->buf)
                 return -ENOMEM;
 
-        k = socket_open(&r->events);
-        if (k < 0)
-                return k;
-        k = events_subscribe(r, rcvbuf);
-        if (k < 0)
-                return k;
+        /* Without an event loop (the CLI): the request socket only. */
+        if (e) {
+                k = socket_open(&r->events);
+                if (k < 0)
+                        return k;
+                k = events_subscribe(r, rcvbuf);
+                if (k < 0)
+                        return k;
+        }
 
         k = socket_open(&r->requests);
         if (k < 0)
@@ -174,6 +177,10 @@ int rtnl_new(sd_event *e, uint32_t rcvbuf, rtnl_message_handler_t on_event, rtnl
         if (k < 0)
                 return k;
 
+        if (!e) {
+                *ret = TAKE_PTR(r);
+                return 0;
+        }
         k = sd_event_add_io(e, &r->io, mnl_socket_get_fd(r->events), EPOLLIN, on_events_readable, r);
         if (k < 0)
                 return k;
@@ -190,7 +197,7 @@ uint64_t rtnl_forged_messages(const Rtnl *r) {
 }
 
 uint32_t rtnl_event_portid(const Rtnl *r) {
-        return mnl_socket_get_portid(r->events);
+        return r->events ? mnl_socket_get_portid(r->events) : 0;
 }
 
 static int wait_readable(struct mnl_socket *nl) {
@@ -305,6 +312,80 @@ int rtnl_dump(Rtnl *r, uint16_t type, int family, int oif, rtnl_message_handler_
         for (unsigned i = 0; i < RTNL_DUMP_RETRIES && k == -EINTR; i++)
                 k = dump_once(r, type, family, oif, handler, userdata);
         return k;
+}
+
+/* Returns 1 with *ret set when the answer to seq was in this datagram, 0 when it was not. */
+static int call_process(Rtnl *r, size_t len, uint32_t seq, struct nlmsghdr **ret) {
+        const struct nlmsghdr *nlh = (const struct nlmsghdr *) r->buf;
+        int remaining = (int) len;
+
+        for (; rtnl_message_ok(nlh, remaining); nlh = mnl_nlmsg_next(nlh, &remaining)) {
+                struct nlmsghdr *copy;
+
+                if (nlh->nlmsg_seq != seq || nlh->nlmsg_pid != r->requests_portid)
+                        continue;       /* a late reply to an earlier request */
+                if (nlh->nlmsg_type == NLMSG_ERROR) {
+                        const struct nlmsgerr *err = mnl_nlmsg_get_payload(nlh);
+                        return err->error < 0 ? err->error : -EPROTO;
+                }
+                copy = malloc(nlh->nlmsg_len);
+                if (!copy)
+                        return -ENOMEM;
+                memcpy(copy, nlh, nlh->nlmsg_len);
+                *ret = copy;
+                return 1;
+        }
+        return 0;
+}
+
+int rtnl_call(Rtnl *r, struct nlmsghdr *nlh, struct nlmsghdr **ret) {
+        struct nlmsghdr *reply = NULL;
+        uint32_t seq = ++r->seq;
+
+        nlh->nlmsg_flags = (uint16_t) ((nlh->nlmsg_flags | NLM_F_REQUEST) & ~NLM_F_DUMP);
+        nlh->nlmsg_seq = seq;
+        if (mnl_socket_sendto(r->requests, nlh, nlh->nlmsg_len) < 0)
+                return negative_errno();
+        for (;;) {
+                ssize_t n = requests_recv(r);
+                int k;
+
+                if (n < 0)
+                        return (int) n;
+                k = call_process(r, (size_t) n, seq, &reply);
+                if (k < 0)
+                        return k;
+                if (k > 0) {
+                        *ret = reply;
+                        return 0;
+                }
+        }
+}
+
+int rtnl_route_get(Rtnl *r, const RtnlRouteQuery *q, struct nlmsghdr **ret) {
+        uint8_t req[256] = {};
+        size_t size = q->family == AF_INET6 ? 16 : 4;
+        struct nlmsghdr *nlh = mnl_nlmsg_put_header(req);
+        struct rtmsg *rtm;
+
+        if (q->family != AF_INET && q->family != AF_INET6)
+                return -EAFNOSUPPORT;
+        nlh->nlmsg_type = RTM_GETROUTE;
+        rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+        rtm->rtm_family = (uint8_t) q->family;
+        /* Strict checking wants full-length addresses (inet_rtm_valid_getroute_req() in
+         * net/ipv4/route.c); RTM_F_LOOKUP_TABLE makes IPv4 report the table the result came from,
+         * IPv6 always does and refuses the flag. */
+        rtm->rtm_dst_len = (uint8_t) (size * 8);
+        rtm->rtm_flags = (q->fib_match ? RTM_F_FIB_MATCH : 0) | (q->family == AF_INET ? RTM_F_LOOKUP_TABLE : 0);
+        mnl_attr_put(nlh, RTA_DST, size, q->dst);
+        if (q->src) {
+                rtm->rtm_src_len = (uint8_t) (size * 8);
+                mnl_attr_put(nlh, RTA_SRC, size, q->src);
+        }
+        if (q->iif > 0)
+                mnl_attr_put_u32(nlh, RTA_IIF, (uint32_t) q->iif);
+        return rtnl_call(r, nlh, ret);
 }
 
 struct RtnlBatch {

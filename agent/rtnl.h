@@ -27,6 +27,7 @@ typedef void (*rtnl_overrun_handler_t)(void *userdata);
 
 #define RTNL_RCVBUF_DEFAULT (8U * 1024U * 1024U)
 
+/* e NULL: no event socket, only synchronous requests (the CLI); on_event and on_overrun may be NULL then. */
 int rtnl_new(sd_event *e, uint32_t rcvbuf, rtnl_message_handler_t on_event, rtnl_overrun_handler_t on_overrun,
              void *userdata, Rtnl **ret);
 Rtnl *rtnl_free(Rtnl *r);
@@ -40,6 +41,26 @@ uint32_t rtnl_event_portid(const Rtnl *r);
  * dump is retried when the kernel flags it NLM_F_DUMP_INTR (changed while dumping): the handler must be
  * idempotent. */
 int rtnl_dump(Rtnl *r, uint16_t type, int family, int oif, rtnl_message_handler_t handler, void *userdata);
+
+/* One request that is not a dump, answered by one message (RTM_GETROUTE by RTM_NEWROUTE, RTM_GETNEIGH by
+ * RTM_NEWNEIGH): a malloc()ed copy of the answer in *ret, or the kernel's -errno. Sets nlh's flags and
+ * sequence number. */
+int rtnl_call(Rtnl *r, struct nlmsghdr *nlh, struct nlmsghdr **ret);
+
+/* The kernel's route lookup for one packet (RTM_GETROUTE, not a dump: inet_rtm_getroute() in
+ * net/ipv4/route.c, inet6_rtm_getroute() in net/ipv6/route.c). Addresses are family-sized. With iif the
+ * kernel does an input lookup as for a packet received on that device (forwarding and reverse-path checks
+ * included); without, a local output lookup (IPv4 then refuses a source that is not a local address).
+ * fib_match: the route entry that matched (dst prefix, metric, protocol) instead of the result. */
+typedef struct RtnlRouteQuery {
+        int family;
+        const uint8_t *src;     /* NULL: none */
+        const uint8_t *dst;
+        int iif;                /* > 0: input lookup */
+        bool fib_match;
+} RtnlRouteQuery;
+
+int rtnl_route_get(Rtnl *r, const RtnlRouteQuery *q, struct nlmsghdr **ret);
 
 /* A batch: many requests, each with NLM_F_ACK and its own sequence number, sent with as few sendmsg()
  * calls as the socket buffer allows, every ack checked. */

@@ -67,6 +67,9 @@ static const Verb verbs[] = {
         { "status", ctl_status, "show the policy, every object and whether the kernel has it" },
         { "reload", verb_reload, "re-read the configuration (the old one stays if the new one is invalid)" },
         { "openvpn-hook", verb_openvpn_hook, "what OpenVPN's up hook runs: register the tun device, wait for its routes" },
+        { "explain", ctl_explain, "which rule, table and route a packet from SRC to DST takes (no agent needed)" },
+        { "doctor", ctl_doctor, "diagnose the setup: each problem with its fix (works without the agent)" },
+        { "teardown", ctl_teardown, "remove every rule and route of ours and our iproute2 names (agent stopped)" },
 };
 
 static void help(void) {

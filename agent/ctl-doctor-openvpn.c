@@ -1,0 +1,495 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ctl-doctor.h"
+#include "desired.h"
+#include "parse-util.h"
+#include "rtnl.h"
+#include "strv.h"
+#include "vpnpolicy-defs.h"
+
+/* The doctor's OpenVPN checks, on the server configurations the agent's registered tunnels name (status
+ * devices[].config) and those given with --openvpn-config. Only what bears on routing is read: routes
+ * and their iroutes (seed 000), client-to-client, the up hook, the server's pools. */
+
+#define OVPN_TOKENS_MAX 8
+#define OVPN_INCLUDE_DEPTH 4
+#define HOOK_PATH LIBEXECDIR "/vpnpolicy/vpnpolicy-openvpn-up"
+
+typedef struct OvpnPrefix {
+        Prefix prefix;
+        char where[PATH_MAX + 16];      /* FILE:LINE */
+        bool pushed;
+} OvpnPrefix;
+
+typedef struct Ovpn {
+        const char *path;
+        char dir[PATH_MAX];             /* relative paths start here: `cd`, else OpenVPN's cwd */
+        char c2c[PATH_MAX + 16];        /* where client-to-client is, "" if not */
+        char ccd[PATH_MAX];
+        char up[PATH_MAX];
+        char up_where[PATH_MAX + 16];
+        int script_security;
+        OvpnPrefix *routes;             /* route, route-ipv6, push "route ...", push "route-ipv6 ..." */
+        size_t n_routes;
+        OvpnPrefix *servers;            /* server, server-ipv6 */
+        size_t n_servers;
+        OvpnPrefix *iroutes;            /* from the client-config-dir */
+        size_t n_iroutes;
+} Ovpn;
+
+/* OpenVPN's parse_line() (src/openvpn/options.c): blanks separate tokens, "..." and '...' group them, a
+ * backslash escapes the next character outside '...', and # or ; where a token starts ends the line. */
+static size_t ovpn_tokenize(char *line, char *tokens[static OVPN_TOKENS_MAX]) {
+        size_t n = 0;
+        char *in = line, *out = line;
+
+        while (*in && n < OVPN_TOKENS_MAX) {
+                char quote = 0;
+
+                in += strspn(in, " \t\r\n");
+                if (!*in || *in == '#' || *in == ';')
+                        break;
+                tokens[n++] = out;
+                for (; *in && (quote || !strchr(" \t\r\n", *in)); in++) {
+                        if (!quote && (*in == '"' || *in == '\'')) {
+                                quote = *in;
+                        } else if (quote && *in == quote) {
+                                quote = 0;
+                        } else if (*in == '\\' && quote != '\'' && in[1]) {
+                                *out++ = *++in;
+                        } else
+                                *out++ = *in;
+                }
+                if (*in)
+                        in++;
+                *out++ = 0;
+        }
+        return n;
+}
+
+static int ovpn_add(OvpnPrefix **a, size_t *n, const Prefix *p, const char *file, unsigned line, bool pushed) {
+        OvpnPrefix *x = reallocarray(*a, *n + 1, sizeof(OvpnPrefix));
+
+        if (!x)
+                return -ENOMEM;
+        *a = x;
+        x[*n] = (OvpnPrefix) { .prefix = *p, .pushed = pushed };
+        snprintf(x[*n].where, sizeof(x[*n].where), "%s:%u", file, line);
+        (*n)++;
+        return 0;
+}
+
+/* "NET [MASK]" (IPv4, MASK defaults to a host) or "PREFIX/LEN" (IPv6); names to resolve are skipped. */
+static bool ovpn_prefix(char **t, size_t n, bool v6, Prefix *ret) {
+        struct in_addr mask = { .s_addr = INADDR_NONE };
+
+        if (n < 1)
+                return false;
+        if (v6) {
+                if (prefix_parse(t[0], ret) >= 0)
+                        return true;
+                if (addr_parse(AF_INET6, t[0], NULL, &ret->addr) < 0)
+                        return false;
+                ret->family = AF_INET6;
+                ret->prefixlen = 128;
+                return true;
+        }
+        if (addr_parse(AF_INET, t[0], NULL, &ret->addr) < 0 || (n > 1 && inet_pton(AF_INET, t[1], &mask) != 1))
+                return false;
+        ret->family = AF_INET;
+        if (netmask_to_prefixlen(&mask, &ret->prefixlen) < 0)
+                return false;
+        prefix_mask(ret);
+        return true;
+}
+
+/* route/route-ipv6 (also inside push "..."): ARGS start after the keyword. A route with a gateway outside
+ * the VPN (net_gateway, remote_host) does not go into the tunnel. */
+static int ovpn_route(Ovpn *o, char **t, size_t n, const char *file, unsigned line, bool pushed) {
+        bool v6 = streq(t[0], "route-ipv6");
+        size_t gw = v6 ? 2 : 3;         /* where the gateway argument is */
+        Prefix p;
+
+        if (!streq(t[0], "route") && !v6)
+                return 0;
+        if (n > gw && (streq(t[gw], "net_gateway") || streq(t[gw], "remote_host")))
+                return 0;
+        if (!ovpn_prefix(t + 1, MIN(n - 1, v6 ? 1U : 2U), v6, &p))
+                return 0;
+        return ovpn_add(&o->routes, &o->n_routes, &p, file, line, pushed);
+}
+
+static int ovpn_push(Ovpn *o, const char *arg, const char *file, unsigned line) {
+        _cleanup_(freep) char *copy = strdup(arg);
+        char *t[OVPN_TOKENS_MAX];
+        size_t n;
+
+        if (!copy)
+                return -ENOMEM;
+        n = ovpn_tokenize(copy, t);
+        return n > 0 ? ovpn_route(o, t, n, file, line, true) : 0;
+}
+
+static int ovpn_server(Ovpn *o, char **t, size_t n, const char *file, unsigned line) {
+        bool v6 = streq(t[0], "server-ipv6");
+        Prefix p;
+
+        if (n < 2 || !ovpn_prefix(t + 1, MIN(n - 1, 2U), v6, &p))
+                return 0;
+        return ovpn_add(&o->servers, &o->n_servers, &p, file, line, false);
+}
+
+static void ovpn_copy(char *dest, size_t size, const char *value) {
+        snprintf(dest, size, "%s", value);
+}
+
+static int ovpn_read(Ovpn *o, const char *path, unsigned depth);
+
+static int ovpn_option(Ovpn *o, char **t, size_t n, const char *file, unsigned line, unsigned depth) {
+        uint32_t u;
+
+        if (streq(t[0], "client-to-client"))
+                snprintf(o->c2c, sizeof(o->c2c), "%s:%u", file, line);
+        else if (streq(t[0], "client-config-dir") && n > 1)
+                ovpn_copy(o->ccd, sizeof(o->ccd), t[1]);
+        else if (streq(t[0], "cd") && n > 1)
+                ovpn_copy(o->dir, sizeof(o->dir), t[1]);
+        else if (streq(t[0], "up") && n > 1) {
+                ovpn_copy(o->up, sizeof(o->up), t[1]);
+                snprintf(o->up_where, sizeof(o->up_where), "%s:%u", file, line);
+        } else if (streq(t[0], "script-security") && n > 1 && parse_u32(t[1], &u) >= 0)
+                o->script_security = (int) MIN(u, 3U);
+        else if (streq(t[0], "push") && n > 1)
+                return ovpn_push(o, t[1], file, line);
+        else if ((streq(t[0], "server") || streq(t[0], "server-ipv6")))
+                return ovpn_server(o, t, n, file, line);
+        else if (streq(t[0], "config") && n > 1 && depth < OVPN_INCLUDE_DEPTH)
+                return ovpn_read(o, t[1], depth + 1);
+        else
+                return ovpn_route(o, t, n, file, line, false);
+        return 0;
+}
+
+/* A relative path is OpenVPN's, from its working directory (`cd`). */
+static char *ovpn_path(const Ovpn *o, const char *p) {
+        char *s = NULL;
+
+        if (p[0] == '/' || !o->dir[0])
+                return strdup(p);
+        return asprintf(&s, "%s/%s", o->dir, p) < 0 ? NULL : s;
+}
+
+static int ovpn_read(Ovpn *o, const char *name, unsigned depth) {
+        _cleanup_(freep) char *path = ovpn_path(o, name), *line = NULL, *block = NULL;
+        size_t size = 0;
+        unsigned nr = 0;
+        FILE *f;
+        int r = 0;
+
+        if (!path)
+                return -ENOMEM;
+        f = fopen(path, "re");
+        if (!f)
+                return negative_errno();
+        while (r >= 0 && getline(&line, &size, f) >= 0) {
+                char *t[OVPN_TOKENS_MAX];
+                size_t n;
+
+                nr++;
+                n = ovpn_tokenize(line, t);
+                if (n == 0)
+                        continue;
+                /* Inline files (<ca> ... </ca>) are skipped whole. */
+                if (block) {
+                        if (t[0][0] == '<' && t[0][1] == '/' && strncmp(t[0] + 2, block + 1, strlen(block + 1)) == 0)
+                                block = (free(block), NULL);
+                        continue;
+                }
+                if (t[0][0] == '<') {
+                        block = strdup(t[0]);
+                        continue;
+                }
+                if (strncmp(t[0], "--", 2) == 0)
+                        t[0] += 2;
+                r = ovpn_option(o, t, n, path, nr, depth);
+        }
+        fclose(f);
+        return r;
+}
+
+static int ovpn_read_ccd_file(Ovpn *o, const char *path) {
+        _cleanup_(freep) char *line = NULL;
+        size_t size = 0;
+        unsigned nr = 0;
+        FILE *f;
+        int r = 0;
+
+        f = fopen(path, "re");
+        if (!f)
+                return 0;       /* a directory or unreadable: not a client's file */
+        while (r >= 0 && getline(&line, &size, f) >= 0) {
+                char *t[OVPN_TOKENS_MAX];
+                size_t n = ovpn_tokenize(line, t);
+                Prefix p;
+
+                nr++;
+                if (n >= 2 && (streq(t[0], "iroute") || streq(t[0], "iroute-ipv6")) &&
+                    ovpn_prefix(t + 1, MIN(n - 1, 2U), streq(t[0], "iroute-ipv6"), &p))
+                        r = ovpn_add(&o->iroutes, &o->n_iroutes, &p, path, nr, false);
+        }
+        fclose(f);
+        return r;
+}
+
+/* One file per client, named by its common name (openvpn(8), --client-config-dir). */
+static int ovpn_read_ccd(Ovpn *o) {
+        _cleanup_(freep) char *dir = NULL;
+        struct dirent **des = NULL;
+        int n, r = 0;
+
+        if (!o->ccd[0])
+                return 0;
+        dir = ovpn_path(o, o->ccd);
+        if (!dir)
+                return -ENOMEM;
+        n = scandir(dir, &des, NULL, alphasort);
+        for (int i = 0; i < n; i++) {
+                _cleanup_(freep) char *p = NULL;
+
+                if (r >= 0 && des[i]->d_name[0] != '.' && asprintf(&p, "%s/%s", dir, des[i]->d_name) >= 0)
+                        r = ovpn_read_ccd_file(o, p);
+                free(des[i]);
+        }
+        free(des);
+        return r;
+}
+
+static void ovpn_done(Ovpn *o) {
+        free(o->routes);
+        free(o->servers);
+        free(o->iroutes);
+}
+
+static bool prefix_in_list(const OvpnPrefix *a, size_t n, const Prefix *p, bool pushed_too) {
+        for (size_t i = 0; i < n; i++)
+                if ((pushed_too || !a[i].pushed) && prefix_overlaps(&a[i].prefix, p))
+                        return true;
+        return false;
+}
+
+/* Whether the kernel sends traffic for p into a tunnel (OpenVPN's routes go into the main table). */
+static bool prefix_via_tunnel(Doctor *d, const Prefix *p) {
+        RtnlRouteQuery q = { .family = p->family, .dst = p->addr.bytes };
+        const LinkInfo *l;
+        FibRoute rt;
+
+        if (ctl_route_get(d->kernel, &q, &rt) < 0 || rt.oif <= 0)
+                return false;
+        l = ctl_link_by_index(d->kernel, rt.oif);
+        return l && desired_kind_is_tunnel(l->kind);
+}
+
+static void ovpn_iroute_text(const Prefix *p, char buf[static 128]) {
+        char a[ADDR_STRLEN], m[ADDR_STRLEN], pfx[PREFIX_STRLEN];
+        struct in_addr mask = { .s_addr = htonl(p->prefixlen == 0 ? 0 : UINT32_MAX << (32 - p->prefixlen)) };
+
+        if (p->family == AF_INET)
+                snprintf(buf, 128, "%s %s", addr_to_string(AF_INET, &p->addr, a),
+                         inet_ntop(AF_INET, &mask, m, sizeof(m)) ?: "?");
+        else
+                snprintf(buf, 128, "%s", prefix_to_string(p, pfx));
+}
+
+/* Seed 000: a route into the tunnel with no client owning it: OpenVPN drops the packets ("MULTI: bad
+ * source address") or has nowhere to send them. */
+static void check_iroutes(Doctor *d, const Ovpn *o) {
+        char net[128];
+
+        for (size_t i = 0; i < o->n_routes; i++) {
+                const OvpnPrefix *r = &o->routes[i];
+                json_t *f;
+
+                if (prefix_in_list(o->iroutes, o->n_iroutes, &r->prefix, true) ||
+                    prefix_in_list(o->servers, o->n_servers, &r->prefix, true) ||
+                    (r->pushed && (prefix_in_list(o->routes, o->n_routes, &r->prefix, false) ||
+                                   !prefix_via_tunnel(d, &r->prefix))))
+                        continue;       /* owned by a client, the pool itself, reported already, or a LAN here */
+                ovpn_iroute_text(&r->prefix, net);
+                f = doctor_add(d, SEVERITY_WARNING, "openvpn", "%s %s (%s) has no iroute in %s: OpenVPN does not "
+                               "know which client owns it and drops its packets (seed 000)",
+                               r->pushed ? "push route" : "route", net, r->where,
+                               o->ccd[0] ? o->ccd : "a client-config-dir (there is none)");
+                if (!o->ccd[0])
+                        finding_fix(f, "client-config-dir /etc/openvpn/ccd in %s", o->path);
+                finding_fix(f, "iroute%s %s in %s/COMMON_NAME of the client whose LAN it is",
+                            r->prefix.family == AF_INET6 ? "-ipv6" : "", net, o->ccd[0] ? o->ccd : "/etc/openvpn/ccd");
+        }
+        for (size_t i = 0; i < o->n_iroutes; i++) {
+                const OvpnPrefix *ir = &o->iroutes[i];
+                json_t *f;
+
+                if (prefix_in_list(o->routes, o->n_routes, &ir->prefix, false) || prefix_via_tunnel(d, &ir->prefix))
+                        continue;
+                ovpn_iroute_text(&ir->prefix, net);
+                f = doctor_add(d, SEVERITY_WARNING, "openvpn", "iroute %s (%s) has no route in %s: the kernel "
+                               "never sends that network into the tunnel", net, ir->where, o->path);
+                finding_fix(f, "route%s %s in %s", ir->prefix.family == AF_INET6 ? "-ipv6" : "", net, o->path);
+        }
+}
+
+static void check_c2c(Doctor *d, const Ovpn *o) {
+        json_t *f;
+
+        if (!o->c2c[0])
+                return;
+        f = doctor_add(d, SEVERITY_WARNING, "openvpn", "client-to-client (%s): OpenVPN passes traffic between "
+                       "its clients itself, the kernel never sees it, so table %s, its tun routes and any firewall "
+                       "do not apply to it", o->c2c, d->config ? d->config->table_name : "vpn");
+        finding_fix(f, "delete the client-to-client line (%s), then restart that OpenVPN server", o->c2c);
+}
+
+static bool hook_is_ours(const char *cmd) {
+        _cleanup_(freep) char *copy = strdup(cmd), *real = NULL;
+        char *t[OVPN_TOKENS_MAX];
+        const char *base;
+        size_t n;
+
+        if (!copy || (n = ovpn_tokenize(copy, t)) == 0)
+                return false;
+        real = realpath(t[0], NULL);    /* /etc/openvpn/up may be a symlink to the hook */
+        base = strrchr(real ?: t[0], '/');
+        base = base ? base + 1 : real ?: t[0];
+        return streq(base, "vpnpolicy-openvpn-up") || (streq(base, "vpnpolicyctl") && n > 1 && streq(t[1], "openvpn-hook"));
+}
+
+static void check_up(Doctor *d, const Ovpn *o) {
+        json_t *f;
+
+        if (!o->up[0]) {
+                f = doctor_add(d, SEVERITY_INFO, "openvpn", "%s has no up hook: vpnpolicyd still adopts its tun "
+                               "device by [Tunnels] Match=, but OpenVPN does not wait for the device's routes",
+                               o->path);
+                finding_fix(f, "script-security 2 and up %s in %s", HOOK_PATH, o->path);
+                return;
+        }
+        if (!hook_is_ours(o->up)) {
+                f = doctor_add(d, SEVERITY_WARNING, "openvpn", "up %s (%s) is not vpnpolicy's hook: a hand-made "
+                               "script adding routes to the policy table competes with vpnpolicyd's own",
+                               o->up, o->up_where);
+                finding_fix(f, "up %s in %s, instead of line %s", HOOK_PATH, o->path, strrchr(o->up_where, ':') + 1);
+                return;
+        }
+        if (o->script_security < 2) {
+                f = doctor_add(d, SEVERITY_ERROR, "openvpn", "%s runs the up hook (%s) without script-security 2: "
+                               "OpenVPN refuses to call it", o->path, o->up_where);
+                finding_fix(f, "script-security 2 in %s", o->path);
+        }
+}
+
+static void check_servers(Doctor *d, const Ovpn *o) {
+        char pfx[PREFIX_STRLEN];
+
+        for (size_t i = 0; d->config && i < o->n_servers; i++) {
+                const Prefix *p = &o->servers[i].prefix;
+                bool in_pool = false;
+                json_t *f;
+
+                for (size_t j = 0; j < d->config->n_pools; j++)
+                        in_pool = in_pool || (prefix_overlaps(&d->config->pools[j], p) &&
+                                              d->config->pools[j].prefixlen <= p->prefixlen);
+                if (in_pool)
+                        continue;
+                f = doctor_add(d, SEVERITY_WARNING, "openvpn", "the server's pool %s (%s) is in no [Pool] Prefix=: "
+                               "its clients' traffic does not take table %s", prefix_to_string(p, pfx),
+                               o->servers[i].where, d->config->table_name);
+                finding_fix(f, "[Pool] Prefix=%s in %s", pfx, d->config_path);
+        }
+}
+
+/* Where OpenVPN resolves relative paths: its working directory when we know it, else the configuration's
+ * own directory (Debian's openvpn-server@ and openvpn-client@ units run there). */
+static int ovpn_locate(const char *path, const char *cwd, Ovpn *o, char abs[static PATH_MAX]) {
+        char here[PATH_MAX];
+        char *slash;
+
+        if (path[0] != '/' && !cwd && !getcwd(here, sizeof(here)))
+                return negative_errno();
+        if (path[0] == '/')
+                snprintf(abs, PATH_MAX, "%s", path);
+        else if (snprintf(abs, PATH_MAX, "%s/%s", cwd ?: here, path) >= PATH_MAX)
+                return -ENAMETOOLONG;
+        ovpn_copy(o->dir, sizeof(o->dir), cwd ?: abs);
+        slash = cwd ? NULL : strrchr(o->dir, '/');
+        if (slash)
+                *slash = 0;
+        o->path = abs;
+        return 0;
+}
+
+static void check_one(Doctor *d, const char *path, const char *cwd) {
+        _cleanup_(ovpn_done) Ovpn o = { .script_security = 1 };
+        char abs[PATH_MAX];
+        json_t *f;
+        int r;
+
+        r = ovpn_locate(path, cwd, &o, abs);
+        if (r >= 0)
+                r = ovpn_read(&o, abs, 0);
+        if (r >= 0)
+                r = ovpn_read_ccd(&o);
+        if (r < 0) {
+                f = doctor_add(d, SEVERITY_WARNING, "openvpn", "cannot read the OpenVPN configuration %s%s%s: %s",
+                               path, cwd ? " in " : "", cwd ?: "", strerror(-r));
+                finding_fix(f, "vpnpolicyctl doctor --openvpn-config /etc/openvpn/server/NAME.conf");
+                return;
+        }
+        check_c2c(d, &o);
+        check_iroutes(d, &o);
+        check_up(d, &o);
+        check_servers(d, &o);
+}
+
+/* OpenVPN passes its config path as given on its command line: relative to its working directory,
+ * which /proc/PID/cwd still shows while it runs (Debian's openvpn-server@ runs in /etc/openvpn/server). */
+static char *daemon_cwd(json_t *dev) {
+        json_t *pid = json_object_get(dev, "daemon_pid");
+        char path[64];
+
+        if (!json_is_integer(pid))
+                return NULL;
+        snprintf(path, sizeof(path), "/proc/%lld/cwd", (long long) json_integer_value(pid));
+        return realpath(path, NULL);
+}
+
+int check_openvpn(Doctor *d) {
+        _cleanup_strv_free_ char **seen = NULL;
+        json_t *dev;
+        size_t i;
+
+        json_array_foreach(json_object_get(d->status, "devices"), i, dev) {
+                const char *config = json_string_value(json_object_get(dev, "config"));
+                _cleanup_(freep) char *cwd = NULL, *key = NULL;
+
+                if (!config)
+                        continue;
+                cwd = config[0] == '/' ? NULL : daemon_cwd(dev);
+                if (asprintf(&key, "%s/%s", cwd ?: "", config) < 0 || strv_contains(seen, key))
+                        continue;
+                (void) strv_extend(&seen, key);
+                check_one(d, config, cwd);
+        }
+        STRV_FOREACH(p, d->openvpn_configs)
+                check_one(d, *p, NULL);
+        if (!seen && !d->openvpn_configs)
+                doctor_skip(d, "openvpn", d->status ? "no registered tunnel names its OpenVPN configuration; pass "
+                            "--openvpn-config FILE" : "needs vpnpolicyd (its registered tunnels name their OpenVPN "
+                            "configurations) or --openvpn-config FILE");
+        return 0;
+}

@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <getopt.h>
+#include <libmnl/libmnl.h>
+#include <linux/fib_rules.h>
+#include <linux/rtnetlink.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ctl-kernel.h"
+#include "ctl.h"
+#include "rt-files.h"
+#include "rtnl.h"
+#include "varlink.h"
+
+/* teardown: removes every rule and route with our protocol (any table, both families) and nothing else,
+ * then our rt_tables.d and rt_protos.d files. Each object is deleted by sending the kernel's own
+ * description of it back as the delete request, so the kernel matches exactly that object
+ * (fib_nl_delrule() in net/core/fib_rules.c; inet_rtm_delroute() and inet6_rtm_delroute() compare the
+ * protocol, device and gateway given). */
+
+typedef struct Doomed {
+        struct nlmsghdr *nlh;           /* the kernel's RTM_NEWRULE/RTM_NEWROUTE, copied */
+        char text[FIB_STRLEN + 64];
+        int error;
+} Doomed;
+
+typedef struct Teardown {
+        CtlKernel *k;
+        Doomed *doomed;
+        size_t n_doomed;
+        const char *iproute2_dir;
+        bool yes;
+} Teardown;
+
+static int teardown_parse_argv(int argc, char *argv[], Teardown *t) {
+        static const struct option options[] = {
+                { "yes", no_argument, NULL, 'y' },
+                { "iproute2-dir", required_argument, NULL, 'i' },
+                {}
+        };
+        int opt;
+
+        optind = 0;
+        while ((opt = getopt_long(argc, argv, "", options, NULL)) >= 0)
+                switch (opt) {
+                case 'y':
+                        t->yes = true;
+                        break;
+                case 'i':
+                        t->iproute2_dir = optarg;
+                        break;
+                default:
+                        return -EINVAL;
+                }
+        if (optind < argc) {
+                fprintf(stderr, "teardown: unexpected argument '%s' (only --yes, --iproute2-dir DIR).\n", argv[optind]);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+/* The agent would put everything back at once: it must be stopped first. */
+static bool agent_running(const CtlContext *c) {
+        _cleanup_(freep) char *path = NULL, *error = NULL;
+        json_t *reply = NULL;
+        pid_t pid;
+        int r;
+
+        if (asprintf(&path, "%s/io.vpnpolicy", c->runtime_dir) < 0)
+                return true;
+        r = varlink_call(path, "io.vpnpolicy.GetStatus", NULL, CTL_TIMEOUT_USEC, &reply, &error);
+        json_decref(reply);
+        if (r >= 0) {
+                fprintf(stderr, "teardown: vpnpolicyd answers at %s and would restore everything at once; stop it "
+                        "first: systemctl stop vpnpolicyd\n", path);
+                return true;
+        }
+        pid = ctl_find_process("vpnpolicyd");
+        if (pid > 0) {
+                fprintf(stderr, "teardown: vpnpolicyd runs as pid %d in this network namespace and would restore "
+                        "everything at once; stop it first: systemctl stop vpnpolicyd\n", (int) pid);
+                return true;
+        }
+        return false;
+}
+
+static uint8_t message_protocol(const struct nlmsghdr *nlh) {
+        FibRule rule;
+        FibRoute route;
+
+        if (nlh->nlmsg_type == RTM_NEWROUTE)
+                return fib_route_from_netlink(nlh, &route) >= 0 ? route.protocol : 0;
+        return fib_rule_from_netlink(nlh, &rule) >= 0 ? rule.protocol : 0;
+}
+
+static void doomed_describe(Teardown *t, const struct nlmsghdr *nlh, Doomed *d) {
+        char s[FIB_STRLEN], name[RT_NAME_STRLEN];
+        FibRule rule;
+        FibRoute route;
+
+        if (nlh->nlmsg_type == RTM_NEWRULE && fib_rule_from_netlink(nlh, &rule) >= 0)
+                snprintf(d->text, sizeof(d->text), "rule %s %s", family_to_string(rule.family),
+                         fib_rule_to_string(t->k, &rule, true, s));
+        else if (fib_route_from_netlink(nlh, &route) >= 0)
+                snprintf(d->text, sizeof(d->text), "route %s %s table %s", family_to_string(route.family),
+                         fib_route_to_string(t->k, &route, s), ctl_table_name(t->k, route.table, name));
+}
+
+/* rtnl_dump() repeats an interrupted dump with a new sequence number: start over then. */
+typedef struct Collect {
+        Teardown *t;
+        size_t start;
+        uint32_t seq;
+} Collect;
+
+static int on_object(const struct nlmsghdr *nlh, void *userdata) {
+        Collect *c = userdata;
+        Teardown *t = c->t;
+        Doomed *d;
+
+        if (nlh->nlmsg_seq != c->seq) {
+                for (size_t i = c->start; i < t->n_doomed; i++)
+                        free(t->doomed[i].nlh);
+                t->n_doomed = c->start;
+                c->seq = nlh->nlmsg_seq;
+        }
+        if ((nlh->nlmsg_type != RTM_NEWRULE && nlh->nlmsg_type != RTM_NEWROUTE) ||
+            message_protocol(nlh) != VPNPOLICY_PROTO || nlh->nlmsg_len > RTNL_MESSAGE_MAX)
+                return 0;
+        d = reallocarray(t->doomed, t->n_doomed + 1, sizeof(Doomed));
+        if (!d)
+                return -ENOMEM;
+        t->doomed = d;
+        d = &t->doomed[t->n_doomed];
+        *d = (Doomed) { .nlh = malloc(nlh->nlmsg_len) };
+        if (!d->nlh)
+                return -ENOMEM;
+        memcpy(d->nlh, nlh, nlh->nlmsg_len);
+        doomed_describe(t, nlh, d);
+        t->n_doomed++;
+        return 0;
+}
+
+/* Rules first: pool traffic then takes the main table at once, instead of a half-emptied policy table. */
+static int teardown_collect(Teardown *t) {
+        static const uint16_t types[] = { RTM_GETRULE, RTM_GETROUTE };
+        static const int families[] = { AF_INET, AF_INET6 };
+
+        for (size_t i = 0; i < ELEMENTSOF(types); i++)
+                for (size_t j = 0; j < ELEMENTSOF(families); j++) {
+                        Collect c = { .t = t, .start = t->n_doomed, .seq = UINT32_MAX };
+                        int r = rtnl_dump(t->k->rtnl, types[i], families[j], 0, on_object, &c);
+
+                        if (r < 0)
+                                return r;
+                }
+        return 0;
+}
+
+static bool teardown_confirm(const Teardown *t) {
+        char answer[16] = "";
+
+        if (t->yes)
+                return true;
+        if (!isatty(STDIN_FILENO)) {
+                fprintf(stderr, "teardown: standard input is not a terminal; pass --yes to remove without asking.\n");
+                return false;
+        }
+        printf("Remove these %zu objects and vpnpolicy's iproute2 names? [y/N] ", t->n_doomed);
+        fflush(stdout);
+        if (!fgets(answer, sizeof(answer), stdin))
+                return false;
+        return answer[0] == 'y' || answer[0] == 'Y';
+}
+
+static void on_ack(size_t index, int error, const char *ext_ack, void *userdata) {
+        Teardown *t = userdata;
+
+        /* Gone already (someone else removed it meanwhile) is what we wanted. */
+        t->doomed[index].error = error == -ENOENT || error == -ESRCH ? 0 : error;
+        if (t->doomed[index].error < 0 && ext_ack)
+                fprintf(stderr, "teardown: %s: %s\n", t->doomed[index].text, ext_ack);
+}
+
+static int teardown_delete(Teardown *t) {
+        _cleanup_(rtnl_batch_freep) RtnlBatch *b = rtnl_batch_new();
+
+        if (!b)
+                return -ENOMEM;
+        for (size_t i = 0; i < t->n_doomed; i++) {
+                const struct nlmsghdr *old = t->doomed[i].nlh;
+                struct nlmsghdr *nlh;
+                size_t len = old->nlmsg_len - sizeof(struct nlmsghdr);
+
+                nlh = rtnl_batch_add(b, old->nlmsg_type == RTM_NEWRULE ? RTM_DELRULE : RTM_DELROUTE, 0);
+                if (!nlh)
+                        return -ENOMEM;
+                memcpy(mnl_nlmsg_get_payload(nlh), mnl_nlmsg_get_payload(old), len);
+                nlh->nlmsg_len += (uint32_t) len;
+        }
+        return rtnl_batch_send(t->k->rtnl, b, on_ack, t);
+}
+
+static int teardown_report(const Teardown *t) {
+        const char *dir = t->iproute2_dir ?: IPROUTE2_DIR_DEFAULT;
+        int failed = 0, r;
+
+        for (size_t i = 0; i < t->n_doomed; i++) {
+                if (t->doomed[i].error < 0) {
+                        fprintf(stderr, "teardown: cannot remove %s: %s\n", t->doomed[i].text,
+                                strerror(-t->doomed[i].error));
+                        failed++;
+                } else
+                        printf("removed %s\n", t->doomed[i].text);
+        }
+        r = rt_files_remove(dir);
+        if (r == -EEXIST)
+                fprintf(stderr, "teardown: %s/rt_tables.d/%s or rt_protos.d/%s was not written by vpnpolicyd, "
+                        "left in place\n", dir, RT_FILES_OURS, RT_FILES_OURS);
+        else if (r < 0)
+                fprintf(stderr, "teardown: cannot remove vpnpolicy's files in %s: %s\n", dir, strerror(-r));
+        else
+                printf("removed %s/rt_tables.d/%s and %s/rt_protos.d/%s (if they were there)\n", dir, RT_FILES_OURS,
+                       dir, RT_FILES_OURS);
+        return failed > 0 || r < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
+}
+
+static void teardown_done(Teardown *t) {
+        for (size_t i = 0; i < t->n_doomed; i++)
+                free(t->doomed[i].nlh);
+        free(t->doomed);
+        ctl_kernel_free(t->k);
+}
+
+int ctl_teardown(const CtlContext *c, int argc, char *argv[]) {
+        _cleanup_(teardown_done) Teardown t = {};
+        int r;
+
+        if (teardown_parse_argv(argc, argv, &t) < 0)
+                return CTL_EXIT_USAGE;
+        if (agent_running(c))
+                return CTL_EXIT_FAILURE;
+        r = ctl_kernel_open(t.iproute2_dir ?: IPROUTE2_DIR_DEFAULT, &t.k);
+        if (r >= 0)
+                r = teardown_collect(&t);
+        if (r < 0) {
+                fprintf(stderr, "teardown: cannot read the kernel's rules and routes: %s\n", strerror(-r));
+                return CTL_EXIT_FAILURE;
+        }
+        for (size_t i = 0; i < t.n_doomed; i++)
+                printf("%s\n", t.doomed[i].text);
+        if (t.n_doomed == 0)
+                printf("No rule or route of vpnpolicy's (proto %d) in the kernel.\n", VPNPOLICY_PROTO);
+        if (!teardown_confirm(&t))
+                return t.yes || isatty(STDIN_FILENO) ? CTL_EXIT_FAILURE : CTL_EXIT_USAGE;
+        r = teardown_delete(&t);
+        if (r < 0) {
+                fprintf(stderr, "teardown: cannot send the deletions: %s\n", strerror(-r));
+                return CTL_EXIT_FAILURE;
+        }
+        return teardown_report(&t);
+}

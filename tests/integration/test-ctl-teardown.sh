@@ -1,0 +1,128 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# vpnpolicyctl teardown (issue "vpnpolicyctl"): refuses while the agent runs (found by its socket, or as a
+# process in this network namespace when its socket is elsewhere) and changes nothing; without --yes and
+# without a terminal it refuses too, and on a terminal it asks (answer "n": nothing removed). With --yes it
+# removes every rule and route with protocol 211 in any table, v4 and v6, and our two iproute2 files, and
+# nothing else: foreign rules and routes (also with our selector or in our table) and a foreign
+# rt_tables.d file survive, compared before and after. It prints what it removed; a second run finds
+# nothing. A file of our name that we did not write is left in place (exit 1).
+set -euo pipefail
+# shellcheck source=../lib/common.sh
+source "$(dirname "$0")/../lib/common.sh"
+
+ns_new NS
+ns_new GW
+veth_add "$NS" eth1 "$GW" eth0
+ip -n "$NS" addr add 192.168.1.100/24 dev eth1
+ip -n "$NS" addr add fd00:1010:1010:1010::100/64 dev eth1 nodad
+ip -n "$GW" addr add 192.168.1.1/24 dev eth0
+ip -n "$GW" addr add fd00:1010:1010:1010::1/64 dev eth0 nodad
+tun_add "$NS" tun0
+ip -n "$NS" addr add 10.10.10.1/24 dev tun0
+ip -n "$NS" addr add fd00:4242:4242:4242::1/64 dev tun0 nodad
+IPR=/etc/netns/$NS/iproute2
+
+conf=$T/vpnpolicy.conf
+printf '[Pool]\nPrefix=10.10.10.0/24\nPrefix=fd00:4242:4242:4242::/64\n[Gateway]\nIPv4=192.168.1.1\nIPv6=fd00:1010:1010:1010::1\n[Kernel]\nForwarding=enable\n' >"$conf"
+
+# foreign objects, before the agent: with our selector, in our table, elsewhere
+ip -n "$NS" rule add pref 100 from 10.20.0.0/16 lookup 200 proto static
+ip -n "$NS" rule add pref 32765 from 10.10.10.0/24 lookup 200 proto static
+ip -n "$NS" -6 rule add pref 100 from fd00:99::/64 lookup 200 proto static
+ip -n "$NS" route add 10.30.0.0/16 via 192.168.1.1 table 200 proto static
+ip -n "$NS" route add 10.40.0.0/16 dev eth1 table 200
+ip -n "$NS" route add 10.41.0.0/16 via 192.168.1.1 proto static
+ip -n "$NS" -6 route add fd00:30::/64 via fd00:1010:1010:1010::1 table 200 proto static
+printf '300\tother\n' >"$IPR/rt_tables.d/other.conf"
+
+agent_start "$NS" "$conf"
+wait_until 3000 test -n "$(ip -n "$NS" -6 route show table 200 default via fd00:1010:1010:1010::1)" ||
+        die "no v6 default route"
+
+# ours NS: every rule and route with protocol 211 (named or not), both families, sorted
+ours() {
+        {
+                ip -n "$1" -j -4 rule show; ip -n "$1" -j -6 rule show
+                ip -n "$1" -j -4 route show table all; ip -n "$1" -j -6 route show table all
+        } | jq -cs '[.[][] | select(.protocol == "vpnpolicy" or .protocol == "211")] | length'
+}
+# foreign NS: everything else (rules and routes of every table, numbers for names), sorted
+foreign() {
+        {
+                ip -n "$1" -j -4 rule show; ip -n "$1" -j -6 rule show
+                ip -n "$1" -j -4 route show table all; ip -n "$1" -j -6 route show table all
+        } | jq -cSs '[.[][] | select(.protocol != "vpnpolicy" and .protocol != "211")
+                      | del(.flags) | (if .table == "vpn" then .table = "200" else . end)] | sort'
+}
+teardown() {
+        TRC=0
+        ctl "$NS" teardown "$@" >"$T/t.out" 2>"$T/t.err" || TRC=$?
+}
+
+n_ours=$(ours "$NS")
+check "the agent made its objects" test "$n_ours" -ge 8
+before=$(foreign "$NS")
+
+# ---- refused while the agent runs
+teardown --yes
+assert_eq "agent running: exit 1" 1 "$TRC"
+check "agent running: says to stop it" grep -q 'stop it first: systemctl stop vpnpolicyd' "$T/t.err"
+assert_eq "agent running: nothing removed" "$n_ours" "$(ours "$NS")"
+TRC=0
+ip netns exec "$NS" "$VPNPOLICYCTL" --runtime-dir "$T/elsewhere" teardown --yes >/dev/null 2>"$T/t.err" || TRC=$?
+assert_eq "agent running, socket elsewhere: exit 1" 1 "$TRC"
+check "agent running, socket elsewhere: found as a process" grep -q "vpnpolicyd runs as pid $AGENT_PID" "$T/t.err"
+assert_eq "agent running, socket elsewhere: nothing removed" "$n_ours" "$(ours "$NS")"
+
+agent_stop
+assert_eq "SIGTERM leaves the objects" "$n_ours" "$(ours "$NS")"
+# ours in other tables too, and a rule of ours the agent never made
+ip -n "$NS" route add 10.50.0.0/16 dev eth1 table 300 proto 211
+ip -n "$NS" -6 rule add pref 5000 from fd00:50::/64 lookup 300 proto 211
+n_ours=$((n_ours + 2))
+
+# ---- no terminal, no --yes: refused
+teardown </dev/null
+assert_eq "no terminal: usage error" 2 "$TRC"
+check "no terminal: says --yes" grep -q 'pass --yes' "$T/t.err"
+assert_eq "no terminal: nothing removed" "$n_ours" "$(ours "$NS")"
+
+# ---- on a terminal it asks; "n" keeps everything
+if command -v script >/dev/null; then
+        printf 'n\n' | ip netns exec "$NS" script -qec "$VPNPOLICYCTL --runtime-dir $T/run-$NS teardown" /dev/null \
+                >"$T/t.out" 2>&1 || true
+        check "terminal: asks" grep -q 'Remove these .* objects and vpnpolicy.s iproute2 names? \[y/N\]' "$T/t.out"
+        assert_eq "terminal, answer n: nothing removed" "$n_ours" "$(ours "$NS")"
+fi
+
+# ---- --yes: exactly ours
+teardown --yes
+assert_eq "teardown: exit 0" 0 "$TRC"
+assert_eq "teardown: none of ours left" 0 "$(ours "$NS")"
+assert_eq "teardown: every foreign rule and route kept" "$before" "$(foreign "$NS")"
+check "teardown: lists the source rule" grep -qx 'removed rule ipv4 pref 32765 from 10.10.10.0/24 lookup vpn proto vpnpolicy' "$T/t.out"
+check "teardown: lists the default route" grep -qx 'removed route ipv4 default via 192.168.1.1 dev eth1 proto vpnpolicy table vpn' "$T/t.out"
+check "teardown: lists the v6 fail-closed route" \
+        grep -qx 'removed route ipv6 unreachable default proto vpnpolicy metric 4294967295 table vpn' "$T/t.out"
+check "teardown: lists the route in another table" grep -qx 'removed route ipv4 10.50.0.0/16 dev eth1 proto vpnpolicy table other' "$T/t.out"
+assert_eq "teardown: one line per object, and the files" "$((n_ours * 2 + 1))" "$(wc -l <"$T/t.out")"
+check "teardown: rt_tables.d file gone" test ! -e "$IPR/rt_tables.d/vpnpolicy.conf"
+check "teardown: rt_protos.d file gone" test ! -e "$IPR/rt_protos.d/vpnpolicy.conf"
+check "teardown: foreign rt_tables.d file kept" test -e "$IPR/rt_tables.d/other.conf"
+
+teardown --yes
+assert_eq "again: exit 0" 0 "$TRC"
+check "again: nothing to do" grep -q '^No rule or route of vpnpolicy.s (proto 211) in the kernel.$' "$T/t.out"
+
+# ---- a file of our name we did not write stays
+printf '200\tvpn\n' >"$IPR/rt_tables.d/vpnpolicy.conf"
+teardown --yes
+assert_eq "foreign file of our name: exit 1" 1 "$TRC"
+check "foreign file of our name: kept" test -e "$IPR/rt_tables.d/vpnpolicy.conf"
+check "foreign file of our name: said" grep -q 'was not written by vpnpolicyd, left in place' "$T/t.err"
+
+rc=0; ctl "$NS" teardown --bogus >/dev/null 2>&1 || rc=$?
+assert_eq "unknown option: usage error" 2 "$rc"
+
+finish
