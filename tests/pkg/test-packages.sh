@@ -125,6 +125,7 @@ done
 for f in /usr/sbin/vpnpolicyd /usr/sbin/vpnpolicyctl "$HOOK"; do
         check "$f is executable" test -x "$f"
 done
+check "the deb ships the bash completion" grep -q '^/usr/share/bash-completion/completions/vpnpolicyctl$' "$T/files"
 if grep -q completion "$T/files"; then
         info "completion: $(grep completion "$T/files" | tr '\n' ' ')"
 else
@@ -219,7 +220,8 @@ if command -v rpmbuild >/dev/null; then
                         "$unitdir/vpnpolicyd.service" "$unitdir/vpnpolicyd.socket" \
                         "$unitdir/openvpn-server@.service.d/vpnpolicy.conf" "$unitdir/openvpn@.service.d/vpnpolicy.conf" \
                         /usr/share/man/man8/vpnpolicyd.8 /usr/share/man/man8/vpnpolicyctl.8 \
-                        /usr/share/man/man5/vpnpolicy.conf.5 /etc/vpnpolicy/vpnpolicy.conf; do
+                        /usr/share/man/man5/vpnpolicy.conf.5 /etc/vpnpolicy/vpnpolicy.conf \
+                        /usr/share/bash-completion/completions/vpnpolicyctl; do
                         check "rpm -qlp lists $f" grep -qE "^$f(\.gz)?$" "$T/rpm-files"
                 done
                 check "rpm: the config is %config(noreplace)" \
