@@ -7,28 +7,8 @@
 set -euo pipefail
 # shellcheck source=../lib/common.sh
 source "$(dirname "$0")/../lib/common.sh"
-
-# topology NSVAR GWVAR: server namespace with eth1 (192.168.1.100, fd00:1010:1010:1010::100) and the
-# gateway namespace with the veth peer (192.168.1.1, fd00:1010:1010:1010::1).
-topology() {
-        ns_new "$1"
-        ns_new "$2"
-        local ns=${!1} gw=${!2}
-        veth_add "$ns" eth1 "$gw" eth0
-        ip -n "$ns" addr add 192.168.1.100/24 dev eth1
-        ip -n "$ns" addr add fd00:1010:1010:1010::100/64 dev eth1 nodad
-        ip -n "$gw" addr add 192.168.1.1/24 dev eth0
-        ip -n "$gw" addr add fd00:1010:1010:1010::1/64 dev eth0 nodad
-        ns_exec "$ns" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 >/dev/null
-}
-
-# what rules/routes the agent must hold for seed 003 (table and protocol by name, as `ip` shows them)
-RULES4='[{"priority":32765,"src":"10.10.10.0","srclen":24,"table":"vpn","protocol":"vpnpolicy"}]'
-RULES6='[{"priority":32765,"src":"fd00:4242:4242:4242::","srclen":64,"table":"vpn","protocol":"vpnpolicy"}]'
-ROUTES4='[{"dst":"default","gateway":"192.168.1.1","dev":"eth1","type":"unicast","metric":0,"protocol":"vpnpolicy"},
-          {"dst":"default","type":"unreachable","metric":4294967295,"protocol":"vpnpolicy"}]'
-ROUTES6='[{"dst":"default","gateway":"fd00:1010:1010:1010::1","dev":"eth1","type":"unicast","metric":1024,"protocol":"vpnpolicy"},
-          {"dst":"default","dev":"lo","type":"unreachable","metric":4294967295,"protocol":"vpnpolicy"}]'
+# shellcheck source=../lib/seed003.sh
+source "$(dirname "$0")/../lib/seed003.sh"
 
 # all routes with protocol 211 in any table, as "table dst type" lines (nothing outside table 200)
 our_routes_tables() {
@@ -42,30 +22,9 @@ ip2=$(cat /etc/iproute2/rt_tables.d/vpnpolicy.conf 2>/dev/null || echo absent)
 
 # ---------------------------------------------------------------------------------------------------------
 info "seed 003: two pools, both gateways, FailClosed=yes"
-topology NS GW
-cat >"$T/seed003.conf" <<'CONF'
-[Table]
-Name=vpn
-Id=200
-Priority=32765
-
-[Pool]
-Prefix=10.10.10.0/24
-Prefix=fd00:4242:4242:4242::/64
-
-[Gateway]
-IPv4=192.168.1.1
-IPv6=fd00:1010:1010:1010::1
-
-[Tunnels]
-Match=tun*
-MirrorRoutes=yes
-
-[Kernel]
-SendRedirects=no
-Forwarding=check
-FailClosed=yes
-CONF
+seed003_uplink NS GW
+seed003_config "$T/seed003.conf" '[Tunnels]' 'Match=tun*' 'MirrorRoutes=yes' \
+        '[Kernel]' 'SendRedirects=no' 'Forwarding=check' 'FailClosed=yes'
 
 assert_eq "before start: no rules" '[]' "$(rules_json "$NS" 4)"
 assert_eq "before start: table 200 empty" '[]' "$(routes_json "$NS" 4 200)"
@@ -77,14 +36,7 @@ echo "# METRIC time-to-ready-ms $ready_ms (seed 003, 6 objects)"
 check "time to READY below 2000 ms ($ready_ms ms)" test "$ready_ms" -lt 2000
 
 # No waiting: READY=1 means the first reconcile is done, so everything must be there right now.
-r4=$(rules_json "$NS" 4)
-r6=$(rules_json "$NS" 6)
-t4=$(routes_json "$NS" 4 200)
-t6=$(routes_json "$NS" 6 200)
-assert_eq "at READY: exactly the v4 source rule" "$RULES4" "$r4"
-assert_eq "at READY: exactly the v6 source rule" "$RULES6" "$r6"
-assert_eq "at READY: exactly the v4 routes in table 200" "$ROUTES4" "$t4"
-assert_eq "at READY: exactly the v6 routes in table 200" "$ROUTES6" "$t6"
+seed003_exact "$NS" "at READY"
 assert_eq "proto 211 routes only in table vpn" "vpn " "$(our_routes_tables "$NS")"
 assert_eq "main table untouched (v4)" \
         '[{"dst":"192.168.1.0/24","dev":"eth1","type":"unicast","metric":0,"protocol":"kernel"}]' \
@@ -143,7 +95,7 @@ assert_eq "SIGTERM: exit status 0" 0 "$AGENT_RC"
 
 # ---------------------------------------------------------------------------------------------------------
 info "v4 pool only: no v6 object at all"
-topology NS2 GW2
+seed003_uplink NS2 GW2
 cat >"$T/v4only.conf" <<'CONF'
 [Pool]
 Prefix=10.10.10.0/24
@@ -159,7 +111,7 @@ assert_eq "v4-only: status lists 3 objects" 3 "$(ctl "$NS2" status --json | jq '
 
 # ---------------------------------------------------------------------------------------------------------
 info "FailClosed=no: no unreachable routes"
-topology NS3 GW3
+seed003_uplink NS3 GW3
 sed 's/^FailClosed=yes/FailClosed=no/' "$T/seed003.conf" >"$T/open.conf"
 agent_start "$NS3" "$T/open.conf"
 assert_eq "FailClosed=no: v4 default only" "$(jq -c '[.[] | select(.type == "unicast")]' <<<"$ROUTES4")" \

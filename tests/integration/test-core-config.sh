@@ -14,15 +14,10 @@
 set -euo pipefail
 # shellcheck source=../lib/common.sh
 source "$(dirname "$0")/../lib/common.sh"
+# shellcheck source=../lib/seed003.sh
+source "$(dirname "$0")/../lib/seed003.sh"
 
-ns_new NS
-ns_new GW
-veth_add "$NS" eth1 "$GW" eth0
-ip -n "$NS" addr add 192.168.1.100/24 dev eth1
-ip -n "$NS" addr add fd00:1010:1010:1010::100/64 dev eth1 nodad
-ip -n "$GW" addr add 192.168.1.1/24 dev eth0
-ip -n "$GW" addr add fd00:1010:1010:1010::1/64 dev eth0 nodad
-ns_exec "$NS" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 >/dev/null
+seed003_uplink NS GW
 ETC=/etc/netns/$NS/iproute2
 
 # tree_sum DIR: a fingerprint of every file (name and content) under DIR
@@ -85,21 +80,7 @@ assert_eq "--print without --check-config: exit 2" 2 "$rc"
 # ---------------------------------------------------------------------------------------------------------
 info "a clash with the namespace's rt_tables.d, an error in a drop-in, and the daemon refusing to start"
 conf=$T/vpnpolicy.conf
-cat >"$conf" <<'CONF'
-[Table]
-Name=vpn
-Id=200
-Priority=32765
-
-[Pool]
-Prefix=10.10.10.0/24
-Prefix=fd00:4242:4242:4242::/64
-Prefix=10.30.30.0/24
-
-[Gateway]
-IPv4=192.168.1.1
-IPv6=fd00:1010:1010:1010::1
-CONF
+seed003_config --pool 10.10.10.0/24 --pool fd00:4242:4242:4242::/64 --pool 10.30.30.0/24 "$conf"
 printf '# someone else\n200\tother\n' >"$ETC/rt_tables.d/other.conf"
 rc=0
 ns_exec "$NS" "$VPNPOLICYD" --check-config --config "$conf" 2>"$T/err" || rc=$?
@@ -157,13 +138,9 @@ rm -rf "$conf.d"
 
 # ---------------------------------------------------------------------------------------------------------
 info "the running agent: bad reloads keep the old config"
+# seed 003 and a third pool: one more v4 rule
 RULES4='[{"priority":32765,"src":"10.10.10.0","srclen":24,"table":"vpn","protocol":"vpnpolicy"},
          {"priority":32765,"src":"10.30.30.0","srclen":24,"table":"vpn","protocol":"vpnpolicy"}]'
-RULES6='[{"priority":32765,"src":"fd00:4242:4242:4242::","srclen":64,"table":"vpn","protocol":"vpnpolicy"}]'
-ROUTES4='[{"dst":"default","gateway":"192.168.1.1","dev":"eth1","type":"unicast","metric":0,"protocol":"vpnpolicy"},
-          {"dst":"default","type":"unreachable","metric":4294967295,"protocol":"vpnpolicy"}]'
-ROUTES6='[{"dst":"default","gateway":"fd00:1010:1010:1010::1","dev":"eth1","type":"unicast","metric":1024,"protocol":"vpnpolicy"},
-          {"dst":"default","dev":"lo","type":"unreachable","metric":4294967295,"protocol":"vpnpolicy"}]'
 agent_start "$NS" "$conf"
 assert_eq "start: v4 rules (2 pools)" "$RULES4" "$(rules_json "$NS" 4)"
 assert_eq "start: v6 rules" "$RULES6" "$(rules_json "$NS" 6)"

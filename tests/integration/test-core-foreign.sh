@@ -9,35 +9,15 @@
 set -euo pipefail
 # shellcheck source=../lib/common.sh
 source "$(dirname "$0")/../lib/common.sh"
-
-topology() {
-        ns_new "$1"
-        ns_new "$2"
-        local ns=${!1} gw=${!2}
-        veth_add "$ns" eth1 "$gw" eth0
-        ip -n "$ns" addr add 192.168.1.100/24 dev eth1
-        ip -n "$ns" addr add fd00:1010:1010:1010::100/64 dev eth1 nodad
-        ip -n "$gw" addr add 192.168.1.1/24 dev eth0
-        ip -n "$gw" addr add fd00:1010:1010:1010::1/64 dev eth0 nodad
-        ns_exec "$ns" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 >/dev/null
-}
-
-write_conf() { # FILE POOL...
-        local f=$1 p
-        shift
-        {
-                printf '[Table]\nName=vpn\nId=200\nPriority=32765\n[Pool]\n'
-                for p; do echo "Prefix=$p"; done
-                printf '[Gateway]\nIPv4=192.168.1.1\nIPv6=fd00:1010:1010:1010::1\n'
-        } >"$f"
-}
+# shellcheck source=../lib/seed003.sh
+source "$(dirname "$0")/../lib/seed003.sh"
 
 # status_field NS JQ: one value from status --json
 status_field() { ctl "$1" status --json | jq -r "$2"; }
 
-topology NS GW
+seed003_uplink NS GW
 conf=$T/vpnpolicy.conf
-write_conf "$conf" 10.10.10.0/24 fd00:4242:4242:4242::/64
+seed003_config "$conf"
 
 # foreign objects, made before the agent ever ran (numbers only: no names exist yet)
 ip -n "$NS" rule add pref 100 from 10.20.0.0/16 lookup 200 proto static
@@ -123,7 +103,7 @@ foreign_intact "same-config reload"
 
 # ---------------------------------------------------------------------------------------------------------
 info "reload dropping the v4 pool: the agent deletes its own rule, not the foreign twin"
-write_conf "$conf" fd00:4242:4242:4242::/64
+seed003_config --pool fd00:4242:4242:4242::/64 "$conf"
 monitor_start "$NS" "$T/mon-reload2"
 check "ctl reload (v6 pool only): exit 0" ctl "$NS" reload
 check "our v4 rule gone" wait_until 2000 eval '[[ -z $(our_rule "$NS" 4 10.10.10.0/24) ]]'
@@ -140,7 +120,7 @@ assert_eq "only our 2 v4 objects were deleted (rule, fail-closed)" 2 "$(grep -c 
 check_fail "no deleted line mentions static/boot/unspec objects" \
         grep -E 'Deleted.*(10\.20\.|10\.50\.|10\.60\.|10\.30\.|10\.40\.|10\.41\.|fd00:99|fd00:30|proto static)' "$T/mon-reload2"
 
-write_conf "$conf" 10.10.10.0/24 fd00:4242:4242:4242::/64
+seed003_config "$conf"
 check "ctl reload (both pools again): exit 0" ctl "$NS" reload
 check "our v4 rule back" wait_until 2000 eval '[[ -n $(our_rule "$NS" 4 10.10.10.0/24) ]]'
 check "healthy again" wait_until 2000 test "$(status_field "$NS" .health)" = healthy
@@ -165,8 +145,8 @@ assert_eq "after SIGTERM: our 4 routes stay" 4 "$({ our_routes "$NS" 4; our_rout
 
 # ---------------------------------------------------------------------------------------------------------
 info "a foreign route with the key of our default route"
-topology NS2 GW2
-write_conf "$T/two.conf" 10.10.10.0/24 fd00:4242:4242:4242::/64
+seed003_uplink NS2 GW2
+seed003_config "$T/two.conf"
 ip -n "$NS2" route add default via 192.168.1.1 table 200 proto static
 agent_start "$NS2" "$T/two.conf"
 sleep 0.3

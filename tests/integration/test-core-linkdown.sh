@@ -9,19 +9,13 @@
 set -euo pipefail
 # shellcheck source=../lib/common.sh
 source "$(dirname "$0")/../lib/common.sh"
+# shellcheck source=../lib/seed003.sh
+source "$(dirname "$0")/../lib/seed003.sh"
 
-# topology NSVAR GWVAR [SERVER_DEV]: server namespace and gateway namespace joined by a veth pair.
+# topology NSVAR GWVAR: the seed 003 uplink, and a leak path in the server namespace.
 topology() {
-        ns_new "$1"
-        ns_new "$2"
-        local ns=${!1} gw=${!2} dev=${3:-eth1}
-        veth_add "$ns" "$dev" "$gw" eth0
-        ip -n "$ns" addr add 192.168.1.100/24 dev "$dev"
-        ip -n "$ns" addr add fd00:1010:1010:1010::100/64 dev "$dev" nodad
-        ip -n "$gw" addr add 192.168.1.1/24 dev eth0
-        ip -n "$gw" addr add fd00:1010:1010:1010::1/64 dev eth0 nodad
-        ns_exec "$ns" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 >/dev/null
-        leak_path "$ns"
+        seed003_uplink "$1" "$2" || return 1
+        leak_path "${!1}"
 }
 # leak_path NS: the host's own default route (main table) via another device, eth9: where pool traffic
 # would leak if table 200 had nothing left.
@@ -45,20 +39,6 @@ lookup() {
         fi
         if [[ $out =~ \ dev\ ([^ ]+) ]]; then echo "${BASH_REMATCH[1]}"; else echo "${out#RTNETLINK answers: }"; fi
 }
-write_conf() { # FILE [DEVICE]
-        {
-                printf '[Table]\nName=vpn\nId=200\nPriority=32765\n'
-                printf '[Pool]\nPrefix=10.10.10.0/24\nPrefix=fd00:4242:4242:4242::/64\n'
-                printf '[Gateway]\nIPv4=192.168.1.1\nIPv6=fd00:1010:1010:1010::1\n'
-                [[ -z ${2:-} ]] || printf 'Device=%s\n' "$2"
-                printf '[Kernel]\nFailClosed=yes\n'
-        } >"$1"
-}
-
-ROUTES4='[{"dst":"default","gateway":"192.168.1.1","dev":"eth1","type":"unicast","metric":0,"protocol":"vpnpolicy"},
-          {"dst":"default","type":"unreachable","metric":4294967295,"protocol":"vpnpolicy"}]'
-ROUTES6='[{"dst":"default","gateway":"fd00:1010:1010:1010::1","dev":"eth1","type":"unicast","metric":1024,"protocol":"vpnpolicy"},
-          {"dst":"default","dev":"lo","type":"unreachable","metric":4294967295,"protocol":"vpnpolicy"}]'
 UNREACH4='[{"dst":"default","type":"unreachable","metric":4294967295,"protocol":"vpnpolicy"}]'
 UNREACH6='[{"dst":"default","dev":"lo","type":"unreachable","metric":4294967295,"protocol":"vpnpolicy"}]'
 
@@ -110,7 +90,7 @@ cycle() {
 # ---------------------------------------------------------------------------------------------------------
 info "no Device="
 topology NS GW
-write_conf "$T/nodev.conf"
+seed003_config "$T/nodev.conf" '[Kernel]' 'FailClosed=yes'
 agent_start "$NS" "$T/nodev.conf"
 assert_eq "start: v4 routes" "$ROUTES4" "$(routes_json "$NS" 4 200)"
 assert_eq "start: v6 routes" "$ROUTES6" "$(routes_json "$NS" 6 200)"
@@ -127,7 +107,7 @@ assert_eq "control: without fail-closed, v4 pool traffic leaks to eth9" eth9 "$(
 # ---------------------------------------------------------------------------------------------------------
 info "Device=eth1"
 topology NS2 GW2
-write_conf "$T/dev.conf" eth1
+seed003_config "$T/dev.conf" '[Gateway]' 'Device=eth1' '[Kernel]' 'FailClosed=yes'
 agent_start "$NS2" "$T/dev.conf"
 assert_eq "Device=eth1: v4 routes" "$ROUTES4" "$(routes_json "$NS2" 4 200)"
 assert_eq "Device=eth1: v6 routes" "$ROUTES6" "$(routes_json "$NS2" 6 200)"
@@ -140,7 +120,7 @@ info "Device=eth1 before eth1 exists"
 ns_new NS3
 ns_new GW3
 ns_exec "$NS3" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 >/dev/null
-write_conf "$T/later.conf" eth1
+seed003_config "$T/later.conf" '[Gateway]' 'Device=eth1' '[Kernel]' 'FailClosed=yes'
 agent_start "$NS3" "$T/later.conf"
 assert_eq "no eth1: only the v4 fail-closed route" "$UNREACH4" "$(routes_json "$NS3" 4 200)"
 assert_eq "no eth1: only the v6 fail-closed route" "$UNREACH6" "$(routes_json "$NS3" 6 200)"
@@ -153,8 +133,7 @@ check "no eth1: status: blocked says why (a string)" jq -e '.blocked | type == "
 
 # a veth named otherwise, with the gateway's subnet: still no route (Device= pins eth1)
 ip -n "$NS3" link add pre0 type veth peer name eth0 netns "$GW3"
-ip -n "$GW3" addr add 192.168.1.1/24 dev eth0
-ip -n "$GW3" addr add fd00:1010:1010:1010::1/64 dev eth0 nodad
+seed003_gateway_addrs "$GW3"
 ip -n "$GW3" link set eth0 up
 ip -n "$NS3" addr add 192.168.1.100/24 dev pre0
 ip -n "$NS3" link set pre0 up
@@ -184,8 +163,7 @@ sleep 0.2
 assert_eq "eth1 deleted: only the fail-closed route" "$UNREACH4" "$(routes_json "$NS3" 4 200)"
 check "eth1 deleted: blocked again" wait_until 1000 eval '[[ $(status_obj "$NS3" 4 default-route | jq .blocked) != null ]]'
 ip -n "$NS3" link add eth1 type veth peer name eth0 netns "$GW3"
-ip -n "$GW3" addr add 192.168.1.1/24 dev eth0
-ip -n "$GW3" addr add fd00:1010:1010:1010::1/64 dev eth0 nodad
+seed003_gateway_addrs "$GW3"
 ip -n "$GW3" link set eth0 up
 ip -n "$NS3" addr add 192.168.1.100/24 dev eth1
 ip -n "$NS3" link set eth1 up

@@ -9,40 +9,11 @@
 set -euo pipefail
 # shellcheck source=../lib/common.sh
 source "$(dirname "$0")/../lib/common.sh"
+# shellcheck source=../lib/seed003.sh
+source "$(dirname "$0")/../lib/seed003.sh"
 
-ns_new NS
-ns_new GW
-veth_add "$NS" eth1 "$GW" eth0
-ip -n "$NS" addr add 192.168.1.100/24 dev eth1
-ip -n "$NS" addr add fd00:1010:1010:1010::100/64 dev eth1 nodad
-ip -n "$GW" addr add 192.168.1.1/24 dev eth0
-ip -n "$GW" addr add fd00:1010:1010:1010::1/64 dev eth0 nodad
-ns_exec "$NS" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 >/dev/null
-cat >"$T/vpnpolicy.conf" <<'CONF'
-[Table]
-Name=vpn
-Id=200
-Priority=32765
-[Pool]
-Prefix=10.10.10.0/24
-Prefix=fd00:4242:4242:4242::/64
-[Gateway]
-IPv4=192.168.1.1
-IPv6=fd00:1010:1010:1010::1
-CONF
-
-RULES4='[{"priority":32765,"src":"10.10.10.0","srclen":24,"table":"vpn","protocol":"vpnpolicy"}]'
-RULES6='[{"priority":32765,"src":"fd00:4242:4242:4242::","srclen":64,"table":"vpn","protocol":"vpnpolicy"}]'
-ROUTES4='[{"dst":"default","gateway":"192.168.1.1","dev":"eth1","type":"unicast","metric":0,"protocol":"vpnpolicy"},
-          {"dst":"default","type":"unreachable","metric":4294967295,"protocol":"vpnpolicy"}]'
-ROUTES6='[{"dst":"default","gateway":"fd00:1010:1010:1010::1","dev":"eth1","type":"unicast","metric":1024,"protocol":"vpnpolicy"},
-          {"dst":"default","dev":"lo","type":"unreachable","metric":4294967295,"protocol":"vpnpolicy"}]'
-exact() {
-        assert_eq "$1: v4 rules exact" "$RULES4" "$(rules_json "$NS" 4)"
-        assert_eq "$1: v6 rules exact" "$RULES6" "$(rules_json "$NS" 6)"
-        assert_eq "$1: v4 routes in table 200 exact" "$ROUTES4" "$(routes_json "$NS" 4 200)"
-        assert_eq "$1: v6 routes in table 200 exact" "$ROUTES6" "$(routes_json "$NS" 6 200)"
-}
+seed003_uplink NS GW
+seed003_config "$T/vpnpolicy.conf"
 rule_there() { [[ -n $(ip -n "$NS" -"$1" rule show pref 32765 from "$2" lookup 200) ]]; }
 status() { ctl "$NS" status --json || true; }   # JSON also when degraded (exit 3)
 
@@ -66,7 +37,7 @@ flood() {
 }
 t_start=$(now_ms)
 agent_start "$NS" "$T/vpnpolicy.conf" --netlink-rcvbuf 4096
-exact "start"
+seed003_exact "$NS" "start"
 
 # ---------------------------------------------------------------------------------------------------------
 info "flood with a deletion of our v4 rule in the middle"
@@ -88,7 +59,7 @@ done
 assert_eq "flood: 2000 foreign routes in table 100" 2000 "$(ip -n "$NS" route show table 100 | wc -l)"
 check "our v4 rule back within 2000 ms" wait_until 2000 rule_there 4 10.10.10.0/24
 sleep 1.2       # let any resync still due run
-exact "after the flood"
+seed003_exact "$NS" "after the flood"
 st=$(status)
 info "counters: $(jq -c '.counters | {overruns, resyncs, restores, reconcile_passes, netlink_errors}' <<<"$st")"
 check "status: overruns > 0" jq -e '.counters.overruns > 0' <<<"$st"
@@ -118,7 +89,7 @@ check "after SIGCONT: v6 default route back within 1000 ms" \
         wait_until 1000 eval '[[ -n $(ip -n "$NS" -6 route show table 200 default via fd00:1010:1010:1010::1) ]]'
 echo "# METRIC after SIGCONT: both back in $((($(now_us) - t0) / 1000)) ms"
 sleep 1.2
-exact "after SIGCONT"
+seed003_exact "$NS" "after SIGCONT"
 st=$(status)
 info "counters: $(jq -c '.counters | {overruns, resyncs, restores, reconcile_passes, netlink_errors}' <<<"$st")"
 check "status: another overrun seen" jq -e --argjson o "$overruns0" '.counters.overruns > $o' <<<"$st"

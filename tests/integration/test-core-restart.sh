@@ -9,50 +9,20 @@
 set -euo pipefail
 # shellcheck source=../lib/common.sh
 source "$(dirname "$0")/../lib/common.sh"
+# shellcheck source=../lib/seed003.sh
+source "$(dirname "$0")/../lib/seed003.sh"
 
-ns_new NS
-ns_new GW
-veth_add "$NS" eth1 "$GW" eth0
-ip -n "$NS" addr add 192.168.1.100/24 dev eth1
-ip -n "$NS" addr add fd00:1010:1010:1010::100/64 dev eth1 nodad
-ip -n "$GW" addr add 192.168.1.1/24 dev eth0
-ip -n "$GW" addr add fd00:1010:1010:1010::1/64 dev eth0 nodad
+seed003_uplink NS GW
 ip -n "$GW" addr add 192.168.1.2/24 dev eth0              # a second gateway for a config changed while down
-ns_exec "$NS" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 >/dev/null
 conf=$T/vpnpolicy.conf
-cat >"$conf" <<'CONF'
-[Table]
-Name=vpn
-Id=200
-Priority=32765
-[Pool]
-Prefix=10.10.10.0/24
-Prefix=fd00:4242:4242:4242::/64
-[Gateway]
-IPv4=192.168.1.1
-IPv6=fd00:1010:1010:1010::1
-CONF
+seed003_config "$conf"
 
-RULES4='[{"priority":32765,"src":"10.10.10.0","srclen":24,"table":"vpn","protocol":"vpnpolicy"}]'
-RULES6='[{"priority":32765,"src":"fd00:4242:4242:4242::","srclen":64,"table":"vpn","protocol":"vpnpolicy"}]'
-ROUTES4='[{"dst":"default","gateway":"192.168.1.1","dev":"eth1","type":"unicast","metric":0,"protocol":"vpnpolicy"},
-          {"dst":"default","type":"unreachable","metric":4294967295,"protocol":"vpnpolicy"}]'
-ROUTES6='[{"dst":"default","gateway":"fd00:1010:1010:1010::1","dev":"eth1","type":"unicast","metric":1024,"protocol":"vpnpolicy"},
-          {"dst":"default","dev":"lo","type":"unreachable","metric":4294967295,"protocol":"vpnpolicy"}]'
 # foreign objects that stay through everything
 FOREIGN_RULE='{"priority":1000,"src":"10.99.0.0","srclen":24,"table":"vpn","protocol":"static"}'
 FOREIGN_ROUTE='{"dst":"10.98.0.0/24","dev":"eth1","type":"unicast","metric":0,"protocol":"static"}'
 
-exact() { # WHAT [EXTRA_RULE4 [EXTRA_ROUTE4]]: the whole v4/v6 state is ours + foreign (+ extras)
-        local what=$1 r4 t4
-        r4=$(jq -c --argjson f "$FOREIGN_RULE" '. + [$f]' <<<"$RULES4")
-        t4=$(jq -c --argjson f "$FOREIGN_ROUTE" '. + [$f]' <<<"$ROUTES4")
-        [[ -z ${2:-} ]] || r4=$(jq -c --argjson x "$2" '. + [$x]' <<<"$r4")
-        [[ -z ${3:-} ]] || t4=$(jq -c --argjson x "$3" '. + [$x]' <<<"$t4")
-        assert_eq "$what: v4 rules" "$r4" "$(rules_json "$NS" 4)"
-        assert_eq "$what: v6 rules" "$RULES6" "$(rules_json "$NS" 6)"
-        assert_eq "$what: v4 routes in table 200" "$t4" "$(routes_json "$NS" 4 200)"
-        assert_eq "$what: v6 routes in table 200" "$ROUTES6" "$(routes_json "$NS" 6 200)"
+exact() { # WHAT [EXTRA_RULE4]: the whole v4/v6 state is ours + foreign (+ the extra rule)
+        seed003_exact "$NS" "$1" "[$FOREIGN_RULE${2:+,$2}]" "[$FOREIGN_ROUTE]"
 }
 
 agent_start "$NS" "$conf"

@@ -8,85 +8,53 @@
 set -euo pipefail
 # shellcheck source=../lib/common.sh
 source "$(dirname "$0")/../lib/common.sh"
+# shellcheck source=../lib/seed003.sh
+source "$(dirname "$0")/../lib/seed003.sh"
 
-ns_new NS
-ns_new GW
-veth_add "$NS" eth1 "$GW" eth0
-ip -n "$NS" addr add 192.168.1.100/24 dev eth1
-ip -n "$NS" addr add fd00:1010:1010:1010::100/64 dev eth1 nodad
-ip -n "$GW" addr add 192.168.1.1/24 dev eth0
-ip -n "$GW" addr add fd00:1010:1010:1010::1/64 dev eth0 nodad
-ns_exec "$NS" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 >/dev/null
-cat >"$T/vpnpolicy.conf" <<'CONF'
-[Table]
-Name=vpn
-Id=200
-Priority=32765
-[Pool]
-Prefix=10.10.10.0/24
-Prefix=fd00:4242:4242:4242::/64
-[Gateway]
-IPv4=192.168.1.1
-IPv6=fd00:1010:1010:1010::1
-[Kernel]
-FailClosed=yes
-CONF
-
-RULES4='[{"priority":32765,"src":"10.10.10.0","srclen":24,"table":"vpn","protocol":"vpnpolicy"}]'
-RULES6='[{"priority":32765,"src":"fd00:4242:4242:4242::","srclen":64,"table":"vpn","protocol":"vpnpolicy"}]'
-ROUTES4='[{"dst":"default","gateway":"192.168.1.1","dev":"eth1","type":"unicast","metric":0,"protocol":"vpnpolicy"},
-          {"dst":"default","type":"unreachable","metric":4294967295,"protocol":"vpnpolicy"}]'
-ROUTES6='[{"dst":"default","gateway":"fd00:1010:1010:1010::1","dev":"eth1","type":"unicast","metric":1024,"protocol":"vpnpolicy"},
-          {"dst":"default","dev":"lo","type":"unreachable","metric":4294967295,"protocol":"vpnpolicy"}]'
+seed003_uplink NS GW
+seed003_config "$T/vpnpolicy.conf" '[Kernel]' 'FailClosed=yes'
 
 agent_start "$NS" "$T/vpnpolicy.conf"
-assert_eq "start: v4 rule" "$RULES4" "$(rules_json "$NS" 4)"
-assert_eq "start: v6 rule" "$RULES6" "$(rules_json "$NS" 6)"
-assert_eq "start: v4 routes" "$ROUTES4" "$(routes_json "$NS" 4 200)"
-assert_eq "start: v6 routes" "$ROUTES6" "$(routes_json "$NS" 6 200)"
+seed003_exact "$NS" "start"
 
-# present_rule FAM PREFIX / present_route FAM TYPE: true when the object is in the kernel
+# rule_there FAM PREFIX / route_there FAM SELECTOR...: true when the object is in the kernel
 rule_there() { [[ -n $(ip -n "$NS" -"$1" rule show pref 32765 from "$2" lookup 200) ]]; }
 route_there() { [[ -n $(ip -n "$NS" -"$1" route show table 200 "${@:2}") ]]; }
 status() { ctl "$NS" status --json || true; }   # JSON also when degraded (exit 3)
 
-# restored NAME GONE-CHECK... -- THERE-CHECK...: the object is gone right after the deletion (or already
-# back), and there again within 1000 ms.
-declare -A DEL=(
-        [v4 source rule]="ip -n $NS -4 rule del pref 32765 from 10.10.10.0/24 lookup 200"
-        [v6 source rule]="ip -n $NS -6 rule del pref 32765 from fd00:4242:4242:4242::/64 lookup 200"
-        [v4 default route]="ip -n $NS -4 route del default via 192.168.1.1 table 200"
-        [v6 default route]="ip -n $NS -6 route del default via fd00:1010:1010:1010::1 table 200"
-        [v4 fail-closed route]="ip -n $NS -4 route del unreachable default table 200 metric 4294967295"
-        [v6 fail-closed route]="ip -n $NS -6 route del unreachable default table 200 metric 4294967295"
-)
-declare -A THERE=(
-        [v4 source rule]="rule_there 4 10.10.10.0/24"
-        [v6 source rule]="rule_there 6 fd00:4242:4242:4242::/64"
-        [v4 default route]="route_there 4 default via 192.168.1.1"
-        [v6 default route]="route_there 6 default via fd00:1010:1010:1010::1"
-        [v4 fail-closed route]="route_there 4 type unreachable default"
-        [v6 fail-closed route]="route_there 6 type unreachable default"
-)
+# deleted_restored NAME IP-ARGS... -- THERE-CHECK...: `ip -n $NS IP-ARGS` deletes the object, and the
+# check finds it there again within 1000 ms.
+deleted_restored() {
+        local what=$1 del=() t0
+        shift
+        while [[ $1 != -- ]]; do
+                del+=("$1")
+                shift
+        done
+        shift
+        check "$what: deleted by hand" ip -n "$NS" "${del[@]}"
+        t0=$(now_us)
+        check "$what: restored within 1000 ms" wait_until 1000 "$@"
+        info "$what back after $((($(now_us) - t0) / 1000)) ms"
+}
 
 info "each object deleted once"
 monitor_start "$NS" "$T/mon"
-for what in "v4 source rule" "v6 source rule" "v4 default route" "v6 default route" \
-        "v4 fail-closed route" "v6 fail-closed route"; do
-        # shellcheck disable=SC2086
-        check "$what: deleted by hand" ${DEL[$what]}
-        t0=$(now_us)
-        # shellcheck disable=SC2086
-        check "$what: restored within 1000 ms" wait_until 1000 ${THERE[$what]}
-        info "$what back after $((($(now_us) - t0) / 1000)) ms"
-done
+deleted_restored "v4 source rule" -4 rule del pref 32765 from 10.10.10.0/24 lookup 200 -- rule_there 4 10.10.10.0/24
+deleted_restored "v6 source rule" -6 rule del pref 32765 from fd00:4242:4242:4242::/64 lookup 200 -- \
+        rule_there 6 fd00:4242:4242:4242::/64
+deleted_restored "v4 default route" -4 route del default via 192.168.1.1 table 200 -- \
+        route_there 4 default via 192.168.1.1
+deleted_restored "v6 default route" -6 route del default via fd00:1010:1010:1010::1 table 200 -- \
+        route_there 6 default via fd00:1010:1010:1010::1
+deleted_restored "v4 fail-closed route" -4 route del unreachable default table 200 metric 4294967295 -- \
+        route_there 4 type unreachable default
+deleted_restored "v6 fail-closed route" -6 route del unreachable default table 200 metric 4294967295 -- \
+        route_there 6 type unreachable default
 monitor_stop
 assert_eq "monitor: 6 deletions (ours by hand)" 6 "$(grep -c '^\[[^]]*\] Deleted' "$T/mon")"
 assert_eq "monitor: 6 re-adds" 6 "$(grep -vc '^\[[^]]*\] Deleted' "$T/mon")"
-assert_eq "after restores: v4 rule exact" "$RULES4" "$(rules_json "$NS" 4)"
-assert_eq "after restores: v6 rule exact" "$RULES6" "$(rules_json "$NS" 6)"
-assert_eq "after restores: v4 routes exact" "$ROUTES4" "$(routes_json "$NS" 4 200)"
-assert_eq "after restores: v6 routes exact" "$ROUTES6" "$(routes_json "$NS" 6 200)"
+seed003_exact "$NS" "after restores"
 st=$(status)
 assert_eq "status: 6 restores counted" 6 "$(jq .counters.restores <<<"$st")"
 assert_eq "status: every object restored once, present" \

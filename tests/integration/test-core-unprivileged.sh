@@ -8,6 +8,8 @@
 set -euo pipefail
 # shellcheck source=../lib/common.sh
 source "$(dirname "$0")/../lib/common.sh"
+# shellcheck source=../lib/seed003.sh
+source "$(dirname "$0")/../lib/seed003.sh"
 
 command -v setpriv >/dev/null || skip_test "setpriv (util-linux) is missing"
 getent passwd 65534 >/dev/null || skip_test "no user 65534"
@@ -17,12 +19,7 @@ other_gid=47113         # a group nobody is in (need not exist)
 stranger=47114          # a uid with no account
 ! getent passwd "$stranger" >/dev/null || skip_test "uid $stranger exists here"
 
-ns_new NS
-ns_new GW
-veth_add "$NS" eth1 "$GW" eth0
-ip -n "$NS" addr add 192.168.1.100/24 dev eth1
-ip -n "$GW" addr add 192.168.1.1/24 dev eth0
-ns_exec "$NS" sysctl -qw net.ipv4.ip_forward=1 >/dev/null
+seed003_uplink NS GW
 conf=$T/vpnpolicy.conf
 write_conf() { # [READGROUP]
         printf '[Pool]\nPrefix=10.10.10.0/24\n[Gateway]\nIPv4=192.168.1.1\n' >"$conf"

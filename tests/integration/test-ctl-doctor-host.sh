@@ -12,14 +12,10 @@
 set -euo pipefail
 # shellcheck source=../lib/common.sh
 source "$(dirname "$0")/../lib/common.sh"
+# shellcheck source=../lib/seed003.sh
+source "$(dirname "$0")/../lib/seed003.sh"
 
-ns_new NS
-ns_new GW
-veth_add "$NS" eth1 "$GW" eth0
-ip -n "$NS" addr add 192.168.1.100/24 dev eth1
-ip -n "$NS" addr add fd00:1010:1010:1010::100/64 dev eth1 nodad
-ip -n "$GW" addr add 192.168.1.1/24 dev eth0
-ip -n "$GW" addr add fd00:1010:1010:1010::1/64 dev eth0 nodad
+seed003_uplink --no-forwarding NS GW
 tun_add "$NS" tun0
 ip -n "$NS" addr add 10.10.10.1/24 dev tun0
 ETC=/etc/netns/$NS
@@ -42,14 +38,8 @@ doctor() {
         DRC=0
         etc_exec "$VPNPOLICYCTL" --runtime-dir "$T/run-$NS" doctor --json --config "$conf" "$@" >"$T/d.json" \
                 2>"$T/d.err" || DRC=$?
-        jq -e .findings "$T/d.json" >/dev/null || { cat "$T/d.json" "$T/d.err" >&2; return 1; }
+        doctor_output_ok
 }
-finding() {
-        jq -e --arg s "$1" --arg c "$2" --arg r "$3" \
-                'any(.findings[]; .severity == $s and .check == $c and (.message | test($r)))' "$T/d.json" >/dev/null
-}
-fix() { jq -e --arg c "$1" --arg f "$2" 'any(.findings[] | select(.check == $c) | .fix[]; . == $f)' "$T/d.json" >/dev/null; }
-no_check() { jq -e --arg c "$1" 'all(.findings[]; .check != $c)' "$T/d.json" >/dev/null; }
 count() { jq --arg c "$1" '[.findings[] | select(.check == $c)] | length' "$T/d.json"; }
 
 # ---- rt_tables: no name for table 200 yet (the agent never ran here); the fix as given

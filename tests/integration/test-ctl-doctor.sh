@@ -11,46 +11,29 @@
 set -euo pipefail
 # shellcheck source=../lib/common.sh
 source "$(dirname "$0")/../lib/common.sh"
+# shellcheck source=../lib/seed003.sh
+source "$(dirname "$0")/../lib/seed003.sh"
 
-ns_new NS
-ns_new GW
-veth_add "$NS" eth1 "$GW" eth0
-ip -n "$NS" addr add 192.168.1.100/24 dev eth1
-ip -n "$NS" addr add fd00:1010:1010:1010::100/64 dev eth1 nodad
-ip -n "$GW" addr add 192.168.1.1/24 dev eth0
-ip -n "$GW" addr add fd00:1010:1010:1010::1/64 dev eth0 nodad
-tun_add "$NS" tun0
-ip -n "$NS" addr add 10.10.10.1/24 dev tun0
-ip -n "$NS" addr add fd00:4242:4242:4242::1/64 dev tun0 nodad
+seed003_uplink --no-forwarding NS GW
+seed003_tun "$NS"
 # The host's systemd and NetworkManager files are not this namespace's: an empty /etc/systemd inside.
 mkdir -p "/etc/netns/$NS/systemd"
 
 conf=$T/vpnpolicy.conf
-write_conf() {
-        printf '[Pool]\nPrefix=10.10.10.0/24\nPrefix=fd00:4242:4242:4242::/64\n'
-        printf '[Gateway]\nIPv4=192.168.1.1\nIPv6=fd00:1010:1010:1010::1\n%s\n' "${1:-}"
-        printf '[Kernel]\nForwarding=enable\n'
-} 
+# write_conf [LINE...]: the seed 003 configuration with Forwarding=enable (and LINEs) into $conf
+write_conf() { seed003_config "$conf" '[Kernel]' 'Forwarding=enable' "$@"; }
 
 # doctor [ARGS...]: doctor --json in NS into $T/d.json; exit status in DRC
 doctor() {
         DRC=0
         ctl "$NS" doctor --json "$@" >"$T/d.json" 2>"$T/d.err" || DRC=$?
-        jq -e .findings "$T/d.json" >/dev/null || { cat "$T/d.json" "$T/d.err" >&2; return 1; }
+        doctor_output_ok
 }
-# finding SEVERITY CHECK REGEX: a finding of that severity and check whose message matches
-finding() {
-        jq -e --arg s "$1" --arg c "$2" --arg r "$3" \
-                'any(.findings[]; .severity == $s and .check == $c and (.message | test($r)))' "$T/d.json" >/dev/null
-}
-# fix CHECK TEXT: a fix of that check is exactly TEXT
-fix() { jq -e --arg c "$1" --arg f "$2" 'any(.findings[] | select(.check == $c) | .fix[]; . == $f)' "$T/d.json" >/dev/null; }
-no_check() { jq -e --arg c "$1" 'all(.findings[]; .check != $c)' "$T/d.json" >/dev/null; }
 # problems: the errors and warnings, one "severity check: message" line each
 problems() { jq -r '.findings[] | select(.severity != "info") | "\(.severity) \(.check): \(.message)"' "$T/d.json"; }
 
 # ---- clean
-write_conf >"$conf"
+write_conf
 agent_start "$NS" "$conf"
 wait_until 3000 test -n "$(ip -n "$NS" -6 route show table 200 default)" || die "no v6 default route"
 ns_exec "$NS" ping -c 1 -W 2 192.168.1.1 >/dev/null
@@ -124,7 +107,7 @@ ns_exec "$NS" sysctl -qw net.ipv4.conf.tun0.forwarding=1
 agent_stop
 ip -n "$NS" route del default via 192.168.1.1 table 200
 ip -n "$NS" -6 route del default via fd00:1010:1010:1010::1 table 200
-write_conf "Device=eth9" >"$conf"
+write_conf '[Gateway]' 'Device=eth9'
 agent_start "$NS" "$conf"
 doctor
 check "no device: error" finding error gateway '^\[Gateway\] Device=eth9: no such device'
@@ -134,7 +117,7 @@ check "no device: default route missing, fail-closed" \
 check "no device: agent degraded" finding warning agent '^vpnpolicyd wants default via 192.168.1.1 .* not there: the gateway device does not exist'
 assert_eq "no device: exit 1" 1 "$DRC"
 agent_stop
-write_conf >"$conf"
+write_conf
 ip -n "$NS" route replace default via 192.168.1.1 dev eth1 table 200 proto vpnpolicy
 ip -n "$NS" -6 route replace default via fd00:1010:1010:1010::1 dev eth1 table 200 proto vpnpolicy
 

@@ -9,21 +9,15 @@
 set -euo pipefail
 # shellcheck source=../lib/common.sh
 source "$(dirname "$0")/../lib/common.sh"
+# shellcheck source=../lib/seed003.sh
+source "$(dirname "$0")/../lib/seed003.sh"
 
-ns_new NS
-ns_new GW
-veth_add "$NS" eth1 "$GW" eth0
-ip -n "$NS" addr add 192.168.1.100/24 dev eth1
-ip -n "$NS" addr add fd00:1010:1010:1010::100/64 dev eth1 nodad
-ip -n "$GW" addr add 192.168.1.1/24 dev eth0
-ip -n "$GW" addr add fd00:1010:1010:1010::1/64 dev eth0 nodad
+seed003_uplink --no-forwarding NS GW
 ip -n "$NS" route add default via 192.168.1.1 dev eth1         # the host's own default route (main)
-tun_add "$NS" tun0
-ip -n "$NS" addr add 10.10.10.1/24 dev tun0
-ip -n "$NS" addr add fd00:4242:4242:4242::1/64 dev tun0 nodad
+seed003_tun "$NS"
 
 conf=$T/vpnpolicy.conf
-printf '[Pool]\nPrefix=10.10.10.0/24\nPrefix=fd00:4242:4242:4242::/64\n[Gateway]\nIPv4=192.168.1.1\nIPv6=fd00:1010:1010:1010::1\n[Kernel]\nForwarding=enable\n' >"$conf"
+seed003_config "$conf" '[Kernel]' 'Forwarding=enable'
 agent_start "$NS" "$conf"
 wait_until 3000 test -n "$(ip -n "$NS" -6 route show table 200 default via fd00:1010:1010:1010::1)" ||
         die "the agent did not add the v6 default route"

@@ -9,17 +9,11 @@
 set -euo pipefail
 # shellcheck source=../lib/common.sh
 source "$(dirname "$0")/../lib/common.sh"
+# shellcheck source=../lib/seed003.sh
+source "$(dirname "$0")/../lib/seed003.sh"
 
-ns_new NS
-ns_new GW
-veth_add "$NS" eth1 "$GW" eth0
-ip -n "$NS" addr add 192.168.1.100/24 dev eth1
-ip -n "$NS" addr add fd00:1010:1010:1010::100/64 dev eth1 nodad
-ip -n "$GW" addr add 192.168.1.1/24 dev eth0
-ip -n "$GW" addr add fd00:1010:1010:1010::1/64 dev eth0 nodad
-tun_add "$NS" tun0
-ip -n "$NS" addr add 10.10.10.1/24 dev tun0
-ip -n "$NS" addr add fd00:4242:4242:4242::1/64 dev tun0 nodad
+seed003_uplink --no-forwarding NS GW
+seed003_tun "$NS"
 mkdir -p "/etc/netns/$NS/systemd"
 
 # the recipe, as rule-eth1/route-eth1 and the ipcalc up script leave it
@@ -48,7 +42,7 @@ monitor_start "$NS" "$T/monitor.log"
 
 # 1-2: configure with the same names, start next to the recipe
 conf=$T/vpnpolicy.conf
-printf '[Table]\nName=vpn\nId=200\nPriority=32765\n[Pool]\nPrefix=10.10.10.0/24\nPrefix=fd00:4242:4242:4242::/64\n[Gateway]\nIPv4=192.168.1.1\nIPv6=fd00:1010:1010:1010::1\n' >"$conf"
+seed003_config "$conf"
 check "the rt_tables line is no clash" ns_exec "$NS" "$VPNPOLICYD" --check-config --config "$conf"
 agent_start "$NS" "$conf"
 rc=0; ctl "$NS" status >/dev/null || rc=$?

@@ -7,6 +7,8 @@
 set -euo pipefail
 # shellcheck source=../lib/common.sh
 source "$(dirname "$0")/../lib/common.sh"
+# shellcheck source=../lib/seed003.sh
+source "$(dirname "$0")/../lib/seed003.sh"
 
 SCHEMA=$SOURCE_ROOT/docs/status-schema.json
 python3 -c 'import jsonschema' 2>/dev/null || skip_test "python3-jsonschema is missing (tests/run.sh installs it)"
@@ -56,28 +58,19 @@ sys.exit(1 if errors or undocumented else 0)
 EOF
 }
 
-ns_new NS
-ns_new GW
-veth_add "$NS" eth1 "$GW" eth0
-ip -n "$NS" addr add 192.168.1.100/24 dev eth1
-ip -n "$NS" addr add fd00:1010:1010:1010::100/64 dev eth1 nodad
-ip -n "$GW" addr add 192.168.1.1/24 dev eth0
-tun_add "$NS" tun0
-ip -n "$NS" addr add 10.10.10.1/24 dev tun0
-ip -n "$NS" addr add fd00:4242:4242:4242::1/64 dev tun0 nodad
+seed003_uplink --no-forwarding NS GW
+seed003_tun "$NS"
 
 conf=$T/vpnpolicy.conf
-write_conf() {
-        printf '[Pool]\nPrefix=10.10.10.0/24\nPrefix=fd00:4242:4242:4242::/64\n'
-        printf '[Gateway]\nIPv4=192.168.1.1\nIPv6=fd00:1010:1010:1010::1\n%s\n[Kernel]\nForwarding=enable\n' "${1:-}"
-}
+# write_conf [LINE...]: the seed 003 configuration with Forwarding=enable (and LINEs) into $conf
+write_conf() { seed003_config "$conf" '[Kernel]' 'Forwarding=enable' "$@"; }
 status() {
         SRC=0
         ctl "$NS" status --json >"$T/$1.json" 2>"$T/$1.err" || SRC=$?
 }
 
 # ---- healthy, with a registered tunnel
-write_conf >"$conf"
+write_conf
 agent_start "$NS" "$conf"
 ip netns exec "$NS" env -i "VPNPOLICY_RUNTIME_DIR=$T/run-$NS" dev=tun0 ifconfig_local=10.10.10.1 \
         ifconfig_netmask=255.255.255.0 config=/etc/openvpn/server/server.conf daemon_pid=$$ script_type=up \
@@ -100,7 +93,7 @@ check "broken: an undocumented key is caught" grep -q 'not in the schema: /surpr
 # ---- degraded: the gateway's device does not exist
 agent_stop
 ip -n "$NS" route flush table 200
-write_conf "Device=eth9" >"$conf"
+write_conf '[Gateway]' 'Device=eth9'
 agent_start "$NS" "$conf"
 status degraded
 assert_eq "degraded: exit 3" 3 "$SRC"

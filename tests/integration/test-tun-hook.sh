@@ -10,21 +10,19 @@
 set -euo pipefail
 # shellcheck source=../lib/common.sh
 source "$(dirname "$0")/../lib/common.sh"
+# shellcheck source=../lib/seed003.sh
+source "$(dirname "$0")/../lib/seed003.sh"
 
 HOOK=${HOOK:-$BUILD/hooks/vpnpolicy-openvpn-up}
 [[ -x $HOOK ]] || die "no hook binary at $HOOK (ninja -C $BUILD)"
 CONVERGE_MS=${CONVERGE_MS:-3000}
 CALLS=${CALLS:-100}
 
+# write_conf FILE [LINE...]: the seed 003 configuration with Forwarding=enable, and LINEs.
 write_conf() {
         local f=$1
         shift
-        {
-                printf '[Pool]\nPrefix=10.10.10.0/24\nPrefix=fd00:4242:4242:4242::/64\n'
-                printf '[Gateway]\nIPv4=192.168.1.1\nIPv6=fd00:1010:1010:1010::1\n'
-                printf '[Kernel]\nForwarding=enable\n'
-                for l; do printf '%s\n' "$l"; done
-        } >"$f"
+        seed003_config "$f" '[Kernel]' 'Forwarding=enable' "$@"
 }
 
 # hook [HOOK OPTIONS...] -- NAME=VALUE...: run the hook inside the namespace as OpenVPN would (no PATH, only
@@ -76,19 +74,11 @@ GOOD=(dev=ovpn0 dev_type=tun ifconfig_local=10.10.10.1 ifconfig_netmask=255.255.
 
 # ---------------------------------------------------------------------------------------------------------
 info "setup"
-ns_new NS
-ns_new GW
-veth_add "$NS" eth1 "$GW" eth0
-ip -n "$NS" addr add 192.168.1.100/24 dev eth1
-ip -n "$NS" addr add fd00:1010:1010:1010::100/64 dev eth1 nodad
-ip -n "$GW" addr add 192.168.1.1/24 dev eth0
-ip -n "$GW" addr add fd00:1010:1010:1010::1/64 dev eth0 nodad
+seed003_uplink --no-forwarding NS GW
 write_conf "$T/root.conf"
 agent_start "$NS" "$T/root.conf"
 # What OpenVPN does before it runs "up": the device with its addresses.
-tun_add "$NS" ovpn0
-ip -n "$NS" addr add 10.10.10.1/24 dev ovpn0
-ip -n "$NS" addr add fd00:4242:4242:4242::1/64 dev ovpn0
+seed003_tun "$NS" ovpn0
 tun_add "$NS" tun0
 ip -n "$NS" addr add 10.20.0.1/24 dev tun0
 check "tun0 (matches tun*) managed without the hook" wait_until "$CONVERGE_MS" has_route 10.20.0.0/24
@@ -181,9 +171,7 @@ ip -n "$NS" link del ovpn0
 check "ovpn0 deleted: v4 route gone" wait_until "$CONVERGE_MS" eval '! has_route 10.10.10.0/24'
 check "ovpn0 deleted: v6 route gone" wait_until "$CONVERGE_MS" eval '! has_route6 fd00:4242:4242:4242::/64'
 check_fail "ovpn0 deleted: not in status" jq -e '.devices[] | select(.name == "ovpn0")' <<<"$(status)"
-tun_add "$NS" ovpn0
-ip -n "$NS" addr add 10.10.10.1/24 dev ovpn0
-ip -n "$NS" addr add fd00:4242:4242:4242::1/64 dev ovpn0
+seed003_tun "$NS" ovpn0
 ip -n "$NS" addr add 10.20.0.5/24 dev tun0      # barrier: handled after ovpn0's addresses
 wait_until "$CONVERGE_MS" has_route 10.20.0.0/24
 sleep 0.2

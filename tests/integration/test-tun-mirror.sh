@@ -9,46 +9,17 @@
 set -euo pipefail
 # shellcheck source=../lib/common.sh
 source "$(dirname "$0")/../lib/common.sh"
+# shellcheck source=../lib/seed003.sh
+source "$(dirname "$0")/../lib/seed003.sh"
 
 CONVERGE_MS=${CONVERGE_MS:-3000}
 
 # write_conf FILE MIRROR: the seed 003 configuration, Match=tun* (the default), MirrorRoutes=MIRROR.
-write_conf() {
-        cat >"$1" <<EOF
-[Pool]
-Prefix=10.10.10.0/24
-Prefix=fd00:4242:4242:4242::/64
-[Gateway]
-IPv4=192.168.1.1
-IPv6=fd00:1010:1010:1010::1
-[Kernel]
-Forwarding=enable
-[Tunnels]
-MirrorRoutes=$2
-EOF
-}
+write_conf() { seed003_config "$1" '[Kernel]' 'Forwarding=enable' '[Tunnels]' "MirrorRoutes=$2"; }
 
-# our routes in table 200 other than the default ones, sorted JSON
-tun_routes() { routes_json "$1" "$2" 200 vpnpolicy | jq -cS '[.[] | select(.dst != "default")] | sort'; }
-_json_equal() { [[ $(json_norm <<<"$1") == "$(json_norm <<<"$2")" ]]; }
-_routes_are() { _json_equal "$(tun_routes "$1" "$2")" "$3"; }
-expect_routes() {
-        wait_until "$CONVERGE_MS" _routes_are "$2" "$3" "$4" || true
-        assert_eq "$1" "$4" "$(tun_routes "$2" "$3")"
-}
 # all routes of table 200 (any protocol), to see duplicates or foreign copies
 all_routes() { routes_json "$1" "$2" 200; }
 
-# barrier NS: the agent has handled every event so far once an address on tunb has its route.
-barrier() {
-        local ns=$1
-        ip -n "$ns" addr add 10.254.254.1/30 dev tunb
-        wait_until "$CONVERGE_MS" _has_route "$ns" 10.254.254.0/30 || { echo "barrier route missing" >&2; return 1; }
-        ip -n "$ns" addr del 10.254.254.1/30 dev tunb
-        wait_until "$CONVERGE_MS" _no_route "$ns" 10.254.254.0/30
-}
-_has_route() { [[ -n $(ip -n "$1" route show table 200 "$2") ]]; }
-_no_route() { [[ -z $(ip -n "$1" route show table 200 "$2") ]]; }
 status() { ctl "$1" status --json || true; }
 
 # r DST DEV METRIC [GATEWAY]: one expected table-200 route as JSON
@@ -62,17 +33,9 @@ r() {
 arr() { jq -cs . <<<"$(printf '%s\n' "$@")"; }
 
 setup() {
-        ns_new NS
-        ns_new GW
-        veth_add "$NS" eth1 "$GW" eth0
-        ip -n "$NS" addr add 192.168.1.100/24 dev eth1
-        ip -n "$NS" addr add fd00:1010:1010:1010::100/64 dev eth1 nodad
-        ip -n "$GW" addr add 192.168.1.1/24 dev eth0
-        ip -n "$GW" addr add fd00:1010:1010:1010::1/64 dev eth0 nodad
+        seed003_uplink --no-forwarding NS GW
         tun_add "$NS" tunb
-        tun_add "$NS" tun0
-        ip -n "$NS" addr add 10.10.10.1/24 dev tun0
-        ip -n "$NS" addr add fd00:4242:4242:4242::1/64 dev tun0
+        seed003_tun "$NS" tun0
         tun_add "$NS" vpn0
         ip -n "$NS" addr add 10.20.0.1/24 dev vpn0
         ip -n "$NS" addr add fd00:2020::1/64 dev vpn0
@@ -233,9 +196,7 @@ check_fail "status: no mirror-route after the device went" \
 # ---------------------------------------------------------------------------------------------------------
 info "MirrorRoutes=no"
 agent_stop
-tun_add "$NS" tun0
-ip -n "$NS" addr add 10.10.10.1/24 dev tun0
-ip -n "$NS" addr add fd00:4242:4242:4242::1/64 dev tun0
+seed003_tun "$NS" tun0
 ip -n "$NS" route add 172.16.9.0/24 via 10.10.10.2 dev tun0       # there before the agent starts
 write_conf "$T/no.conf" no
 agent_start "$NS" "$T/no.conf"

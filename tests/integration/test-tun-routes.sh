@@ -11,68 +11,23 @@
 set -euo pipefail
 # shellcheck source=../lib/common.sh
 source "$(dirname "$0")/../lib/common.sh"
+# shellcheck source=../lib/seed003.sh
+source "$(dirname "$0")/../lib/seed003.sh"
 
 TRIALS=${TRIALS:-200}
 CONVERGE_MS=${CONVERGE_MS:-3000}
 
 # write_conf FILE [MATCH...] [-- EXTRA INI LINES]: the seed 003 configuration.
 write_conf() {
-        local f=$1 m
+        local f=$1 match=()
         shift
-        {
-                printf '[Pool]\nPrefix=10.10.10.0/24\nPrefix=fd00:4242:4242:4242::/64\n'
-                printf '[Gateway]\nIPv4=192.168.1.1\nIPv6=fd00:1010:1010:1010::1\n'
-                printf '[Kernel]\nForwarding=enable\n'
-                printf '[Tunnels]\n'
-                while (($#)) && [[ $1 != -- ]]; do
-                        printf 'Match=%s\n' "$1"
-                        shift
-                done
-                [[ ${1:-} != -- ]] || shift
-                for m; do printf '%s\n' "$m"; done
-        } >"$f"
+        while (($#)) && [[ $1 != -- ]]; do
+                match+=("Match=$1")
+                shift
+        done
+        [[ ${1:-} != -- ]] || shift
+        seed003_config "$f" '[Kernel]' 'Forwarding=enable' '[Tunnels]' "${match[@]}" "$@"
 }
-
-# setup_ns VAR: a namespace with eth1 towards a gateway namespace (seed 003 addresses), sysctls at 1.
-setup_ns() {
-        local __v=$1 gw
-        ns_new "$__v"
-        ns_new gw
-        veth_add "${!__v}" eth1 "$gw" eth0
-        ip -n "${!__v}" addr add 192.168.1.100/24 dev eth1
-        ip -n "${!__v}" addr add fd00:1010:1010:1010::100/64 dev eth1 nodad
-        ip -n "$gw" addr add 192.168.1.1/24 dev eth0
-        ip -n "$gw" addr add fd00:1010:1010:1010::1/64 dev eth0 nodad
-        # Known starting point: redirects on everywhere, so "turned off" means the agent did it.
-        ip netns exec "${!__v}" sysctl -qw net.ipv4.conf.all.send_redirects=1 \
-                net.ipv4.conf.default.send_redirects=1 net.ipv4.conf.eth1.send_redirects=1 >/dev/null
-}
-
-# tun_routes NS FAMILY: our routes in table 200 other than the default ones, sorted JSON.
-tun_routes() {
-        routes_json "$1" "$2" 200 vpnpolicy | jq -cS '[.[] | select(.dst != "default")] | sort'
-}
-
-_json_equal() { [[ $(json_norm <<<"$1") == "$(json_norm <<<"$2")" ]]; }
-_routes_are() { _json_equal "$(tun_routes "$1" "$2")" "$3"; }
-
-# expect_routes NAME NS FAMILY EXPECTED: wait (CONVERGE_MS) until table 200 holds exactly EXPECTED.
-expect_routes() {
-        wait_until "$CONVERGE_MS" _routes_are "$2" "$3" "$4" || true
-        assert_eq "$1" "$4" "$(tun_routes "$2" "$3")"
-}
-
-# barrier NS: prove the agent has handled every event so far (it handles them in order): an address on
-# the managed tun "tunb" must get its route.
-barrier() {
-        local ns=$1
-        ip -n "$ns" addr add 10.254.254.1/30 dev tunb
-        wait_until "$CONVERGE_MS" _has_route "$ns" 10.254.254.0/30 || { echo "barrier route missing" >&2; return 1; }
-        ip -n "$ns" addr del 10.254.254.1/30 dev tunb
-        wait_until "$CONVERGE_MS" _no_route "$ns" 10.254.254.0/30
-}
-_has_route() { [[ -n $(ip -n "$1" route show table 200 "$2") ]]; }
-_no_route() { [[ -z $(ip -n "$1" route show table 200 "$2") ]]; }
 
 status() { ctl "$1" status --json || true; }     # exit 3 (degraded) is fine: blocked objects are not present
 
@@ -84,7 +39,10 @@ V6_SUBNET='{"dst":"fd00:4242:4242:4242::/64","dev":"tun0","type":"unicast","metr
 
 # ---------------------------------------------------------------------------------------------------------
 info "setup: agent with the default Match=tun*"
-setup_ns NS
+seed003_uplink --no-forwarding NS GW
+# Known starting point: redirects on everywhere, so "turned off" means the agent did it.
+ip netns exec "$NS" sysctl -qw net.ipv4.conf.all.send_redirects=1 \
+        net.ipv4.conf.default.send_redirects=1 net.ipv4.conf.eth1.send_redirects=1 >/dev/null
 write_conf "$T/default.conf"
 tun_add "$NS" tunb
 agent_start "$NS" "$T/default.conf"
@@ -168,14 +126,14 @@ check "device up: status shows them present, not blocked" \
 info "a flapping device: its route comes back at once every time, and that is no 'restore'"
 tun_add "$NS" tunf
 ip -n "$NS" addr add 10.10.30.1/24 dev tunf
-check "tunf route in" wait_until "$CONVERGE_MS" _has_route "$NS" 10.10.30.0/24
+check "tunf route in" wait_until "$CONVERGE_MS" table200_has "$NS" 10.10.30.0/24
 : >"$T/flap.txt"
 for ((i = 0; i < 15; i++)); do
         ip -n "$NS" link set tunf down
-        wait_until "$CONVERGE_MS" _no_route "$NS" 10.10.30.0/24 || true
+        wait_until "$CONVERGE_MS" table200_lacks "$NS" 10.10.30.0/24 || true
         t0=$(now_us)
         ip -n "$NS" link set tunf up
-        wait_until "$CONVERGE_MS" _has_route "$NS" 10.10.30.0/24 || true
+        wait_until "$CONVERGE_MS" table200_has "$NS" 10.10.30.0/24 || true
         echo $((($(now_us) - t0) / 1000)) >>"$T/flap.txt"
 done
 flap_max=$(sort -n "$T/flap.txt" | tail -n 1)
@@ -229,12 +187,12 @@ ip -n "$NS" link set vpn1 down
 ip -n "$NS" link set vpn1 name tun6
 ip -n "$NS" link set tun6 up
 ip -n "$NS" addr add 10.60.0.1/24 dev tun6
-check "renamed vpn1 -> tun6: managed, route in table 200" wait_until "$CONVERGE_MS" _has_route "$NS" 10.60.0.0/24
+check "renamed vpn1 -> tun6: managed, route in table 200" wait_until "$CONVERGE_MS" table200_has "$NS" 10.60.0.0/24
 ip -n "$NS" link set tun6 down
 ip -n "$NS" link set tun6 name vpn6
 ip -n "$NS" link set vpn6 up
 barrier "$NS"
-check_fail "renamed tun6 -> vpn6: no longer managed, no route" _has_route "$NS" 10.60.0.0/24
+check_fail "renamed tun6 -> vpn6: no longer managed, no route" table200_has "$NS" 10.60.0.0/24
 check_fail "vpn6 not in status devices" jq -e '.devices[] | select(.name == "vpn6" or .name == "tun6")' <<<"$(status "$NS")"
 
 # ---------------------------------------------------------------------------------------------------------
@@ -261,7 +219,7 @@ for ((i = 1; i <= TRIALS; i++)); do
         ip -n "$NS" addr add 10.10.20.1/24 dev tun7
         wait_until 2000 _route_lines_ge "$i" || late=$((late + 1))
         ip -n "$NS" addr del 10.10.20.1/24 dev tun7
-        wait_until 2000 _no_route "$NS" 10.10.20.0/24 || late=$((late + 1))
+        wait_until 2000 table200_lacks "$NS" 10.10.20.0/24 || late=$((late + 1))
 done
 sleep 0.1
 kill "$monpid"
@@ -289,9 +247,9 @@ agent_stop
 check "agent stopped cleanly" test "$AGENT_RC" = 0
 write_conf "$T/vpn.conf" 'vpn*'
 agent_start "$NS" "$T/vpn.conf"
-check "vpn0 managed: its route in table 200" wait_until "$CONVERGE_MS" _has_route "$NS" 10.20.0.0/24
-check "vpn6 managed: its route in table 200" wait_until "$CONVERGE_MS" _has_route "$NS" 10.60.0.0/24
-check "tun0 no longer managed: its route removed at start" wait_until "$CONVERGE_MS" _no_route "$NS" 10.10.10.0/24
+check "vpn0 managed: its route in table 200" wait_until "$CONVERGE_MS" table200_has "$NS" 10.20.0.0/24
+check "vpn6 managed: its route in table 200" wait_until "$CONVERGE_MS" table200_has "$NS" 10.60.0.0/24
+check "tun0 no longer managed: its route removed at start" wait_until "$CONVERGE_MS" table200_lacks "$NS" 10.10.10.0/24
 check "vpn0 send_redirects = 0" test "$(sysctl_get "$NS" vpn0)" = 0
 check_fail "veth tun9 still not managed" grep -q . <(ip -n "$NS" route show table 200 dev tun9)
 s=$(status "$NS")
@@ -302,8 +260,8 @@ info "two Match= patterns"
 agent_stop
 write_conf "$T/both.conf" 'vpn*' 'tun*'
 agent_start "$NS" "$T/both.conf"
-check "both: vpn0 route" wait_until "$CONVERGE_MS" _has_route "$NS" 10.20.0.0/24
-check "both: tun0 route" wait_until "$CONVERGE_MS" _has_route "$NS" 10.10.10.0/24
+check "both: vpn0 route" wait_until "$CONVERGE_MS" table200_has "$NS" 10.20.0.0/24
+check "both: tun0 route" wait_until "$CONVERGE_MS" table200_has "$NS" 10.10.10.0/24
 
 # ---------------------------------------------------------------------------------------------------------
 info "SendRedirects=yes leaves every value alone"
@@ -314,7 +272,7 @@ write_conf "$T/redir.conf" -- '[Kernel]' 'SendRedirects=yes'
 agent_start "$NS" "$T/redir.conf"
 tun_add "$NS" tun3
 ip -n "$NS" addr add 10.33.0.1/24 dev tun3
-check "SendRedirects=yes: tun3 managed (route present)" wait_until "$CONVERGE_MS" _has_route "$NS" 10.33.0.0/24
+check "SendRedirects=yes: tun3 managed (route present)" wait_until "$CONVERGE_MS" table200_has "$NS" 10.33.0.0/24
 check "SendRedirects=yes: all stays 1" test "$(sysctl_get "$NS" all)" = 1
 check "SendRedirects=yes: tun0 stays 1" test "$(sysctl_get "$NS" tun0)" = 1
 check "SendRedirects=yes: tun3 stays 1" test "$(sysctl_get "$NS" tun3)" = 1

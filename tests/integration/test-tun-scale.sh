@@ -9,29 +9,16 @@
 set -euo pipefail
 # shellcheck source=../lib/common.sh
 source "$(dirname "$0")/../lib/common.sh"
+# shellcheck source=../lib/seed003.sh
+source "$(dirname "$0")/../lib/seed003.sh"
 
 NDEV=${NDEV:-1000}
 NROUTES=${NROUTES:-10000}
 NDEL=$((NDEV / 2))
 CONVERGE_MS=${CONVERGE_MS:-30000}
 
-ns_new NS
-ns_new GW
-veth_add "$NS" eth1 "$GW" eth0
-ip -n "$NS" addr add 192.168.1.100/24 dev eth1
-ip -n "$NS" addr add fd00:1010:1010:1010::100/64 dev eth1 nodad
-ip -n "$GW" addr add 192.168.1.1/24 dev eth0
-ip -n "$GW" addr add fd00:1010:1010:1010::1/64 dev eth0 nodad
-cat >"$T/scale.conf" <<EOF
-[Pool]
-Prefix=10.10.10.0/24
-Prefix=fd00:4242:4242:4242::/64
-[Gateway]
-IPv4=192.168.1.1
-IPv6=fd00:1010:1010:1010::1
-[Kernel]
-Forwarding=enable
-EOF
+seed003_uplink --no-forwarding NS GW
+seed003_config "$T/scale.conf" '[Kernel]' 'Forwarding=enable'
 agent_start "$NS" "$T/scale.conf"
 
 # tun i: 100.64.(i/64).(i%64*4+1)/30, so its tun route is 100.64.(i/64).(i%64*4)/30

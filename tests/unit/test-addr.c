@@ -9,15 +9,7 @@
 #include "macro.h"
 #include "parse-util.h"
 #include "strv.h"
-
-#define ASSERT(expr)                                                                    \
-        do {                                                                            \
-                if (!(expr)) {                                                          \
-                        fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__,      \
-                                __LINE__, #expr);                                       \
-                        exit(1);                                                        \
-                }                                                                       \
-        } while (0)
+#include "tests.h"
 
 static Prefix P(const char *s) {
         Prefix p;
@@ -96,72 +88,51 @@ static void test_addr_parse(void) {
         ASSERT(addr_parse(AF_INET, "169.255.3.4", NULL, &a) == 0 && !addr_is_link_local(AF_INET, &a));
 }
 
-static void test_prefix_mask(void) {
+/* s has host bits (or not); masked, it has none and prints as masked. */
+static void check_mask(const char *s, bool host_bits, const char *masked) {
         char buf[PREFIX_STRLEN];
-        Prefix p;
+        Prefix p = P(s);
 
-        p = P("10.1.2.3/8");
-        ASSERT(prefix_has_host_bits(&p));
+        ASSERT(prefix_has_host_bits(&p) == host_bits);
         prefix_mask(&p);
         ASSERT(!prefix_has_host_bits(&p));
-        ASSERT(streq(prefix_to_string(&p, buf), "10.0.0.0/8"));
+        ASSERT_STREQ(prefix_to_string(&p, buf), masked);
+}
 
-        p = P("10.1.2.255/25");
-        prefix_mask(&p);
-        ASSERT(streq(prefix_to_string(&p, buf), "10.1.2.128/25"));
+static void test_prefix_mask(void) {
+        check_mask("10.1.2.3/8", true, "10.0.0.0/8");
+        check_mask("10.1.2.255/25", true, "10.1.2.128/25");
+        check_mask("255.255.255.255/0", true, "0.0.0.0/0");
+        check_mask("192.168.1.1/32", false, "192.168.1.1/32");
+        check_mask("fd00:4242:4242:4242::1/64", true, "fd00:4242:4242:4242::/64");
+        check_mask("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/127", true,
+                   "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe/127");
+        check_mask("ffff::1/0", true, "::/0");
+        check_mask("::1/128", false, "::1/128");
+}
 
-        p = P("255.255.255.255/0");
-        prefix_mask(&p);
-        ASSERT(streq(prefix_to_string(&p, buf), "0.0.0.0/0"));
+/* Whether prefix contains the address s of family (which must parse). */
+static bool contains(const char *prefix, int family, const char *s) {
+        Prefix p = P(prefix);
+        InAddrUnion a;
 
-        p = P("192.168.1.1/32");
-        ASSERT(!prefix_has_host_bits(&p));
-
-        p = P("fd00:4242:4242:4242::1/64");
-        ASSERT(prefix_has_host_bits(&p));
-        prefix_mask(&p);
-        ASSERT(streq(prefix_to_string(&p, buf), "fd00:4242:4242:4242::/64"));
-
-        p = P("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/127");
-        prefix_mask(&p);
-        ASSERT(streq(prefix_to_string(&p, buf), "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe/127"));
-
-        p = P("ffff::1/0");
-        prefix_mask(&p);
-        ASSERT(streq(prefix_to_string(&p, buf), "::/0"));
-
-        p = P("::1/128");
-        ASSERT(!prefix_has_host_bits(&p));
+        ASSERT(addr_parse(family, s, NULL, &a) == 0);
+        return prefix_contains(&p, family, &a);
 }
 
 static void test_prefix_contains(void) {
-        InAddrUnion a;
-        Prefix p;
-
-        p = P("10.10.10.0/24");
-        ASSERT(addr_parse(AF_INET, "10.10.10.77", NULL, &a) == 0 && prefix_contains(&p, AF_INET, &a));
-        ASSERT(addr_parse(AF_INET, "10.10.11.0", NULL, &a) == 0 && !prefix_contains(&p, AF_INET, &a));
-        ASSERT(addr_parse(AF_INET6, "::a0a:a01", NULL, &a) == 0 && !prefix_contains(&p, AF_INET6, &a));
-
-        p = P("0.0.0.0/0");
-        ASSERT(addr_parse(AF_INET, "203.0.113.9", NULL, &a) == 0 && prefix_contains(&p, AF_INET, &a));
-        p = P("::/0");
-        ASSERT(addr_parse(AF_INET6, "2001:db8::1", NULL, &a) == 0 && prefix_contains(&p, AF_INET6, &a));
-        ASSERT(addr_parse(AF_INET, "10.0.0.1", NULL, &a) == 0 && !prefix_contains(&p, AF_INET, &a));
-
-        p = P("192.168.1.1/32");
-        ASSERT(addr_parse(AF_INET, "192.168.1.1", NULL, &a) == 0 && prefix_contains(&p, AF_INET, &a));
-        ASSERT(addr_parse(AF_INET, "192.168.1.0", NULL, &a) == 0 && !prefix_contains(&p, AF_INET, &a));
-
-        p = P("fd00::1/128");
-        ASSERT(addr_parse(AF_INET6, "fd00::1", NULL, &a) == 0 && prefix_contains(&p, AF_INET6, &a));
-        ASSERT(addr_parse(AF_INET6, "fd00::2", NULL, &a) == 0 && !prefix_contains(&p, AF_INET6, &a));
-
-        p = P("fd00:4242:4242:4242::/63");
-        ASSERT(addr_parse(AF_INET6, "fd00:4242:4242:4243::5", NULL, &a) == 0 &&
-               prefix_contains(&p, AF_INET6, &a));
-        ASSERT(addr_parse(AF_INET6, "fd00:4242:4242:4244::5", NULL, &a) == 0 &&
-               !prefix_contains(&p, AF_INET6, &a));
+        ASSERT(contains("10.10.10.0/24", AF_INET, "10.10.10.77"));
+        ASSERT(!contains("10.10.10.0/24", AF_INET, "10.10.11.0"));
+        ASSERT(!contains("10.10.10.0/24", AF_INET6, "::a0a:a01"));
+        ASSERT(contains("0.0.0.0/0", AF_INET, "203.0.113.9"));
+        ASSERT(contains("::/0", AF_INET6, "2001:db8::1"));
+        ASSERT(!contains("::/0", AF_INET, "10.0.0.1"));
+        ASSERT(contains("192.168.1.1/32", AF_INET, "192.168.1.1"));
+        ASSERT(!contains("192.168.1.1/32", AF_INET, "192.168.1.0"));
+        ASSERT(contains("fd00::1/128", AF_INET6, "fd00::1"));
+        ASSERT(!contains("fd00::1/128", AF_INET6, "fd00::2"));
+        ASSERT(contains("fd00:4242:4242:4242::/63", AF_INET6, "fd00:4242:4242:4243::5"));
+        ASSERT(!contains("fd00:4242:4242:4242::/63", AF_INET6, "fd00:4242:4242:4244::5"));
 }
 
 static void test_prefix_overlaps(void) {
@@ -300,28 +271,17 @@ static void test_strv(void) {
 }
 
 int main(void) {
-        static const struct {
-                const char *name;
-                void (*fn)(void);
-        } tests[] = {
-                { "prefix_parse_good", test_prefix_parse_good },
-                { "prefix_parse_bad", test_prefix_parse_bad },
-                { "addr_parse", test_addr_parse },
-                { "prefix_mask", test_prefix_mask },
-                { "prefix_contains", test_prefix_contains },
-                { "prefix_overlaps", test_prefix_overlaps },
-                { "netmask", test_netmask },
-                { "family", test_family },
-                { "parse_u32", test_parse_u32 },
-                { "parse_bool", test_parse_bool },
-                { "names", test_names },
-                { "strv", test_strv },
-        };
-
-        for (size_t i = 0; i < ELEMENTSOF(tests); i++) {
-                fprintf(stderr, "%s\n", tests[i].name);
-                tests[i].fn();
-        }
-        printf("%zu passed, 0 failed\n", ELEMENTSOF(tests));
-        return 0;
+        RUN(test_prefix_parse_good);
+        RUN(test_prefix_parse_bad);
+        RUN(test_addr_parse);
+        RUN(test_prefix_mask);
+        RUN(test_prefix_contains);
+        RUN(test_prefix_overlaps);
+        RUN(test_netmask);
+        RUN(test_family);
+        RUN(test_parse_u32);
+        RUN(test_parse_bool);
+        RUN(test_names);
+        RUN(test_strv);
+        TESTS_DONE();
 }

@@ -4,7 +4,6 @@
  * without it the current directory is taken. Never reads /etc: every load names its files. */
 
 #include <dirent.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -12,32 +11,15 @@
 #include "config.h"
 #include "macro.h"
 #include "strv.h"
-
-#define ASSERT(expr)                                                                    \
-        do {                                                                            \
-                if (!(expr)) {                                                          \
-                        fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__,      \
-                                __LINE__, #expr);                                       \
-                        exit(1);                                                        \
-                }                                                                       \
-        } while (0)
+#include "tests.h"
 
 /* The seed 003 topology, also shipped as packaging/vpnpolicy.conf. */
 #define SEED003_POOLS "[Pool]\nPrefix=10.10.10.0/24\nPrefix=fd00:4242:4242:4242::/64\n"
 #define SEED003_GATEWAY "[Gateway]\nIPv4=192.168.1.1\nIPv6=fd00:1010:1010:1010::1\nDevice=eth1\n"
 #define MINIMAL SEED003_POOLS SEED003_GATEWAY
 
-static char tmpdir[] = "/tmp/test-config-XXXXXX";
+static const char *tmpdir;
 static char main_path[PATH_MAX], dropin_dir[PATH_MAX], iproute2_dir[PATH_MAX];
-
-static int rm_one(const char *path, _unused_ const struct stat *st, _unused_ int flag,
-                  _unused_ struct FTW *ftw) {
-        return remove(path);
-}
-
-static void rm_rf(const char *path) {
-        (void) nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 static void write_file(const char *path, const char *content) {
         FILE *f = fopen(path, "we");
@@ -57,8 +39,7 @@ static void write_dropin(const char *name, const char *content) {
 
 /* A fresh directory for each test: main file, drop-in dir (absent until written) and iproute2 dir. */
 static void setup(void) {
-        rm_rf(tmpdir);
-        ASSERT(mkdir(tmpdir, 0700) == 0);
+        tmpdir = tests_tmpdir();
         snprintf(main_path, sizeof(main_path), "%s/vpnpolicy.conf", tmpdir);
         snprintf(dropin_dir, sizeof(dropin_dir), "%s/vpnpolicy.conf.d", tmpdir);
         snprintf(iproute2_dir, sizeof(iproute2_dir), "%s/iproute2", tmpdir);
@@ -593,32 +574,19 @@ static void test_bad_corpus(void) {
 }
 
 int main(void) {
-        static const struct {
-                const char *name;
-                void (*fn)(void);
-        } tests[] = {
-                { "defaults", test_defaults },
-                { "values", test_values_valid },
-                { "errors", test_errors },
-                { "errors_collected", test_errors_collected },
-                { "line_too_long", test_line_too_long },
-                { "nul_byte", test_nul_byte },
-                { "missing_files", test_missing_files },
-                { "dropins", test_dropins },
-                { "dropin_errors", test_dropin_errors },
-                { "empty_resets", test_empty_resets },
-                { "match", test_match },
-                { "rt_tables_clash", test_rt_tables_clash },
-                { "round_trip", test_round_trip },
-                { "bad_corpus", test_bad_corpus },
-        };
-
-        ASSERT(mkdtemp(tmpdir));
-        for (size_t i = 0; i < ELEMENTSOF(tests); i++) {
-                fprintf(stderr, "%s\n", tests[i].name);
-                tests[i].fn();
-        }
-        rm_rf(tmpdir);
-        printf("%zu passed, 0 failed\n", ELEMENTSOF(tests));
-        return 0;
+        RUN(test_defaults);
+        RUN(test_values_valid);
+        RUN(test_errors);
+        RUN(test_errors_collected);
+        RUN(test_line_too_long);
+        RUN(test_nul_byte);
+        RUN(test_missing_files);
+        RUN(test_dropins);
+        RUN(test_dropin_errors);
+        RUN(test_empty_resets);
+        RUN(test_match);
+        RUN(test_rt_tables_clash);
+        RUN(test_round_trip);
+        RUN(test_bad_corpus);
+        TESTS_DONE();
 }

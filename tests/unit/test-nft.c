@@ -134,29 +134,22 @@ static void parse_elements(const struct nlmsghdr *nlh, Parsed *p) {
 }
 
 static void parse_message(const struct nlmsghdr *nlh, Parsed *p) {
-        switch (NFNL_MSG_TYPE(nlh->nlmsg_type)) {
-        case NFT_MSG_NEWTABLE:
-        case NFT_MSG_DELTABLE:
-                parse_table(nlh, p);
-                break;
-        case NFT_MSG_NEWCHAIN:
-                parse_chain(nlh, p);
-                break;
-        case NFT_MSG_NEWSET:
-                parse_set(nlh, p);
-                break;
-        case NFT_MSG_NEWOBJ:
-                parse_obj(nlh, p);
-                break;
-        case NFT_MSG_NEWRULE:
-                parse_rule(nlh, p);
-                break;
-        case NFT_MSG_NEWSETELEM:
-                parse_elements(nlh, p);
-                break;
-        default:
-                ASSERT(!"unexpected message type");
-        }
+        static const struct {
+                uint16_t type;
+                void (*parse)(const struct nlmsghdr *nlh, Parsed *p);
+        } parsers[] = {
+                { NFT_MSG_NEWTABLE, parse_table }, { NFT_MSG_DELTABLE, parse_table },
+                { NFT_MSG_NEWCHAIN, parse_chain }, { NFT_MSG_NEWSET, parse_set },
+                { NFT_MSG_NEWOBJ, parse_obj },     { NFT_MSG_NEWRULE, parse_rule },
+                { NFT_MSG_NEWSETELEM, parse_elements },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(parsers); i++)
+                if (parsers[i].type == NFNL_MSG_TYPE(nlh->nlmsg_type)) {
+                        parsers[i].parse(nlh, p);
+                        return;
+                }
+        ASSERT(!"unexpected message type");
 }
 
 /* Walks the batch: begin, messages (each with its ack flag and the next sequence number), end. */
@@ -209,6 +202,23 @@ static bool has(char **l, const char *s) {
         return false;
 }
 
+/* l holds exactly the strings of want (distinct, NULL-terminated), in any order. */
+static bool has_exactly(char **l, const char *const *want) {
+        size_t n;
+
+        for (n = 0; want[n]; n++)
+                if (!has(l, want[n]))
+                        return false;
+        if (strv_length(l) == n)
+                return true;
+        fprintf(stderr, "%zu entries, not %zu:\n", strv_length(l), n);
+        STRV_FOREACH(i, l)
+                fprintf(stderr, "  have: %s\n", *i);
+        return false;
+}
+
+#define HAS_EXACTLY(l, ...) has_exactly((l), (const char *const[]) { __VA_ARGS__, NULL })
+
 static void test_seed_spec(void) {
         Prefix pools[] = { P("10.10.10.0/24"), P("fd00:4242:4242:4242::/64") };
         char tunnels[][IFNAMSIZ] = { "tun0", "tun1" };
@@ -220,32 +230,24 @@ static void test_seed_spec(void) {
         ASSERT(count_type(&p, NFT_MSG_DELTABLE) == 0);
         ASSERT(p.types[1] == NFT_MSG_NEWTABLE);
         ASSERT(has(p.tables, "vpnpolicy family=1 flags=0"));
-        ASSERT(strv_length(p.chains) == 2);
-        ASSERT(has(p.chains, "forward filter hook=2 prio=0 policy=1"));
-        ASSERT(has(p.chains, "postrouting nat hook=4 prio=100 policy=1"));
-        ASSERT(strv_length(p.sets) == 4);
-        ASSERT(has(p.sets, "pools4 key=7/4 flags=0x4"));
-        ASSERT(has(p.sets, "pools6 key=8/16 flags=0x4"));
-        ASSERT(has(p.sets, "tunnels key=41/16 flags=0"));
-        ASSERT(has(p.sets, "gateway key=41/16 flags=0"));
-        ASSERT(strv_length(p.objs) == 5);
-        ASSERT(has(p.objs, "pool-0-out type=1") && has(p.objs, "pool-0-in type=1"));
-        ASSERT(has(p.objs, "pool-1-out type=1") && has(p.objs, "pool-1-in type=1"));
-        ASSERT(has(p.objs, "leak-drops type=1"));
+        ASSERT(HAS_EXACTLY(p.chains, "forward filter hook=2 prio=0 policy=1",
+                           "postrouting nat hook=4 prio=100 policy=1"));
+        ASSERT(HAS_EXACTLY(p.sets, "pools4 key=7/4 flags=0x4", "pools6 key=8/16 flags=0x4", "tunnels key=41/16 flags=0",
+                           "gateway key=41/16 flags=0"));
+        ASSERT(HAS_EXACTLY(p.objs, "pool-0-out type=1", "pool-0-in type=1", "pool-1-out type=1", "pool-1-in type=1",
+                           "leak-drops type=1"));
         /* 2 counters per pool, leak guard and masquerade per family */
         ASSERT(strv_length(p.rules) == 8);
         ASSERT(streq(p.rules[0], "forward: meta cmp payload cmp objref"));
         ASSERT(streq(p.rules[4], "forward: meta cmp payload lookup meta lookup meta lookup objref immediate"));
         ASSERT(streq(p.rules[6], "postrouting: meta cmp payload lookup meta lookup masq"));
         /* intervals: start, and end (flag 1) at the first address past the pool */
-        ASSERT(strv_length(p.elements) == 7);
-        ASSERT(has(p.elements, "pools4 0a0a0a00 flags=0"));
-        ASSERT(has(p.elements, "pools4 0a0a0b00 flags=1"));
-        ASSERT(has(p.elements, "pools6 fd004242424242420000000000000000 flags=0"));
-        ASSERT(has(p.elements, "pools6 fd004242424242430000000000000000 flags=1"));
-        ASSERT(has(p.elements, "tunnels 74756e30000000000000000000000000 flags=0"));
-        ASSERT(has(p.elements, "tunnels 74756e31000000000000000000000000 flags=0"));
-        ASSERT(has(p.elements, "gateway 65746831000000000000000000000000 flags=0"));
+        ASSERT(HAS_EXACTLY(p.elements, "pools4 0a0a0a00 flags=0", "pools4 0a0a0b00 flags=1",
+                           "pools6 fd004242424242420000000000000000 flags=0",
+                           "pools6 fd004242424242430000000000000000 flags=1",
+                           "tunnels 74756e30000000000000000000000000 flags=0",
+                           "tunnels 74756e31000000000000000000000000 flags=0",
+                           "gateway 65746831000000000000000000000000 flags=0"));
         /* objects and sets come before the rules that name them */
         ASSERT(p.types[2] == NFT_MSG_NEWOBJ);
         ASSERT(p.types[p.n - 2] == NFT_MSG_NEWRULE);
@@ -276,13 +278,9 @@ static void test_intervals(void) {
         _cleanup_(parsed_done) Parsed p = {};
 
         build(&spec, false, &p);
-        ASSERT(has(p.elements, "pools4 0a000000 flags=0"));
-        ASSERT(has(p.elements, "pools4 0a000100 flags=1"));
-        ASSERT(has(p.elements, "pools4 0a800000 flags=0"));
-        ASSERT(has(p.elements, "pools4 0b000000 flags=1"));
-        ASSERT(has(p.elements, "pools4 ffffff00 flags=0"));
-        ASSERT(has(p.elements, "pools6 00000000000000000000000000000000 flags=0"));
-        ASSERT(strv_length(p.elements) == 6);
+        ASSERT(HAS_EXACTLY(p.elements, "pools4 0a000000 flags=0", "pools4 0a000100 flags=1", "pools4 0a800000 flags=0",
+                           "pools4 0b000000 flags=1", "pools4 ffffff00 flags=0",
+                           "pools6 00000000000000000000000000000000 flags=0"));
         ASSERT(strv_length(p.objs) == 2 * ELEMENTSOF(pools) + 1);
         ASSERT(streq(p.rules[0], "forward: meta cmp payload bitwise cmp objref"));
         ASSERT(streq(p.rules[8], "forward: meta cmp objref")); /* ::/0: any IPv6 */

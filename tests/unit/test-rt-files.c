@@ -3,61 +3,46 @@
  * of clashes and of foreign files, removal. */
 
 #include <dirent.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
 #include "macro.h"
 #include "rt-files.h"
+#include "tests.h"
 
-#define ASSERT(expr)                                                                    \
-        do {                                                                            \
-                if (!(expr)) {                                                          \
-                        fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__,      \
-                                __LINE__, #expr);                                       \
-                        exit(1);                                                        \
-                }                                                                       \
-        } while (0)
-
-static char tmpdir[] = "/tmp/test-rt-files-XXXXXX";
 static char dir[PATH_MAX];
 
-static int rm_one(const char *path, _unused_ const struct stat *st, _unused_ int flag,
-                  _unused_ struct FTW *ftw) {
-        return remove(path);
-}
-
+/* A fresh scratch directory for each test, with an empty iproute2 directory DIR in it. */
 static void setup(void) {
-        (void) nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-        ASSERT(mkdir(tmpdir, 0700) == 0);
-        snprintf(dir, sizeof(dir), "%s/iproute2", tmpdir);
+        snprintf(dir, sizeof(dir), "%s/iproute2", tests_tmpdir());
         ASSERT(mkdir(dir, 0755) == 0);
 }
 
-static void write_at(const char *name, const char *content) {
-        char path[PATH_MAX * 2];
-        FILE *f;
+/* DIR/name, in a buffer the next call overwrites. */
+static const char *at(const char *name) {
+        static char path[PATH_MAX * 2];
 
         snprintf(path, sizeof(path), "%s/%s", dir, name);
-        f = fopen(path, "we");
+        return path;
+}
+
+static void write_at(const char *name, const char *content) {
+        FILE *f = fopen(at(name), "we");
+
         ASSERT(f && fputs(content, f) >= 0 && fclose(f) == 0);
 }
 
 static void mkdir_at(const char *name) {
-        char path[PATH_MAX * 2];
-
-        snprintf(path, sizeof(path), "%s/%s", dir, name);
-        ASSERT(mkdir(path, 0755) == 0);
+        ASSERT(mkdir(at(name), 0755) == 0);
 }
 
 /* The content of DIR/name, or NULL if it does not exist. */
 static char *read_at(const char *name, struct stat *ret_st) {
-        char path[PATH_MAX * 2], *buf = NULL;
+        char *buf = NULL;
         size_t size = 0;
         FILE *f;
 
-        snprintf(path, sizeof(path), "%s/%s", dir, name);
-        f = fopen(path, "re");
+        f = fopen(at(name), "re");
         if (!f)
                 return NULL;
         ASSERT(getdelim(&buf, &size, '\0', f) >= 0);
@@ -68,21 +53,16 @@ static char *read_at(const char *name, struct stat *ret_st) {
 }
 
 static bool exists_at(const char *name) {
-        char path[PATH_MAX * 2];
-
-        snprintf(path, sizeof(path), "%s/%s", dir, name);
-        return access(path, F_OK) == 0;
+        return access(at(name), F_OK) == 0;
 }
 
 /* Entries of DIR/name besides "." and "..". */
 static size_t count_entries(const char *name) {
-        char path[PATH_MAX * 2];
         struct dirent *de;
         size_t n = 0;
         DIR *d;
 
-        snprintf(path, sizeof(path), "%s/%s", dir, name);
-        d = opendir(path);
+        d = opendir(at(name));
         ASSERT(d);
         while ((de = readdir(d)))
                 if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
@@ -93,7 +73,6 @@ static size_t count_entries(const char *name) {
 
 static void test_find_clash(void) {
         RtNameEntry *by_id = NULL, *by_name = NULL;
-        char path[PATH_MAX * 2];
 
         setup();
         /* Nothing there at all: no clash. */
@@ -109,8 +88,7 @@ static void test_find_clash(void) {
 
         ASSERT(rt_names_find_clash(dir, "rt_tables", 200, "vpn", &by_id, &by_name) == 1);
         ASSERT(by_id && by_id->id == 200 && streq(by_id->name, "hexname") && by_id->line == 4);
-        snprintf(path, sizeof(path), "%s/rt_tables", dir);
-        ASSERT(streq(by_id->path, path));
+        ASSERT_STREQ(by_id->path, at("rt_tables"));
         ASSERT(by_name && by_name->id == 201 && by_name->line == 6);
         by_id = rt_name_entry_free(by_id);
         by_name = rt_name_entry_free(by_name);
@@ -123,8 +101,8 @@ static void test_find_clash(void) {
         write_at("rt_tables.d/c.conf", "77 late\n");
         write_at("rt_tables.d/a.conf", "# first\n77 early\n");
         ASSERT(rt_names_find_clash(dir, "rt_tables", 77, "mine", &by_id, NULL) == 1);
-        snprintf(path, sizeof(path), "%s/rt_tables.d/a.conf", dir);
-        ASSERT(by_id && streq(by_id->name, "early") && by_id->line == 2 && streq(by_id->path, path));
+        ASSERT(by_id && streq(by_id->name, "early") && by_id->line == 2);
+        ASSERT_STREQ(by_id->path, at("rt_tables.d/a.conf"));
         rt_name_entry_free(by_id);
         ASSERT(rt_names_find_clash(dir, "rt_tables", 78, "late", NULL, &by_name) == 1);
         ASSERT(by_name && by_name->id == 77);
@@ -132,7 +110,7 @@ static void test_find_clash(void) {
 }
 
 static void test_install(void) {
-        struct stat st1, st2, st3;
+        struct stat st1, st2, st3, d;
         _cleanup_(freep) char *t = NULL, *p = NULL, *t2 = NULL;
 
         setup();
@@ -149,13 +127,7 @@ static void test_install(void) {
         ASSERT(strncmp(t, "# Managed by vpnpolicyd", 23) == 0 && strstr(t, "\n200\tvpn\n"));
         ASSERT(strncmp(p, "# Managed by vpnpolicyd", 23) == 0 && strstr(p, "\n211\tvpnpolicy\n"));
         ASSERT((st1.st_mode & 07777) == 0644);
-        {
-                char path[PATH_MAX * 2];
-                struct stat d;
-
-                snprintf(path, sizeof(path), "%s/rt_protos.d", dir);
-                ASSERT(stat(path, &d) == 0 && (d.st_mode & 07777) == 0755);
-        }
+        ASSERT(stat(at("rt_protos.d"), &d) == 0 && (d.st_mode & 07777) == 0755);
 
         /* Unchanged: not rewritten, so the inode stays. */
         ASSERT(rt_files_install(dir, 200, "vpn", VPNPOLICY_PROTO, VPNPOLICY_PROTO_NAME) == 0);
@@ -217,22 +189,9 @@ static void test_remove(void) {
 }
 
 int main(void) {
-        static const struct {
-                const char *name;
-                void (*fn)(void);
-        } tests[] = {
-                { "find_clash", test_find_clash },
-                { "install", test_install },
-                { "install_refuses", test_install_refuses },
-                { "remove", test_remove },
-        };
-
-        ASSERT(mkdtemp(tmpdir));
-        for (size_t i = 0; i < ELEMENTSOF(tests); i++) {
-                fprintf(stderr, "%s\n", tests[i].name);
-                tests[i].fn();
-        }
-        (void) nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-        printf("%zu passed, 0 failed\n", ELEMENTSOF(tests));
-        return 0;
+        RUN(test_find_clash);
+        RUN(test_install);
+        RUN(test_install_refuses);
+        RUN(test_remove);
+        TESTS_DONE();
 }

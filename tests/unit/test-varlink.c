@@ -16,46 +16,13 @@
 #include <time.h>
 
 #include "varlink.h"
+#include "tests.h"
 #include "vpnpolicy-defs.h"
-
-static unsigned n_asserts_failed;
-
-#define ASSERT(expr)                                                                                    \
-        do {                                                                                            \
-                if (!(expr)) {                                                                          \
-                        fprintf(stderr, "%s:%d: %s: assertion failed: %s\n", __FILE__, __LINE__,       \
-                                __func__, #expr);                                                       \
-                        n_asserts_failed++;                                                             \
-                        return;                                                                         \
-                }                                                                                       \
-        } while (0)
-
-#define ASSERT_INT(a, b)                                                                                \
-        do {                                                                                            \
-                long long _a = (a), _b = (b);                                                           \
-                if (_a != _b) {                                                                         \
-                        fprintf(stderr, "%s:%d: %s: %s == %s failed: %lld != %lld\n", __FILE__,         \
-                                __LINE__, __func__, #a, #b, _a, _b);                                    \
-                        n_asserts_failed++;                                                             \
-                        return;                                                                         \
-                }                                                                                       \
-        } while (0)
-
-#define ASSERT_STR(a, b)                                                                                \
-        do {                                                                                            \
-                const char *_a = (a), *_b = (b);                                                        \
-                if (!streq_ptr(_a, _b)) {                                                               \
-                        fprintf(stderr, "%s:%d: %s: %s == %s failed: \"%s\" != \"%s\"\n", __FILE__,     \
-                                __LINE__, __func__, #a, #b, _a ?: "(null)", _b ?: "(null)");            \
-                        n_asserts_failed++;                                                             \
-                        return;                                                                         \
-                }                                                                                       \
-        } while (0)
 
 #define TIMEOUT_USEC (5U * 1000000U)
 #define LATER_USEC (50U * 1000U)
 
-static char test_dir[] = "/tmp/test-varlink-XXXXXX";
+static const char *test_dir;
 static char test_socket[PATH_MAX];
 
 /* ---- The server, in its child ---- */
@@ -194,9 +161,19 @@ static int server_stop(void) {
                 (void) kill(server_pid, SIGKILL);
         if (waitpid(server_pid, &status, 0) < 0)
                 return -errno;
+        server_pid = 0;
         if (r != 0)
                 return r < 0 ? r : -EPROTO;
         return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -ECHILD;
+}
+
+/* At exit, after a failed assertion: the server must not outlive the test. (In the server, server_pid is
+ * 0.) */
+static void server_kill(void) {
+        if (server_pid > 0) {
+                (void) kill(server_pid, SIGKILL);
+                (void) waitpid(server_pid, NULL, 0);
+        }
 }
 
 /* ---- Raw peers ---- */
@@ -351,8 +328,8 @@ static void test_error(void) {
         _cleanup_(freep) char *error = NULL;
 
         ASSERT_INT(varlink_call(test_socket, "test.Fail", NULL, TIMEOUT_USEC, &out, &error), 1);
-        ASSERT_STR(error, "test.Failed");
-        ASSERT_STR(json_string_value(json_object_get(out, "reason")), "Asked to fail with style");
+        ASSERT_STREQ(error, "test.Failed");
+        ASSERT_STREQ(json_string_value(json_object_get(out, "reason")), "Asked to fail with style");
 }
 
 static void test_method_not_found(void) {
@@ -360,8 +337,8 @@ static void test_method_not_found(void) {
         _cleanup_(freep) char *error = NULL;
 
         ASSERT_INT(varlink_call(test_socket, "test.Nope", NULL, TIMEOUT_USEC, &out, &error), 1);
-        ASSERT_STR(error, VARLINK_ERROR_METHOD_NOT_FOUND);
-        ASSERT_STR(json_string_value(json_object_get(out, "method")), "test.Nope");
+        ASSERT_STREQ(error, VARLINK_ERROR_METHOD_NOT_FOUND);
+        ASSERT_STREQ(json_string_value(json_object_get(out, "method")), "test.Nope");
 }
 
 static void test_async(void) {
@@ -378,14 +355,14 @@ static void test_get_info(void) {
         json_t *interfaces;
 
         ASSERT_INT(varlink_call(test_socket, "org.varlink.service.GetInfo", NULL, TIMEOUT_USEC, &out, NULL), 0);
-        ASSERT_STR(json_string_value(json_object_get(out, "vendor")), "vpnpolicy");
-        ASSERT_STR(json_string_value(json_object_get(out, "product")), "vpnpolicyd");
-        ASSERT_STR(json_string_value(json_object_get(out, "version")), VERSION);
+        ASSERT_STREQ(json_string_value(json_object_get(out, "vendor")), "vpnpolicy");
+        ASSERT_STREQ(json_string_value(json_object_get(out, "product")), "vpnpolicyd");
+        ASSERT_STREQ(json_string_value(json_object_get(out, "version")), VERSION);
         ASSERT(json_is_string(json_object_get(out, "url")));
         interfaces = json_object_get(out, "interfaces");
         ASSERT_INT(json_array_size(interfaces), 2);
-        ASSERT_STR(json_string_value(json_array_get(interfaces, 0)), "io.vpnpolicy");
-        ASSERT_STR(json_string_value(json_array_get(interfaces, 1)), "org.varlink.service");
+        ASSERT_STREQ(json_string_value(json_array_get(interfaces, 0)), "io.vpnpolicy");
+        ASSERT_STREQ(json_string_value(json_array_get(interfaces, 1)), "org.varlink.service");
 }
 
 /* Sends one bad request and checks the InvalidParameter reply names the parameter. */
@@ -453,7 +430,7 @@ static void test_pipelined(void) {
         /* In order, although the first is answered late. */
         ASSERT(json_is_true(msg_parameter(a, "late")));
         ASSERT_INT(json_integer_value(msg_parameter(b, "n")), 2);
-        ASSERT_STR(json_string_value(msg_parameter(c, "product")), "vpnpolicyd");
+        ASSERT_STREQ(json_string_value(msg_parameter(c, "product")), "vpnpolicyd");
 }
 
 static void test_byte_by_byte(void) {
@@ -468,7 +445,7 @@ static void test_byte_by_byte(void) {
                         usleep(1000); /* give the server a chance to see the fragments */
         }
         m = raw_recv(r);
-        ASSERT_STR(json_string_value(msg_parameter(m, "s")), "sl\xc3\xb6w");
+        ASSERT_STREQ(json_string_value(msg_parameter(m, "s")), "sl\xc3\xb6w");
 }
 
 static const char padded_head[] = "{\"method\": \"test.Echo\", \"parameters\": {\"s\": \"";
@@ -509,7 +486,7 @@ static void test_too_large(void) {
         ASSERT(r && request);
         ASSERT(raw_send(r, request, VARLINK_REQUEST_MAX + 1));
         m = raw_recv(r);
-        ASSERT_STR(msg_error(m), VARLINK_ERROR_REQUEST_TOO_LARGE);
+        ASSERT_STREQ(msg_error(m), VARLINK_ERROR_REQUEST_TOO_LARGE);
         ASSERT(raw_wait_eof(r));
 }
 
@@ -751,13 +728,13 @@ static void test_request_parse(void) {
 
         ASSERT_INT(varlink_request_parse(good, sizeof(good) - 1, &a), 0);
         ASSERT(!a.invalid);
-        ASSERT_STR(a.method, "io.vpnpolicy.X");
+        ASSERT_STREQ(a.method, "io.vpnpolicy.X");
         ASSERT(json_is_object(a.parameters) && json_object_size(a.parameters) == 0);
         ASSERT(a.oneway && !a.more);
 
         ASSERT_INT(varlink_request_parse(bad, sizeof(bad) - 1, &b), 0);
         ASSERT(!b.json && !b.method && b.invalid);
-        ASSERT_STR(json_string_value(json_object_get(b.invalid, "parameter")), "parameters");
+        ASSERT_STREQ(json_string_value(json_object_get(b.invalid, "parameter")), "parameters");
 
         ASSERT_INT(varlink_request_parse(NULL, 0, &c), 0);
         ASSERT(c.invalid);
@@ -766,33 +743,12 @@ static void test_request_parse(void) {
 
 /* ---- Main ---- */
 
-static unsigned n_passed, n_failed;
-
-static void run(const char *name, void (*test)(void)) {
-        unsigned before = n_asserts_failed;
-        uint64_t start = now_usec();
-
-        test();
-        if (getenv("TEST_VERBOSE"))
-                fprintf(stderr, "%s: %.3fs\n", name, (now_usec() - start) / 1e6);
-        if (n_asserts_failed == before)
-                n_passed++;
-        else {
-                fprintf(stderr, "FAIL: %s\n", name);
-                n_failed++;
-        }
-}
-
-#define RUN(t) run(#t, t)
-
 int main(void) {
         int r;
 
-        if (!mkdtemp(test_dir)) {
-                perror("mkdtemp");
-                return EXIT_FAILURE;
-        }
+        test_dir = tests_tmpdir();
         snprintf(test_socket, sizeof(test_socket), "%s/io.vpnpolicy.test", test_dir);
+        ASSERT(atexit(server_kill) == 0);
 
         RUN(test_request_parse);
         RUN(test_bind);
@@ -828,10 +784,6 @@ int main(void) {
         r = server_stop();
         if (r < 0)
                 fprintf(stderr, "The server failed or did not stop cleanly: %s\n", strerror(-r));
-        (void) unlink(test_socket);
-        (void) rmdir(test_dir);
-
-        printf("%u passed, %u failed\n", n_passed, n_failed);
-        fflush(stdout);
-        return n_failed == 0 && r == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        ASSERT(r == 0);
+        TESTS_DONE();
 }
