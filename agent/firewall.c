@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Keeps our nftables table (nft.c) in step with the configuration and the managed devices. Level-
- * triggered like the routing side: every reconcile pass derives the spec (cheap), and nft_apply() runs
- * only when the spec differs from the one last applied, or when someone touched our table. */
+/* Keeps our nftables table (nft.c) in step with the configuration and the managed devices. A pass in
+ * which something the table depends on changed (managed devices, the gateway's device, the
+ * configuration) derives the spec, and nft_apply() runs only when it differs from the one last applied,
+ * or when someone touched our table. */
 #include <linux/rtnetlink.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,11 +103,12 @@ uint64_t firewall_sync(Manager *m) {
         NftSpec spec;
         int r;
 
-        if (!m->nft || spec_build(m, &spec) < 0)
+        if (!m->nft || (!m->firewall_dirty && !m->firewall_force) || spec_build(m, &spec) < 0)
                 return 0;
         signature = spec_signature(&spec);
         if (signature && !m->firewall_force && streq_ptr(signature, m->firewall_applied)) {
                 free(spec.tunnels);
+                m->firewall_dirty = false;
                 return 0;
         }
         r = nft_apply(m->nft, &spec);
@@ -124,7 +126,7 @@ uint64_t firewall_sync(Manager *m) {
                 m->counters.firewall_restores++;
         free(m->firewall_applied);
         m->firewall_applied = TAKE_PTR(signature);
-        m->firewall_force = false;
+        m->firewall_force = m->firewall_dirty = false;
         return 0;
 }
 

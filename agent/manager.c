@@ -299,6 +299,7 @@ int manager_reload(Manager *m, char ***errors) {
                 log_warning("Continuing without the nftables table.");
         m->refresh_base = true;
         m->dirty_all = true;
+        m->firewall_dirty = true;
         manager_check_forwarding(m);
         tunnels_rebuild(m);
         (void) manager_reconcile(m);

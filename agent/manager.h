@@ -44,6 +44,7 @@ typedef struct Link {
         bool managed;
         bool resync4, resync6;  /* the kernel may have dropped routes via it silently: dump them */
         bool sysctl_done;
+        bool fresh;             /* during the event that created it: no route via it can have been missed */
         Address *addresses;
         MainRoute *routes;
         UT_hash_handle hh;      /* by info.ifindex */
@@ -124,6 +125,8 @@ typedef struct Manager {
         bool dirty_all;
         unsigned n_failing;     /* wants whose last operation failed */
         bool need_resync;
+        bool enumerating;       /* a full dump is going on */
+        bool firewall_dirty;    /* something the nftables table depends on changed */
         bool refresh_base;      /* recompute the source rules, default and fail-closed routes */
         uint64_t last_resync;   /* CLOCK_MONOTONIC */
         bool ready;

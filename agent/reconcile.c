@@ -264,7 +264,7 @@ static void ack_success(Manager *m, const Op *op, Want *w) {
         m->counters.operations++;
         if (op->action == OP_DELETE) {
                 have_remove(m, &key);
-                log_object(m, LOG_INFO, 0, &op->obj, "Removed stale object");
+                log_object(m, LOG_DEBUG, 0, &op->obj, "Removed stale object");
                 return;
         }
         have_put(m, &op->obj);
@@ -276,7 +276,7 @@ static void ack_success(Manager *m, const Op *op, Want *w) {
                 log_object(m, LOG_NOTICE, 0, &op->obj, "Restored %s that disappeared from the kernel",
                            object_role_to_string(w->role));
         } else if (op->action == OP_ADD && m->ready)
-                log_object(m, LOG_INFO, 0, &op->obj, "Added %s", object_role_to_string(w->role));
+                log_object(m, LOG_DEBUG, 0, &op->obj, "Added %s", object_role_to_string(w->role));
         if (w->failures > 0)
                 m->n_failing--;
         w->failures = 0;
@@ -368,6 +368,28 @@ static int plan_execute(Manager *m, Plan *p) {
 
 /* Only ever earlier: a pass that looked at other objects must not cancel the retry another one waits
  * for. When the timer fires, every waiting object is looked at again. */
+/* One line per pass at info level; each object at debug level (a burst of 100,000 routes is one line). */
+static void plan_log_summary(Manager *m, const Plan *p) {
+        size_t added = 0, replaced = 0, removed = 0;
+
+        if (!m->ready || p->n == 0)
+                return;
+        for (size_t i = 0; i < p->n; i++)
+                switch (p->ops[i].action) {
+                case OP_ADD:
+                        added++;
+                        break;
+                case OP_REPLACE:
+                        replaced++;
+                        break;
+                case OP_DELETE:
+                        removed++;
+                        break;
+                }
+        log_info("Sent %zu change(s) to the kernel: %zu added, %zu replaced, %zu removed.", p->n, added, replaced,
+                 removed);
+}
+
 static void retry_timer_arm(Manager *m, uint64_t at) {
         uint64_t armed;
         int enabled;
@@ -420,6 +442,7 @@ int manager_reconcile(Manager *m) {
                 return log_error_errno(r, "Failed to plan changes: %m");
         dirty_clear(m);
         r = plan_execute(m, &p);
+        plan_log_summary(m, &p);
         plan_wait_optional(&p, firewall_sync(m));
         if (m->need_resync && p.next_retry == 0)
                 plan_wait(&p, p.now + 1);

@@ -74,15 +74,20 @@ static void link_update(Manager *m, const LinkInfo *info) {
                 if (!l)
                         return;
                 l->info.ifindex = info->ifindex;
+                /* A device we learn of by its event was just made: it has no routes to dump yet. */
+                l->fresh = !m->enumerating;
                 HASH_ADD_INT(m->links, info.ifindex, l);
         }
         was_up = l->info.flags & IFF_UP;
+        if (l->managed && !streq(l->info.name, info->name))
+                m->firewall_dirty = true;       /* the tunnels set is by name */
         l->info = *info;
         /* Taking a device down flushes the IPv4 routes via it without a notification
          * (fib_disable_ip() in net/ipv4/fib_frontend.c): ask the kernel what is left. */
         if (was_up && !(info->flags & IFF_UP))
                 l->resync4 = true;
         tunnels_link_updated(m, l, was_up != !!(info->flags & IFF_UP));
+        l->fresh = false;
 }
 
 /* Both return whether the set changed. */
@@ -191,6 +196,7 @@ static void gateway_link_setup(Manager *m, const Object *o) {
 
         if (o->prefix.prefixlen != 0 || !o->has_gateway || o->table != m->config->table_id)
                 return;
+        m->firewall_dirty = true;       /* the leak guard lets pool traffic out by this device */
         l = link_get(m, o->oif);
         if (l && !l->sysctl_done)
                 l->sysctl_done = sysctl_link_setup(m, l) >= 0;
@@ -315,13 +321,20 @@ int state_enumerate(Manager *m) {
         };
         int r;
 
+        /* Everything is looked at after a full dump: no need to remember each object as it comes. */
+        m->dirty_all = true;
+        m->enumerating = true;
         links_clear(m);
         have_clear(m);
         for (size_t i = 0; i < ELEMENTSOF(dumps); i++) {
                 r = rtnl_dump(m->rtnl, dumps[i].type, dumps[i].family, 0, dump_cb, m);
-                if (r < 0)
+                if (r < 0) {
+                        m->enumerating = false;
                         return r;
+                }
         }
+        m->enumerating = false;
+        m->firewall_dirty = true;
         for (Link *l = m->links; l; l = l->hh.next)
                 l->resync4 = l->resync6 = false;
         tunnels_rebuild(m);

@@ -103,9 +103,11 @@ void tunnels_forget_routes(Manager *m, Link *l, int family) {
 
 static void link_set_managed(Manager *m, Link *l, bool managed) {
         l->managed = managed;
+        m->firewall_dirty = true;
         if (managed) {
-                /* We kept no main-table routes for an unmanaged device: ask the kernel for them. */
-                l->resync4 = l->resync6 = true;
+                /* We kept no main-table routes for an unmanaged device: ask the kernel for them, unless
+                 * the device was just created and can have none yet. */
+                l->resync4 = l->resync6 = !l->fresh;
                 l->sysctl_done = false;
                 link_wants(m, l, true);
                 log_device(LOG_INFO, l->info.name, "Managing %s device %s.", l->info.kind, l->info.name);
@@ -130,8 +132,10 @@ void tunnels_link_removed(Manager *m, Link *l) {
         Address *a, *tmp;
         Registration *reg;
 
-        if (l->managed)
+        if (l->managed) {
                 link_wants(m, l, false);
+                m->firewall_dirty = true;
+        }
         tunnels_forget_routes(m, l, AF_UNSPEC);
         DL_FOREACH_SAFE(l->addresses, a, tmp) {
                 DL_DELETE(l->addresses, a);

@@ -23,7 +23,7 @@
 #define VARLINK_REQUEST_MAX (64U * 1024U)      /* larger requests are refused and the connection closed */
 #define VARLINK_CONNECTIONS_MAX 4096U         /* further connections are accepted and closed at once */
 #define VARLINK_IDLE_TIMEOUT_USEC (10U * 1000000U) /* a started request must complete within this */
-#define VARLINK_REPLY_MAX (16U * 1024U * 1024U) /* varlink_call() refuses larger replies */
+#define VARLINK_REPLY_MAX (256U * 1024U * 1024U) /* varlink_call() refuses larger replies: status at 100k routes is ~30 MiB */
 
 typedef struct VarlinkServer VarlinkServer;
 typedef struct VarlinkCall VarlinkCall;
