@@ -13,6 +13,7 @@ typedef struct Verb {
         const char *name;
         int (*fn)(const CtlContext *c, int argc, char *argv[]);
         const char *help;
+        const char *usage;      /* arguments and options, for "vpnpolicyctl VERB --help" */
 } Verb;
 
 int ctl_call(const CtlContext *c, const char *method, json_t *parameters, json_t **ret_reply) {
@@ -64,13 +65,48 @@ static int verb_openvpn_hook(const CtlContext *c, int argc, char *argv[]) {
 }
 
 static const Verb verbs[] = {
-        { "status", ctl_status, "show the policy, every object and whether the kernel has it" },
-        { "reload", verb_reload, "re-read the configuration (the old one stays if the new one is invalid)" },
-        { "openvpn-hook", verb_openvpn_hook, "what OpenVPN's up hook runs: register the tun device, wait for its routes" },
-        { "explain", ctl_explain, "which rule, table and route a packet from SRC to DST takes (no agent needed)" },
-        { "doctor", ctl_doctor, "diagnose the setup: each problem with its fix (works without the agent)" },
-        { "teardown", ctl_teardown, "remove every rule and route of ours and our iproute2 names (agent stopped)" },
+        { "status", ctl_status, "show the policy, every object and whether the kernel has it",
+          "[--json]\n\n  --json   the status as JSON (docs/status-schema.json)\n\n"
+          "Exit status: 0 healthy, 3 degraded, 4 agent unreachable." },
+        { "reload", verb_reload, "re-read the configuration (the old one stays if the new one is invalid)",
+          "\n\nErrors are printed with file and line; exit status 1 then, and the old configuration stays.\n"
+          "Under systemd prefer 'systemctl reload vpnpolicyd' when the table's name or id changes." },
+        { "openvpn-hook", verb_openvpn_hook, "what OpenVPN's up hook runs: register the tun device, wait for its routes",
+          "[--strict] [--runtime-dir DIR] [--timeout-ms N] [OPENVPN-ARGS...]\n\n"
+          "Reads OpenVPN's environment (dev, ifconfig_local, ifconfig_netmask, ifconfig_remote,\n"
+          "ifconfig_ipv6_local, ifconfig_ipv6_netbits, config, daemon_pid, script_type), registers the\n"
+          "device and waits (default 2000 ms) until its routes are in the policy table.\n\n"
+          "  --strict         exit 1 when the agent is unreachable, hung or refuses (default: warn, exit 0)\n"
+          "  --timeout-ms N   how long to wait for the agent (1..60000)" },
+        { "explain", ctl_explain, "which rule, table and route a packet from SRC to DST takes (no agent needed)",
+          "SRC DST [--iif DEV] [--json]\n\n"
+          "  --iif DEV   the packet comes in on DEV (an input lookup, as for forwarded traffic)\n"
+          "  --json      machine-readable output" },
+        { "doctor", ctl_doctor, "diagnose the setup: each problem with its fix (works without the agent)",
+          "[--config FILE] [--openvpn-config FILE]... [--iproute2-dir DIR] [--json]\n\n"
+          "Exit status: 0 nothing found, 3 warnings only, 1 errors." },
+        { "teardown", ctl_teardown, "remove every rule and route of ours and our iproute2 names (agent stopped)",
+          "[--yes] [--iproute2-dir DIR]\n\n"
+          "  --yes   do not ask (required when not on a terminal)\n\n"
+          "Refuses while vpnpolicyd runs: it would put everything back." },
 };
+
+static bool wants_help(int argc, char *argv[]) {
+        for (int i = 1; i < argc; i++)
+                if (streq(argv[i], "--help") || streq(argv[i], "-h"))
+                        return true;
+        return false;
+}
+
+/* usage is "SYNOPSIS\n\nDETAILS": the summary goes between them. */
+static int verb_help(const Verb *v) {
+        const char *details = strstr(v->usage, "\n\n");
+        int synopsis = details ? (int) (details - v->usage) : (int) strlen(v->usage);
+
+        printf("Usage: vpnpolicyctl [--runtime-dir DIR] %s%s%.*s\n\n%c%s.\n%s\n", v->name, synopsis > 0 ? " " : "",
+               synopsis, v->usage, v->help[0] - 'a' + 'A', v->help + 1, details ? details + 1 : "");
+        return CTL_EXIT_OK;
+}
 
 static void help(void) {
         printf("Usage: vpnpolicyctl [OPTIONS] COMMAND [ARGS]\n\n"
@@ -136,6 +172,8 @@ int main(int argc, char *argv[]) {
         }
         for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
                 if (streq(verbs[i].name, argv[optind])) {
+                        if (wants_help(argc - optind, argv + optind))
+                                return verb_help(&verbs[i]);
                         /* The verb sees its own argv, so "--json" after the command works too. */
                         return verbs[i].fn(&c, argc - optind, argv + optind);
                 }
