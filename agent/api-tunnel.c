@@ -61,6 +61,10 @@ static int registration_record(Manager *m, const HookRequest *h, const Link *l) 
         Registration *reg;
 
         HASH_FIND_STR(m->registrations, h->dev, reg);
+        /* A call waiting for its routes comes here on every pass: write the file once per change. */
+        if (reg && reg->ifindex == l->info.ifindex && reg->daemon_pid == h->daemon_pid &&
+            streq_ptr(reg->config, h->config[0] ? h->config : NULL))
+                return 0;
         if (!reg) {
                 reg = calloc(1, sizeof(Registration));
                 if (!reg)
