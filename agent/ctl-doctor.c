@@ -205,6 +205,22 @@ int check_agent(Doctor *d) {
         return 0;
 }
 
+/* The leak guard only drops what routing got wrong: drops that keep coming mean a route sends pool traffic
+ * out by a device that is neither the gateway's nor a tunnel. */
+int check_leak_guard(Doctor *d) {
+        json_t *fw = d->status ? json_object_get(d->status, "firewall") : NULL, *f;
+        json_int_t drops = json_integer_value(json_object_get(json_object_get(fw, "leak_guard_drops"), "packets"));
+
+        if (!json_is_true(json_object_get(fw, "leak_guard_rising")))
+                return 0;
+        f = doctor_add(d, SEVERITY_WARNING, "leak-guard",
+                       "the leak guard is dropping pool traffic (%lld packets so far, rising): a route sends it "
+                       "out by a device that is neither the gateway's nor a tunnel", (long long) drops);
+        finding_fix(f, "vpnpolicyctl explain <a pool address> <the destination> --iif <its tun>  # shows the route "
+                    "that leaks; then remove or fix it in table vpn");
+        return 0;
+}
+
 /* -------------------------------------------------------------------------------------------------------- */
 
 typedef struct DoctorArgs {
@@ -317,6 +333,7 @@ typedef struct DoctorCheck {
 
 static const DoctorCheck checks[] = {
         { "agent", check_agent, false },
+        { "leak-guard", check_leak_guard, false },
         { "rt-tables", check_rt_tables, true },
         { "forwarding", check_forwarding, true },
         { "send-redirects", check_send_redirects, true },

@@ -36,6 +36,7 @@ typedef struct Doctor {
 
 /* Records a finding and returns it, for finding_fix(); NULL only when out of memory. */
 json_t *doctor_add(Doctor *d, Severity s, const char *check, const char *fmt, ...) _printf_(4, 5);
+int check_leak_guard(Doctor *d);
 /* Appends one fix: a command to run or a configuration line, exactly as to be typed. */
 void finding_fix(json_t *f, const char *fmt, ...) _printf_(2, 3);
 void doctor_skip(Doctor *d, const char *check, const char *fmt, ...) _printf_(3, 4);

@@ -111,7 +111,9 @@ static void print_firewall(json_t *s) {
         }
         printf("Firewall: table inet vpnpolicy %s", json_is_true(json_object_get(fw, "present")) ? "present" : "MISSING");
         if (json_is_object(drops))
-                printf(", leak guard dropped %lld packets", num(drops, "packets"));
+                printf(", leak guard dropped %lld packets%s", num(drops, "packets"),
+                       json_is_true(json_object_get(fw, "leak_guard_rising")) ? " and RISING: pool traffic tries to "
+                       "leave by a wrong device (see vpnpolicyctl doctor)" : "");
         putchar('\n');
         json_array_foreach(json_object_get(fw, "pools"), i, p)
                 printf("  %-28s out %lld packets %lld bytes, in %lld packets %lld bytes\n", str(p, "prefix"),

@@ -130,10 +130,30 @@ uint64_t firewall_sync(Manager *m) {
         return 0;
 }
 
+/* "Rising": the leak guard's drop counter grew since the previous look, or within the window before. */
+#define LEAK_RISING_WINDOW_USEC (5ULL * 60U * 1000000U)
+
+static void firewall_note_drops(Manager *m, json_t *j) {
+        json_t *drops = json_object_get(json_object_get(j, "leak_guard_drops"), "packets");
+        uint64_t now = now_realtime(), packets;
+
+        if (!json_is_integer(drops))
+                return;
+        packets = (uint64_t) json_integer_value(drops);
+        if (packets > m->leak_drops_seen)
+                m->leak_drops_rose_at = now;
+        m->leak_drops_seen = packets;
+        json_object_set_new(j, "leak_guard_rising",
+                            json_boolean(m->leak_drops_rose_at > 0 && now - m->leak_drops_rose_at < LEAK_RISING_WINDOW_USEC));
+        json_object_set_new(j, "leak_guard_last_rise_usec",
+                            m->leak_drops_rose_at > 0 ? json_integer((json_int_t) m->leak_drops_rose_at) : json_null());
+}
+
 json_t *firewall_status(Manager *m) {
         json_t *j = NULL;
 
         if (!m->nft || nft_counters(m->nft, &j) < 0)
                 return json_null();
+        firewall_note_drops(m, j);
         return j;
 }

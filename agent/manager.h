@@ -111,6 +111,8 @@ typedef struct Manager {
         Nft *nft;                       /* NULL with [Firewall] Manage=no */
         char *firewall_applied;         /* the spec last applied, as text */
         bool firewall_force;            /* our table was touched by someone else: apply even if equal */
+        uint64_t leak_drops_seen;       /* the leak guard's drop counter at the last look */
+        uint64_t leak_drops_rose_at;    /* CLOCK_REALTIME when it was last seen growing; 0: never */
         VarlinkServer *varlink;
         sd_event_source *reconcile_source;      /* deferred, one-shot */
         sd_event_source *retry_timer;
