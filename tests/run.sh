@@ -22,7 +22,7 @@ Installs missing Debian packages (all of them when CI=true), builds build/ (gcc,
 (ASan+UBSan), runs meson's tests in build/ (all suites) and build-asan/ (unit, integration), then the
 end-to-end scripts tests/e2e/test-*.sh, and prints a summary ending in "N passed, N failed".
 
-  --quick        only build/: no sanitizer build, no e2e, no packages, no fuzzers
+  --quick        only build/: no sanitizer build, no reliability suite, no e2e, no packages, no fuzzers
   --suite NAME   only this meson suite (repeatable); e2e runs only if NAME is e2e, the package
                  tests (tests/pkg/test-*.sh: build, install and purge the .deb, build the .rpm) only if
                  NAME is pkg
@@ -289,6 +289,8 @@ leftovers before
 
 MESON_SUITES=()
 for s in "${SUITES[@]}"; do MESON_SUITES+=(--suite "$s"); done
+# the reliability suite (a few minutes) belongs to the full run; --quick leaves it out unless asked for
+if [[ -n $QUICK ]] && ((${#SUITES[@]} == 0)); then MESON_SUITES+=(--no-suite reliability); fi
 
 if build build gcc -Dwerror=true; then
         meson_test build "${MESON_SUITES[@]}"
