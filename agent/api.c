@@ -171,13 +171,14 @@ static json_t *status_build(Manager *m) {
         bool healthy;
         json_t *objects = status_objects(m, &healthy);
 
-        return json_pack("{s:i, s:s, s:i, s:o, s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+        return json_pack("{s:i, s:s, s:i, s:o, s:I, s:s, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
                          "schema", STATUS_SCHEMA_VERSION,
                          "version", VERSION,
                          "pid", (int) getpid(),
                          "started", json_time(m->started_realtime),
                          "uptime_usec", (json_int_t) (now_monotonic() - m->started_monotonic),
-                         "health", healthy && !m->need_resync ? "healthy" : "degraded",
+                         "health", healthy ? "healthy" : "degraded",
+                         "resync_pending", m->need_resync,
                          "config", status_config(m->config),
                          "objects", objects,
                          "devices", status_devices(m),

@@ -413,6 +413,11 @@ static int parse_gateway(Parser *p, const char *value, _unused_ void *dest, int 
         if (!gateway_usable(family, &a))
                 return parser_error(p, "%s is not usable as a gateway (unspecified, loopback, multicast or "
                                     "broadcast)", value);
+        /* A v4-mapped address (::ffff:a.b.c.d) is never a neighbour on an IPv6 link: the kernel refuses
+         * such a gateway (EHOSTUNREACH), and the route would be retried forever. */
+        if (family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&a.in6))
+                return parser_error(p, "%s is a v4-mapped address, not usable as an IPv6 gateway (an IPv4 "
+                                    "gateway goes in IPv4=)", value);
 
         *has = true;
         *gw = a;

@@ -433,8 +433,9 @@ static int connection_update(VarlinkConnection *c) {
         if (r < 0)
                 return r;
 
-        /* A slow or stuck peer must not pin memory: a partial request or an unread answer has a deadline. */
-        if (writing || (!c->call && c->in_size > c->in_start))
+        /* A slow or stuck peer must not pin memory or a file descriptor: an idle connection, a partial
+         * request or an unread answer has a deadline. Only a call the method is still working on has not. */
+        if (writing || !c->call)
                 return connection_arm_timer(c);
         return sd_event_source_set_enabled(c->timer_source, SD_EVENT_OFF);
 }
@@ -545,6 +546,14 @@ bool varlink_peer_in_group(const VarlinkPeer *peer, gid_t gid) {
         return false;
 }
 
+static unsigned server_connections_of(const VarlinkServer *s, uid_t uid) {
+        unsigned n = 0;
+
+        for (const VarlinkConnection *c = s->connections; c; c = c->next)
+                n += c->peer.uid == uid;
+        return n;
+}
+
 static int server_add_connection(VarlinkServer *s, int fd) {
         _cleanup_(closep) int owned = fd;
         VarlinkConnection *c;
@@ -552,11 +561,14 @@ static int server_add_connection(VarlinkServer *s, int fd) {
         socklen_t l = sizeof(ucred);
         int r;
 
-        if (s->n_connections >= VARLINK_CONNECTIONS_MAX)
-                return -EMFILE;
         /* At accept time: the credentials of the process that connected, not of whoever writes later. */
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &ucred, &l) < 0)
                 return -errno;
+        /* Root (the hook, the admin) is never refused for lack of room; everyone else is capped, in all
+         * and per user, so that no user can crowd the others out. */
+        if (ucred.uid != 0 && (s->n_connections >= VARLINK_CONNECTIONS_MAX ||
+                               server_connections_of(s, ucred.uid) >= VARLINK_CONNECTIONS_PER_UID_MAX))
+                return -EMFILE;
 
         c = calloc(1, sizeof(VarlinkConnection));
         if (!c)
@@ -572,6 +584,8 @@ static int server_add_connection(VarlinkServer *s, int fd) {
         s->n_connections++;
 
         r = connection_add_sources(c);
+        if (r >= 0)
+                r = connection_arm_timer(c);
         if (r < 0) {
                 connection_free(c);
                 return r;

@@ -21,8 +21,10 @@
 #define VARLINK_ERROR_REQUEST_TOO_LARGE "io.vpnpolicy.RequestTooLarge"
 
 #define VARLINK_REQUEST_MAX (64U * 1024U)      /* larger requests are refused and the connection closed */
-#define VARLINK_CONNECTIONS_MAX 4096U         /* further connections are accepted and closed at once */
-#define VARLINK_IDLE_TIMEOUT_USEC (10U * 1000000U) /* a started request must complete within this */
+#define VARLINK_CONNECTIONS_MAX 4096U         /* further connections from non-root peers are closed at once */
+#define VARLINK_CONNECTIONS_PER_UID_MAX 2048U /* per non-root uid: half the room, so one user cannot lock others out */
+#define VARLINK_IDLE_TIMEOUT_USEC (10U * 1000000U) /* an idle connection, a started request or an unread
+                                                     * answer gets this long */
 #define VARLINK_REPLY_MAX (256U * 1024U * 1024U) /* varlink_call() refuses larger replies: status at 100k routes is ~30 MiB */
 
 typedef struct VarlinkServer VarlinkServer;

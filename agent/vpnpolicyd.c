@@ -2,6 +2,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 
 #include "config.h"
@@ -160,6 +161,18 @@ static int install_names(const Args *a, const Config *c) {
         return 0;
 }
 
+/* Every control connection is a file descriptor: take what the hard limit allows (systemd's default soft
+ * limit is 1024, its hard limit 524288), as systemd itself does for its services. */
+static void raise_nofile(void) {
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+                return;
+        rl.rlim_cur = MIN(rl.rlim_max, (rlim_t) 65536);
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                log_debug_errno(negative_errno(), "Failed to raise the open files limit, ignoring: %m");
+}
+
 static int control_fd(void) {
         int n = sd_listen_fds(true);
 
@@ -190,6 +203,7 @@ int main(int argc, char *argv[]) {
                 .control_fd = control_fd(),
                 .rcvbuf = a.rcvbuf,
         };
+        raise_nofile();
         r = manager_new(&o, c, &m);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up: %m"), EXIT_FAILURE;

@@ -4,6 +4,7 @@
  * exit); the tests talk to it with varlink_call() and with raw sockets, as a misbehaving peer would. */
 
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -14,6 +15,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "varlink.h"
 #include "tests.h"
@@ -551,45 +553,66 @@ static void test_peer(void) {
 }
 
 /* Fills the server up to VARLINK_CONNECTIONS_MAX with n peers; the next connection is closed at once. */
-static bool connections_fill(Raw **peers, unsigned *n) {
+/* As uid 65534: the per-user cap holds, the connection over it is closed at once. Runs in a child so the
+ * test keeps its root credentials; exit status 0 means the cap held. */
+static int connections_over_cap_as_nobody(void) {
+        _cleanup_(freep) Raw **peers = calloc(VARLINK_CONNECTIONS_PER_UID_MAX, sizeof(Raw *));
         _cleanup_(raw_close) Raw *last = NULL;
-        unsigned max = VARLINK_CONNECTIONS_MAX - !!idle_peer;
+        unsigned n = 0;
+        bool ok;
 
-        while (*n < max && (peers[*n] = raw_connect()))
-                (*n)++;
-        /* Each probe takes a connection of its own while it runs: drop one peer to make room for it. */
-        raw_close(&peers[--(*n)]);
-        if (!server_connections_settle(*n))
-                return false;
-        peers[(*n)++] = raw_connect();
-        last = raw_connect();
-        return peers[*n - 1] && last && raw_wait_eof(last);
+        if (!peers)
+                return 3;
+
+        if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0)
+                return 2;
+        while (n < VARLINK_CONNECTIONS_PER_UID_MAX && (peers[n] = raw_connect()))
+                n++;
+        /* No settle probe here: it would be one more connection of ours. The server accepts in order, so
+         * the one over the cap comes after the others are counted. */
+        ok = n == VARLINK_CONNECTIONS_PER_UID_MAX && (last = raw_connect()) && raw_wait_eof(last);
+        while (n > 0)
+                raw_close(&peers[--n]);
+        return ok ? 0 : 1;
 }
 
 static void test_connections_max(void) {
+        unsigned extra = VARLINK_CONNECTIONS_PER_UID_MAX + 8, n = 0;
         struct rlimit rl;
-        Raw **peers;
-        unsigned n = 0;
-        bool refused;
+        Raw **peers = calloc(extra, sizeof(Raw *));
+        int status;
+        pid_t pid;
 
+        ASSERT(peers);
         /* Our end and the server's of every connection, plus slack. */
         ASSERT(getrlimit(RLIMIT_NOFILE, &rl) >= 0);
-        if (rl.rlim_cur < 2 * VARLINK_CONNECTIONS_MAX + 64) {
-                rl.rlim_cur = MIN(rl.rlim_max, (rlim_t) 2 * VARLINK_CONNECTIONS_MAX + 64);
+        if (rl.rlim_cur < 2 * extra + 64) {
+                rl.rlim_cur = MIN(rl.rlim_max, (rlim_t) 2 * extra + 64);
                 (void) setrlimit(RLIMIT_NOFILE, &rl);
         }
-        if (rl.rlim_cur < 2 * VARLINK_CONNECTIONS_MAX + 64) {
+        if (rl.rlim_cur < 2 * extra + 64) {
                 printf("%s: skipped, RLIMIT_NOFILE too low\n", __func__);
+                free(peers);
                 return;
         }
-
-        peers = calloc(VARLINK_CONNECTIONS_MAX, sizeof(Raw *));
-        ASSERT(peers);
-        refused = connections_fill(peers, &n);
+        /* Root (the hook, the admin) is never refused for lack of room: more than a user's cap is held. */
+        while (n < extra && (peers[n] = raw_connect()))
+                n++;
+        ASSERT(n == extra);
+        ASSERT(server_connections_settle(n));
         while (n > 0)
                 raw_close(&peers[--n]);
         free(peers);
-        ASSERT(refused);
+        ASSERT(server_connections_settle(0));
+
+        /* Everyone else is capped per user, so that no user can crowd out the others. */
+        ASSERT(chmod(test_dir, 0755) >= 0);
+        pid = fork();
+        ASSERT(pid >= 0);
+        if (pid == 0)
+                _exit(connections_over_cap_as_nobody());
+        ASSERT(waitpid(pid, &status, 0) == pid);
+        ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
         ASSERT(server_connections_settle(0));
 }
 
