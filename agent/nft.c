@@ -15,11 +15,11 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
-#include <poll.h>
 #include <stdio.h>
 #include <sys/socket.h>
 
 #include "nft.h"
+#include "nl-util.h"
 #include "strv.h"
 
 /* Table flags: none. NFT_TABLE_F_OWNER (kernel 5.12) ties the table to the netlink socket that created it:
@@ -129,49 +129,15 @@ static int socket_open(struct mnl_socket **ret) {
         return 0;
 }
 
-/* One datagram: its length, 0 for one not sent by the kernel (dropped), or -errno. */
+/* One datagram, not waiting: its length, 0 for one not sent by the kernel (dropped), or -errno. */
 static ssize_t nft_recv(Nft *n, struct mnl_socket *nl) {
-        struct sockaddr_nl sa = {};
-        struct iovec iov = { .iov_base = n->buf, .iov_len = NFT_RECV_BUFFER };
-        struct msghdr msg = { .msg_name = &sa, .msg_namelen = sizeof(sa), .msg_iov = &iov, .msg_iovlen = 1 };
-        ssize_t len;
-
-        len = recvmsg(mnl_socket_get_fd(nl), &msg, MSG_DONTWAIT);
-        if (len < 0)
-                return negative_errno();
-        if (msg.msg_flags & MSG_TRUNC)
-                return -EMSGSIZE;
-        if (msg.msg_namelen != sizeof(sa) || sa.nl_pid != 0)
-                return 0;
-        return len;
-}
-
-static int wait_readable(struct mnl_socket *nl) {
-        struct pollfd p = { .fd = mnl_socket_get_fd(nl), .events = POLLIN };
-        int k;
-
-        do
-                k = poll(&p, 1, NFT_REPLY_TIMEOUT_MS);
-        while (k < 0 && errno == EINTR);
-        if (k < 0)
-                return negative_errno();
-        return k == 0 ? -ETIMEDOUT : 0;
+        return nl_recv_kernel(mnl_socket_get_fd(nl), n->buf, NFT_RECV_BUFFER, NULL);
 }
 
 /* The next datagram on the request socket, waiting for it. */
 static ssize_t requests_recv(Nft *n) {
-        for (;;) {
-                ssize_t len;
-                int k;
-
-                k = wait_readable(n->requests);
-                if (k < 0)
-                        return k;
-                len = nft_recv(n, n->requests);
-                if (len == -EAGAIN || len == -EINTR || len == 0)
-                        continue;
-                return len;
-        }
+        return nl_recv_kernel_wait(mnl_socket_get_fd(n->requests), n->buf, NFT_RECV_BUFFER, NFT_REPLY_TIMEOUT_MS,
+                                   NULL);
 }
 
 static bool message_ok(const struct nlmsghdr *nlh, int len) {

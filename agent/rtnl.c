@@ -3,10 +3,10 @@
 #include <linux/fib_rules.h>
 #include <linux/if_addr.h>
 #include <linux/rtnetlink.h>
-#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 
+#include "nl-util.h"
 #include "rtnl.h"
 
 #define RTNL_DUMP_RETRIES 16
@@ -93,24 +93,8 @@ static int events_subscribe(Rtnl *r, uint32_t rcvbuf) {
         return 0;
 }
 
-/* Receives one datagram; returns its length, 0 for a datagram we dropped (not from the kernel), or
- * -errno (-EAGAIN when nothing is queued). */
-static ssize_t rtnl_recv(Rtnl *r, struct mnl_socket *nl, int flags) {
-        struct sockaddr_nl sa = {};
-        struct iovec iov = { .iov_base = r->buf, .iov_len = RTNL_RECV_BUFFER };
-        struct msghdr msg = { .msg_name = &sa, .msg_namelen = sizeof(sa), .msg_iov = &iov, .msg_iovlen = 1 };
-        ssize_t n;
-
-        n = recvmsg(mnl_socket_get_fd(nl), &msg, flags);
-        if (n < 0)
-                return negative_errno();
-        if (msg.msg_flags & MSG_TRUNC)
-                return -EMSGSIZE;
-        if (msg.msg_namelen != sizeof(sa) || sa.nl_pid != 0) {
-                r->forged++;
-                return 0;
-        }
-        return n;
+static ssize_t rtnl_recv(Rtnl *r, struct mnl_socket *nl) {
+        return nl_recv_kernel(mnl_socket_get_fd(nl), r->buf, RTNL_RECV_BUFFER, &r->forged);
 }
 
 static void events_dispatch(Rtnl *r, size_t len) {
@@ -126,7 +110,7 @@ static int on_events_readable(sd_event_source *s, int fd, uint32_t revents, void
         Rtnl *r = userdata;
 
         for (;;) {
-                ssize_t n = rtnl_recv(r, r->events, MSG_DONTWAIT);
+                ssize_t n = rtnl_recv(r, r->events);
 
                 if (n == -EAGAIN)
                         return 0;
@@ -200,32 +184,10 @@ uint32_t rtnl_event_portid(const Rtnl *r) {
         return r->events ? mnl_socket_get_portid(r->events) : 0;
 }
 
-static int wait_readable(struct mnl_socket *nl) {
-        struct pollfd p = { .fd = mnl_socket_get_fd(nl), .events = POLLIN };
-        int n;
-
-        do
-                n = poll(&p, 1, RTNL_REPLY_TIMEOUT_MS);
-        while (n < 0 && errno == EINTR);
-        if (n < 0)
-                return negative_errno();
-        return n == 0 ? -ETIMEDOUT : 0;
-}
-
 /* Receives the next datagram of a reply on the request socket, waiting for it. */
 static ssize_t requests_recv(Rtnl *r) {
-        for (;;) {
-                ssize_t n;
-                int k;
-
-                k = wait_readable(r->requests);
-                if (k < 0)
-                        return k;
-                n = rtnl_recv(r, r->requests, MSG_DONTWAIT);
-                if (n == -EAGAIN || n == -EINTR || n == 0)
-                        continue;
-                return n;
-        }
+        return nl_recv_kernel_wait(mnl_socket_get_fd(r->requests), r->buf, RTNL_RECV_BUFFER, RTNL_REPLY_TIMEOUT_MS,
+                                   &r->forged);
 }
 
 static struct nlmsghdr *dump_request(void *buf, uint16_t type, int family, int oif, uint32_t seq) {
