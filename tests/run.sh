@@ -208,7 +208,7 @@ run_e2e() {
                 name=$(basename "$t" .sh)
                 log=build/e2e-logs/$name.log
                 rc=0
-                VPNPOLICYD=$ROOT/build/agent/vpnpolicyd VPNPOLICYCTL=$ROOT/build/agent/vpnpolicyctl \
+                VPNPOLICYD=$ROOT/build/agent/daemon/vpnpolicyd VPNPOLICYCTL=$ROOT/build/agent/ctl/vpnpolicyctl \
                         NOTIFY_WAIT=$ROOT/build/tests/helpers/notify-wait SOURCE_ROOT=$ROOT BUILD=$ROOT/build \
                         timeout --kill-after=10 "${E2E_TIMEOUT:-600}" bash "$t" </dev/null >"$log" 2>&1 || rc=$?
                 case $rc in
@@ -309,7 +309,7 @@ if [[ -z $QUICK ]]; then
                                 meson_test build-asan "${ASAN_SUITES[@]}" --timeout-multiplier 3
                 fi
         fi
-        if has_suite e2e && [[ -x build/agent/vpnpolicyd ]]; then
+        if has_suite e2e && [[ -x build/agent/daemon/vpnpolicyd ]]; then
                 run_e2e
         fi
 fi

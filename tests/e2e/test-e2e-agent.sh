@@ -35,8 +35,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=${SOURCE_ROOT:-$(cd "$HERE/../.." && pwd)}
 BUILD=${BUILD:-build}
 [[ $BUILD == /* ]] || BUILD=$ROOT/$BUILD
-VPNPOLICYD=${VPNPOLICYD:-$BUILD/agent/vpnpolicyd}
-VPNPOLICYCTL=${VPNPOLICYCTL:-$BUILD/agent/vpnpolicyctl}
+VPNPOLICYD=${VPNPOLICYD:-$BUILD/agent/daemon/vpnpolicyd}
+VPNPOLICYCTL=${VPNPOLICYCTL:-$BUILD/agent/ctl/vpnpolicyctl}
 VPNPOLICY_HOOK=${VPNPOLICY_HOOK:-$BUILD/hooks/vpnpolicy-openvpn-up}
 NOTIFY_WAIT=${NOTIFY_WAIT:-$BUILD/tests/helpers/notify-wait}
 

@@ -15,10 +15,10 @@
 # Variables:
 #   LAB_POLICY        agent (default): vpnpolicyd + the hook; seed: the seed's own recipe
 #                     (seed-policy.sh + seed-up.sh), no agent, to compare
-#   VPNPOLICYD        the agent (default build/agent/vpnpolicyd of this tree)
+#   VPNPOLICYD        the agent (default build/agent/daemon/vpnpolicyd of this tree)
 #   VPNPOLICYD_ARGS   its arguments (default: --config /run/vpnpolicy-lab/world/vpnpolicy.conf
 #                     --runtime-dir /run/vpnpolicy-lab/world/run)
-#   VPNPOLICYCTL      the CLI (default build/agent/vpnpolicyctl)
+#   VPNPOLICYCTL      the CLI (default build/agent/ctl/vpnpolicyctl)
 #   LAB_HOOK          OpenVPN `up` command with the agent (default build/hooks/vpnpolicy-openvpn-up; it
 #                     finds the agent by OpenVPN's `setenv VPNPOLICY_RUNTIME_DIR`)
 #   LAB_PREFIX        namespace prefix (default vplab)
@@ -32,8 +32,8 @@ source "$ROOT/tests/e2e/world.sh"
 
 LAB_DIR=/run/vpnpolicy-lab
 LAB_STATE=$LAB_DIR/state
-VPNPOLICYD=${VPNPOLICYD:-$ROOT/build/agent/vpnpolicyd}
-VPNPOLICYCTL=${VPNPOLICYCTL:-$ROOT/build/agent/vpnpolicyctl}
+VPNPOLICYD=${VPNPOLICYD:-$ROOT/build/agent/daemon/vpnpolicyd}
+VPNPOLICYCTL=${VPNPOLICYCTL:-$ROOT/build/agent/ctl/vpnpolicyctl}
 LAB_HOOK=${LAB_HOOK:-$ROOT/build/hooks/vpnpolicy-openvpn-up}
 LAB_PREFIX=${LAB_PREFIX:-vplab}
 LAB_POLICY=${LAB_POLICY:-agent}

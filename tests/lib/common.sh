@@ -21,7 +21,7 @@
 #     agent log tail is printed.
 #
 # Environment (meson sets the first four):
-#   VPNPOLICYD, VPNPOLICYCTL   binaries (default $BUILD/agent/vpnpolicyd, $BUILD/agent/vpnpolicyctl)
+#   VPNPOLICYD, VPNPOLICYCTL   binaries (default $BUILD/agent/daemon/vpnpolicyd, $BUILD/agent/ctl/vpnpolicyctl)
 #   NOTIFY_WAIT                tests/helpers/notify-wait (default $BUILD/tests/helpers/notify-wait)
 #   SOURCE_ROOT                repository root (default: from this file's path)
 #   BUILD                      build directory, relative to SOURCE_ROOT or absolute (default build)
@@ -35,8 +35,8 @@ _VPT_SOURCED=1
 SOURCE_ROOT=${SOURCE_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 BUILD=${BUILD:-build}
 [[ $BUILD == /* ]] || BUILD=$SOURCE_ROOT/$BUILD
-VPNPOLICYD=${VPNPOLICYD:-$BUILD/agent/vpnpolicyd}
-VPNPOLICYCTL=${VPNPOLICYCTL:-$BUILD/agent/vpnpolicyctl}
+VPNPOLICYD=${VPNPOLICYD:-$BUILD/agent/daemon/vpnpolicyd}
+VPNPOLICYCTL=${VPNPOLICYCTL:-$BUILD/agent/ctl/vpnpolicyctl}
 NOTIFY_WAIT=${NOTIFY_WAIT:-$BUILD/tests/helpers/notify-wait}
 AGENT_TIMEOUT_MS=${AGENT_TIMEOUT_MS:-10000}
 TEST_NAME=${TEST_NAME:-$(basename "$0" .sh)}

@@ -20,6 +20,47 @@ typedef enum ForwardingMode {
 const char *forwarding_mode_to_string(ForwardingMode m);
 ForwardingMode forwarding_mode_from_string(const char *s);
 
+/* A gateway's health probe ([Gateway] Probe= and friends, vpnpolicy.conf(5)). */
+typedef struct ProbeConfig {
+        bool enabled;                   /* Probe=icmp; default: icmp when the policy has two or more
+                                         * gateways, none otherwise (a lone gateway keeps today's meaning) */
+        uint64_t interval_usec;         /* ProbeIntervalSec=, default 1 s */
+        uint64_t timeout_usec;          /* ProbeTimeoutSec=, default 1 s */
+        unsigned fall;                  /* FailCount=: failed probes in a row to go down, default 3 */
+        unsigned rise;                  /* RiseCount=: good probes in a row to come back, default 3 */
+        unsigned loss_max_percent;      /* MaxLossPercent= over the last PROBE_WINDOW probes; 100: off */
+        uint64_t rtt_max_usec;          /* MaxRTTSec=; 0: no limit */
+        bool has_target4, has_target6;  /* ProbeTarget=: a host behind the gateway, probed through it */
+        InAddrUnion target4, target6;
+} ProbeConfig;
+
+#define PROBE_WINDOW 10
+
+typedef struct GatewayConfig {
+        char *name;                     /* Name=; the unnamed [Gateway] of the main file is "gateway" */
+        bool has_ipv4, has_ipv6;
+        InAddrUnion ipv4, ipv6;
+        char device[IFNAMSIZ];          /* "" when unset */
+        uint32_t priority;              /* Priority=: lower is preferred; default 100 */
+        ProbeConfig probe;
+} GatewayConfig;
+
+/* A policy: pools, the table their traffic looks up (with the rules' priority), and its gateways. The main
+ * file's [Table]/[Pool]/[Gateway] are policies[0]; further policies come from policies.d/NAME.conf or
+ * [Policy] Name= sections. */
+typedef struct PolicyConfig {
+        char *name;
+        char *table_name;
+        uint32_t table_id;
+        uint32_t priority;
+        Prefix *pools;
+        size_t n_pools;
+        GatewayConfig *gateways;        /* sorted by priority, ties in the order written */
+        size_t n_gateways;
+        bool preempt;                   /* [Failover] Preempt=, default yes */
+        uint64_t preempt_hold_usec;     /* [Failover] PreemptHoldSec=, default 30 s */
+} PolicyConfig;
+
 typedef struct Config {
         char **files;                   /* every file read, in order: main file first, then drop-ins */
 
@@ -58,6 +99,10 @@ typedef struct Config {
         uid_t *register_uids;
         char **register_groups;
         gid_t *register_gids;
+
+        /* Derived from the keys above and the policy files: what the daemon and the CLI use. */
+        PolicyConfig *policies;         /* policies[0] is the main file's */
+        size_t n_policies;
 } Config;
 
 #define CONFIG_PATH_DEFAULT "/etc/vpnpolicy/vpnpolicy.conf"
@@ -81,4 +126,9 @@ int config_print(const Config *c, FILE *f);
 bool config_equal(const Config *a, const Config *b);
 
 bool config_has_family(const Config *c, int family);    /* any pool of that family */
+bool policy_has_family(const PolicyConfig *p, int family);
+/* The policy whose pool contains the address, or NULL. */
+const PolicyConfig *config_policy_by_address(const Config *c, int family, const InAddrUnion *a);
+const PolicyConfig *config_policy_by_table(const Config *c, uint32_t table_id);
+const InAddrUnion *gateway_address(const GatewayConfig *g, int family);      /* NULL if none */
 const InAddrUnion *config_gateway(const Config *c, int family); /* NULL if none */

@@ -106,9 +106,21 @@ ForwardingMode forwarding_mode_from_string(const char *s) {
         return _FORWARDING_INVALID;
 }
 
+static void policy_config_done(PolicyConfig *p) {
+        for (size_t i = 0; i < p->n_gateways; i++)
+                free(p->gateways[i].name);
+        free(p->gateways);
+        free(p->pools);
+        free(p->table_name);
+        free(p->name);
+}
+
 Config *config_free(Config *c) {
         if (!c)
                 return NULL;
+        for (size_t i = 0; i < c->n_policies; i++)
+                policy_config_done(&c->policies[i]);
+        free(c->policies);
         strv_free(c->files);
         free(c->table_name);
         free(c->pools);
@@ -129,6 +141,36 @@ bool config_has_family(const Config *c, int family) {
                 if (c->pools[i].family == family)
                         return true;
         return false;
+}
+
+bool policy_has_family(const PolicyConfig *p, int family) {
+        for (size_t i = 0; i < p->n_pools; i++)
+                if (p->pools[i].family == family)
+                        return true;
+        return false;
+}
+
+const PolicyConfig *config_policy_by_address(const Config *c, int family, const InAddrUnion *a) {
+        for (size_t i = 0; i < c->n_policies; i++)
+                for (size_t j = 0; j < c->policies[i].n_pools; j++)
+                        if (prefix_contains(&c->policies[i].pools[j], family, a))
+                                return &c->policies[i];
+        return NULL;
+}
+
+const PolicyConfig *config_policy_by_table(const Config *c, uint32_t table_id) {
+        for (size_t i = 0; i < c->n_policies; i++)
+                if (c->policies[i].table_id == table_id)
+                        return &c->policies[i];
+        return NULL;
+}
+
+const InAddrUnion *gateway_address(const GatewayConfig *g, int family) {
+        if (family == AF_INET && g->has_ipv4)
+                return &g->ipv4;
+        if (family == AF_INET6 && g->has_ipv6)
+                return &g->ipv6;
+        return NULL;
 }
 
 const InAddrUnion *config_gateway(const Config *c, int family) {
@@ -933,10 +975,53 @@ static int config_new(Parser *p) {
         return 0;
 }
 
+#define GATEWAY_NAME_DEFAULT "gateway"
+#define GATEWAY_PRIORITY_DEFAULT 100
+#define PREEMPT_HOLD_DEFAULT_USEC (30ULL * 1000000ULL)
+
+/* The main file's policy, from the [Table], [Pool] and [Gateway] keys. */
+static int config_main_policy(Config *c) {
+        PolicyConfig *p;
+        GatewayConfig *g;
+
+        c->policies = calloc(1, sizeof(PolicyConfig));
+        if (!c->policies)
+                return -ENOMEM;
+        c->n_policies = 1;
+        p = &c->policies[0];
+        *p = (PolicyConfig) {
+                .name = strdup(c->table_name),
+                .table_name = strdup(c->table_name),
+                .table_id = c->table_id,
+                .priority = c->priority,
+                .pools = c->n_pools > 0 ? calloc(c->n_pools, sizeof(Prefix)) : NULL,
+                .n_pools = c->n_pools,
+                .gateways = calloc(1, sizeof(GatewayConfig)),
+                .n_gateways = 1,
+                .preempt = true,
+                .preempt_hold_usec = PREEMPT_HOLD_DEFAULT_USEC,
+        };
+        if (!p->name || !p->table_name || (c->n_pools > 0 && !p->pools) || !p->gateways)
+                return -ENOMEM;
+        if (c->n_pools > 0)
+                memcpy(p->pools, c->pools, c->n_pools * sizeof(Prefix));
+        g = &p->gateways[0];
+        *g = (GatewayConfig) {
+                .name = strdup(GATEWAY_NAME_DEFAULT),
+                .has_ipv4 = c->has_gateway4,
+                .has_ipv6 = c->has_gateway6,
+                .ipv4 = c->gateway4,
+                .ipv6 = c->gateway6,
+                .priority = GATEWAY_PRIORITY_DEFAULT,
+        };
+        snprintf(g->device, sizeof(g->device), "%s", c->gateway_device);
+        return g->name ? 0 : -ENOMEM;
+}
+
 static int config_finish(Parser *p) {
         if (!p->match_set && strv_extend(&p->config->tunnel_match, TUNNEL_MATCH_DEFAULT) < 0)
                 return -ENOMEM;
-        return 0;
+        return config_main_policy(p->config);
 }
 
 static void parser_done(Parser *p) {
