@@ -184,23 +184,22 @@ static void on_ack(size_t index, int error, const char *ext_ack, void *userdata)
                 fprintf(stderr, "teardown: %s: %s\n", t->doomed[index].text, ext_ack);
 }
 
+/* The delete is the dumped object itself with the other message type. */
+static int build_delete(size_t index, struct nlmsghdr *nlh, void *userdata) {
+        const Teardown *t = userdata;
+        const struct nlmsghdr *old = t->doomed[index].nlh;
+        size_t len = old->nlmsg_len - sizeof(struct nlmsghdr);
+
+        if (len > RTNL_MESSAGE_MAX - sizeof(struct nlmsghdr))
+                return -E2BIG;
+        nlh->nlmsg_type = old->nlmsg_type == RTM_NEWRULE ? RTM_DELRULE : RTM_DELROUTE;
+        memcpy(mnl_nlmsg_get_payload(nlh), mnl_nlmsg_get_payload(old), len);
+        nlh->nlmsg_len += (uint32_t) len;
+        return 0;
+}
+
 static int teardown_delete(Teardown *t) {
-        _cleanup_(rtnl_batch_freep) RtnlBatch *b = rtnl_batch_new();
-
-        if (!b)
-                return -ENOMEM;
-        for (size_t i = 0; i < t->n_doomed; i++) {
-                const struct nlmsghdr *old = t->doomed[i].nlh;
-                struct nlmsghdr *nlh;
-                size_t len = old->nlmsg_len - sizeof(struct nlmsghdr);
-
-                nlh = rtnl_batch_add(b, old->nlmsg_type == RTM_NEWRULE ? RTM_DELRULE : RTM_DELROUTE, 0);
-                if (!nlh)
-                        return -ENOMEM;
-                memcpy(mnl_nlmsg_get_payload(nlh), mnl_nlmsg_get_payload(old), len);
-                nlh->nlmsg_len += (uint32_t) len;
-        }
-        return rtnl_batch_send(t->k->rtnl, b, on_ack, t);
+        return rtnl_send(t->k->rtnl, t->n_doomed, build_delete, on_ack, t);
 }
 
 static int teardown_report(const Teardown *t) {

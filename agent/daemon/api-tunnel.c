@@ -10,6 +10,7 @@
 #include "log.h"
 #include "manager.h"
 #include "rt-files.h"
+#include "time-util.h"
 
 #define REGISTER_TIMEOUT_DEFAULT_USEC (2U * 1000000U)
 #define REGISTER_TIMEOUT_MAX_USEC (10U * 1000000U)
@@ -19,6 +20,7 @@ typedef struct PendingCall {
         Manager *manager;
         VarlinkCall *call;
         HookRequest request;
+        uid_t uid;
         sd_event_source *timer;
         struct PendingCall *prev, *next;
 } PendingCall;
@@ -43,42 +45,32 @@ static bool peer_may_register(const Manager *m, const VarlinkPeer *peer) {
         return false;
 }
 
-/* The tun route wanted for a subnet of the device, if it is in the kernel. */
+/* The tun route wanted for a subnet of the device: in the kernel, or nothing to wait for. */
 static bool subnet_route_present(Manager *m, const Link *l, const Prefix *subnet) {
-        Object o;
+        const PolicyConfig *p = config_policy_by_address(m->config, subnet->family, &subnet->addr);
+        const Tunnel *t = tunnels_get(m, l->info.ifindex);
         ObjectKey key;
-        Want *w;
+        Record *r;
+        Object o;
 
-        if (!desired_tun_route(m->config, l->info.ifindex, subnet->family, subnet, subnet->prefixlen == 32,
-                               VPNPOLICY_PROTO, &o))
-                return true;    /* nothing to wait for */
+        if (!p && t)
+                p = &m->config->policies[t->policy];
+        if (!p || !desired_tun_route(p->table_id, l->info.ifindex, subnet->family, subnet,
+                                     subnet->prefixlen == 32, VPNPOLICY_PROTO, &o))
+                return true;
         key = object_key(&o);
-        w = want_get(m, &key);
-        return w && want_is_present(m, w);
+        r = records_get(&m->records, &key);
+        return r && record_present(r);
 }
 
-static int registration_record(Manager *m, const HookRequest *h, const Link *l) {
-        Registration *reg;
+static int registration_record(Manager *m, const HookRequest *h, const Link *l, uid_t uid) {
+        int r = registrations_record(&m->registrations, h->dev, l->info.ifindex, h->config[0] ? h->config : NULL,
+                                     h->daemon_pid, uid, now_realtime());
 
-        HASH_FIND_STR(m->registrations, h->dev, reg);
-        /* A call waiting for its routes comes here on every pass: write the file once per change. */
-        if (reg && reg->ifindex == l->info.ifindex && reg->daemon_pid == h->daemon_pid &&
-            streq_ptr(reg->config, h->config[0] ? h->config : NULL))
-                return 0;
-        if (!reg) {
-                reg = calloc(1, sizeof(Registration));
-                if (!reg)
-                        return -ENOMEM;
-                snprintf(reg->name, sizeof(reg->name), "%s", h->dev);
-                HASH_ADD_STR(m->registrations, name, reg);
-        }
-        free(reg->config);
-        reg->config = h->config[0] ? strdup(h->config) : NULL;
-        reg->ifindex = l->info.ifindex;
-        reg->daemon_pid = h->daemon_pid;
-        reg->registered_at = now_realtime();
-        (void) registrations_save(m);
-        return 0;
+        if (r > 0 && registrations_save(&m->registrations, m->runtime_dir) < 0)
+                log_warning("Failed to save %s/registrations.json, ignoring: a restarted agent will not know "
+                            "which OpenVPN registered which tunnel.", m->runtime_dir);
+        return r;
 }
 
 static json_t *routes_json(Manager *m, const Prefix *subnets, size_t n) {
@@ -92,7 +84,7 @@ static json_t *routes_json(Manager *m, const Prefix *subnets, size_t n) {
 
 /* Answers the call if its device is there and its routes are in. Returns true when answered. */
 static bool pending_try(Manager *m, PendingCall *p) {
-        Link *l = link_by_name(m, p->request.dev);
+        Link *l = links_by_name(&m->links, p->request.dev);
         Prefix subnets[2];
         size_t n = hook_request_subnets(&p->request, subnets);
 
@@ -104,19 +96,15 @@ static bool pending_try(Manager *m, PendingCall *p) {
                                            l->info.kind[0] ? l->info.kind : "plain");
                 return true;
         }
-        if (registration_record(m, &p->request, l) < 0)
+        if (registration_record(m, &p->request, l, p->uid) < 0)
                 return false;
-        if (!l->managed) {
-                tunnels_link_updated(m, l, false);
-                manager_schedule_reconcile(m);
-                return false;
-        }
+        if (!tunnels_get(m, l->info.ifindex))
+                return false;   /* the pass looks at the registration and takes the device over */
         for (size_t i = 0; i < n; i++)
                 if (!subnet_route_present(m, l, &subnets[i]))
                         return false;
-        log_info("Tunnel %s registered by OpenVPN (pid %d, %s), its routes are in table %s.", l->info.name,
-                 p->request.daemon_pid, p->request.config[0] ? p->request.config : "no config path",
-                 m->config->table_name);
+        log_info("Tunnel %s registered by OpenVPN (pid %d, %s), its routes are in.", l->info.name,
+                 p->request.daemon_pid, p->request.config[0] ? p->request.config : "no config path");
         (void) varlink_call_reply(p->call, json_pack("{s:s, s:o}", "dev", l->info.name, "routes",
                                                      routes_json(m, subnets, n)));
         return true;
@@ -168,6 +156,7 @@ void api_register_tunnel(Manager *m, VarlinkCall *call, json_t *parameters, cons
         }
         p->manager = m;
         p->call = call;
+        p->uid = peer->uid;
         DL_APPEND(m->pending, p);
         if (pending_try(m, p)) {
                 pending_free(m, p);

@@ -19,10 +19,11 @@ CONVERGE_MS=${CONVERGE_MS:-3000}
 CALLS=${CALLS:-100}
 
 # write_conf FILE [LINE...]: the seed 003 configuration with Forwarding=enable, and LINEs.
+# (pools wide enough for every address the test gives a tun: a tun matching tun* is ours only with one)
 write_conf() {
         local f=$1
         shift
-        seed003_config "$f" '[Kernel]' 'Forwarding=enable' "$@"
+        seed003_config --pool 10.0.0.0/8 --pool fd00:4242:4242:4242::/64 "$f" '[Kernel]' 'Forwarding=enable' "$@"
 }
 
 # hook [HOOK OPTIONS...] -- NAME=VALUE...: run the hook inside the namespace as OpenVPN would (no PATH, only

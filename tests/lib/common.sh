@@ -504,8 +504,15 @@ rules_json() {
         out=$(ip netns exec "$ns" ip -j -d -"$fam" rule show) || return 1
         jq -cS --arg proto "${3:-}" '
                 [.[] | select(if $proto == "" then .protocol != "kernel" else .protocol == $proto end)
-                 | {priority, src: (.src // "all"), srclen: (.srclen // 0), table: (.table // null), protocol}]
+                 | {priority, src: (.src // "all"), srclen: (.srclen // 0), table: (.table // null), protocol}
+                   + (if .iif then {iif} else {} end)]
                 | sort' <<<"$out"
+}
+
+# source_rules_json NS FAMILY [PROTOCOL]: rules_json without the rules by input device ("iif tun0", which the
+# agent adds for each tunnel).
+source_rules_json() {
+        rules_json "$@" | jq -c '[.[] | select(has("iif") | not)]'
 }
 
 # routes_json NS FAMILY TABLE [PROTO]: the routes of TABLE (a missing table is empty), optionally only
