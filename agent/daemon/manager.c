@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "api.h"
+#include "fs-util.h"
 #include "log.h"
 #include "manager.h"
 #include "rt-files.h"
@@ -172,8 +173,17 @@ static int manager_install_names(Manager *m, const Config *c) {
 }
 
 static int manager_runtime_dir(Manager *m) {
+        int r;
+
         if (mkdir(m->runtime_dir, 0755) < 0 && errno != EEXIST)
                 return log_error_errno(negative_errno(), "Failed to create %s: %m", m->runtime_dir);
+        /* An existing one may have been made by someone else, to read or replace what we keep there. */
+        r = dir_check_owned(m->runtime_dir, geteuid());
+        if (r < 0)
+                return log_error_errno(r, "Refusing the runtime directory %s: %s. It must be a directory owned by "
+                                       "us (uid %u) or root, writable by its owner only (a symlink to it: made "
+                                       "by us or root).",
+                                       m->runtime_dir, dir_check_strerror(r), (unsigned) geteuid());
         return 0;
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fs-util.h"
 #include "log.h"
 #include "manager.h"
 #include "parse-util.h"
@@ -19,24 +20,24 @@ static json_t *registration_json(const Registration *reg) {
 }
 
 int registrations_save(Manager *m) {
-        _cleanup_(freep) char *path = NULL, *tmp = NULL;
+        _cleanup_(freep) char *path = NULL, *text = NULL;
         json_t *a = json_array();
         int r = 0;
 
-        if (!a || asprintf(&path, "%s/" REGISTRATIONS_FILE, m->runtime_dir) < 0 ||
-            asprintf(&tmp, "%s.tmp", path) < 0) {
+        if (!a || asprintf(&path, "%s/" REGISTRATIONS_FILE, m->runtime_dir) < 0) {
                 json_decref(a);
                 return log_warning_errno(-ENOMEM, "Out of memory saving registrations, ignoring.");
         }
         for (Registration *reg = m->registrations; reg; reg = reg->hh.next)
                 json_array_append_new(a, registration_json(reg));
-        if (json_dump_file(a, tmp, JSON_COMPACT) < 0 || rename(tmp, path) < 0) {
-                r = log_warning_errno(-EIO, "Failed to save %s, ignoring: a restarted agent will not know "
-                                      "which OpenVPN registered which tunnel.", path);
-                (void) unlink(tmp);
-        }
+        text = json_dumps(a, JSON_COMPACT);
         json_decref(a);
-        return r;
+        /* Never through a name someone planted: the temp file is made O_EXCL|O_NOFOLLOW. */
+        r = text ? write_file_atomic_at(AT_FDCWD, path, text, strlen(text), 0644) : -ENOMEM;
+        if (r < 0)
+                return log_warning_errno(r, "Failed to save %s, ignoring: %m. A restarted agent will not know "
+                                         "which OpenVPN registered which tunnel.", path);
+        return 0;
 }
 
 static void registration_load_one(Manager *m, json_t *o) {

@@ -691,6 +691,7 @@ static int socket_listen_path(const char *path, int *ret_fd) {
         _cleanup_(closep) int fd = -EBADF;
         struct sockaddr_un sa;
         socklen_t sa_len;
+        mode_t mask;
         int r;
 
         r = sockaddr_un_from_path(path, &sa, &sa_len);
@@ -702,12 +703,15 @@ static int socket_listen_path(const char *path, int *ret_fd) {
         r = socket_remove_stale(&sa, sa_len);
         if (r < 0)
                 return r;
-        if (bind(fd, (const struct sockaddr *) &sa, sa_len) < 0)
-                return -errno;
-        /* Everyone may connect: each method checks the peer's credentials. chmod before listen(), so no
-         * connection is ever accepted under the umask's mode. */
-        if (chmod(path, 0666) < 0)
-                return -errno;
+        /* Everyone may connect: each method checks the peer's credentials. The mode comes from the umask
+         * at bind() (unix_bind() in net/unix/af_unix.c makes the inode 0777 & ~umask), not from a chmod()
+         * by name afterwards, which would follow a symlink swapped in meanwhile. The daemon is
+         * single-threaded: the process umask is ours to change around the call. */
+        mask = umask(0111);
+        r = bind(fd, (const struct sockaddr *) &sa, sa_len) < 0 ? -errno : 0;
+        (void) umask(mask);
+        if (r < 0)
+                return r;
         if (listen(fd, SOMAXCONN) < 0)
                 return -errno;
 

@@ -50,7 +50,8 @@ typedef void (*varlink_method_t)(VarlinkCall *call, const char *method, json_t *
                                  const VarlinkPeer *peer, void *userdata);
 
 /* fd >= 0: a listening socket handed over by systemd, owned by the server on success; else bind PATH (mode
- * 0666, access is decided per method from the peer's credentials) in an existing directory, replacing a
+ * 0666 from the umask at bind(), access is decided per method from the peer's credentials) in an existing
+ * directory, replacing a
  * stale socket file: -EADDRINUSE when another process still listens on it, -EEXIST when PATH is not a
  * socket. The method callback must not free the server. */
 int varlink_server_new(sd_event *e, const char *path, int fd, varlink_method_t method, void *userdata,
