@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "ctl-doctor.h"
+#include "fs-util.h"
 #include "parse-util.h"
 #include "rt-files.h"
 #include "strv.h"
@@ -88,19 +89,22 @@ int check_rt_tables(Doctor *d) {
 /* ---------------------------------------------------------------------------------------------------------
  * INI files (networkd.conf, NetworkManager.conf, keyfiles): the last value of KEY in [SECTION]. */
 
+/* Only regular files of at most 1 MiB, opened non-blocking: a FIFO or a device among them must not hang
+ * the doctor or eat its memory. */
 static int ini_get(const char *path, const char *section, const char *key, char **value) {
-        _cleanup_(freep) char *line = NULL;
-        size_t size = 0, klen = strlen(key);
+        _cleanup_(freep) char *text = NULL;
+        size_t klen = strlen(key);
+        char *next, *s;
         bool in = false;
-        FILE *f;
+        int r;
 
-        f = fopen(path, "re");
-        if (!f)
-                return errno == ENOENT ? 0 : negative_errno();
-        while (getline(&line, &size, f) >= 0) {
-                char *s = line + strspn(line, " \t");
-
-                s[strcspn(s, "\r\n")] = 0;
+        r = read_file_regular(path, 1024U * 1024U, &text, NULL);
+        if (r < 0)
+                return r == -ENOENT ? 0 : r;
+        next = text;
+        while ((s = strsep(&next, "\n"))) {
+                s += strspn(s, " \t");
+                s[strcspn(s, "\r")] = 0;
                 if (*s == '[')
                         in = strncmp(s + 1, section, strlen(section)) == 0 && s[1 + strlen(section)] == ']';
                 else if (in && strncmp(s, key, klen) == 0 && s[klen + strspn(s + klen, " \t")] == '=') {
@@ -109,7 +113,6 @@ static int ini_get(const char *path, const char *section, const char *key, char 
                         *value = strdup(s + strspn(s, " \t"));
                 }
         }
-        fclose(f);
         return 0;
 }
 

@@ -19,6 +19,7 @@ typedef struct PendingCall {
         Manager *manager;
         VarlinkCall *call;
         HookRequest request;
+        uid_t uid;                      /* the caller's */
         sd_event_source *timer;
         struct PendingCall *prev, *next;
 } PendingCall;
@@ -57,13 +58,34 @@ static bool subnet_route_present(Manager *m, const Link *l, const Prefix *subnet
         return w && want_is_present(m, w);
 }
 
-static int registration_record(Manager *m, const HookRequest *h, const Link *l) {
+/* Root's registration of this device (ifindex 0: of a device of this name), or NULL. Non-root callers
+ * (RegisterUser=, RegisterGroup=; OpenVPN's up hook after it dropped root, at --up-restart) may only
+ * confirm one: otherwise they could make any tun ours, and give root's doctor a path to open. */
+static Registration *registration_of_root(Manager *m, const char *dev, int ifindex) {
+        Registration *reg;
+
+        HASH_FIND_STR(m->registrations, dev, reg);
+        if (!reg || reg->registered_by_uid != 0 || (ifindex > 0 && reg->ifindex != ifindex))
+                return NULL;
+        return reg;
+}
+
+static void refuse_unregistered(VarlinkCall *call, const char *dev, uid_t uid) {
+        log_notice("Refused RegisterTunnel of %s from uid %u: root registered no such device, and non-root "
+                   "callers may only confirm root's registration.", dev, (unsigned) uid);
+        (void) varlink_call_errorf(call, VARLINK_ERROR_PERMISSION_DENIED,
+                                   "%s was not registered by root: uid %u may only confirm a registration that "
+                                   "root made for this very device (OpenVPN's up hook runs as root at start)",
+                                   dev, (unsigned) uid);
+}
+
+static int registration_record(Manager *m, const HookRequest *h, const Link *l, uid_t uid) {
         Registration *reg;
 
         HASH_FIND_STR(m->registrations, h->dev, reg);
         /* A call waiting for its routes comes here on every pass: write the file once per change. */
         if (reg && reg->ifindex == l->info.ifindex && reg->daemon_pid == h->daemon_pid &&
-            streq_ptr(reg->config, h->config[0] ? h->config : NULL))
+            reg->registered_by_uid == uid && streq_ptr(reg->config, h->config[0] ? h->config : NULL))
                 return 0;
         if (!reg) {
                 reg = calloc(1, sizeof(Registration));
@@ -76,6 +98,7 @@ static int registration_record(Manager *m, const HookRequest *h, const Link *l) 
         reg->config = h->config[0] ? strdup(h->config) : NULL;
         reg->ifindex = l->info.ifindex;
         reg->daemon_pid = h->daemon_pid;
+        reg->registered_by_uid = uid;
         reg->registered_at = now_realtime();
         (void) registrations_save(m);
         return 0;
@@ -93,6 +116,7 @@ static json_t *routes_json(Manager *m, const Prefix *subnets, size_t n) {
 /* Answers the call if its device is there and its routes are in. Returns true when answered. */
 static bool pending_try(Manager *m, PendingCall *p) {
         Link *l = link_by_name(m, p->request.dev);
+        const Registration *reg;
         Prefix subnets[2];
         size_t n = hook_request_subnets(&p->request, subnets);
 
@@ -104,7 +128,12 @@ static bool pending_try(Manager *m, PendingCall *p) {
                                            l->info.kind[0] ? l->info.kind : "plain");
                 return true;
         }
-        if (registration_record(m, &p->request, l) < 0)
+        /* What a non-root caller says (config, daemon_pid) is not recorded: root's registration stands. */
+        if (p->uid != 0 && !registration_of_root(m, p->request.dev, l->info.ifindex)) {
+                refuse_unregistered(p->call, p->request.dev, p->uid);
+                return true;
+        }
+        if (p->uid == 0 && registration_record(m, &p->request, l, p->uid) < 0)
                 return false;
         if (!l->managed) {
                 tunnels_link_updated(m, l, false);
@@ -114,8 +143,10 @@ static bool pending_try(Manager *m, PendingCall *p) {
         for (size_t i = 0; i < n; i++)
                 if (!subnet_route_present(m, l, &subnets[i]))
                         return false;
-        log_info("Tunnel %s registered by OpenVPN (pid %d, %s), its routes are in table %s.", l->info.name,
-                 p->request.daemon_pid, p->request.config[0] ? p->request.config : "no config path",
+        reg = registration_of_root(m, l->info.name, l->info.ifindex);
+        log_info("Tunnel %s registered by OpenVPN (pid %d, %s%s), its routes are in table %s.", l->info.name,
+                 reg ? reg->daemon_pid : 0, reg && reg->config ? reg->config : "no config path",
+                 p->uid != 0 ? "; root's registration, confirmed by a non-root caller" : "",
                  m->config->table_name);
         (void) varlink_call_reply(p->call, json_pack("{s:s, s:o}", "dev", l->info.name, "routes",
                                                      routes_json(m, subnets, n)));
@@ -166,8 +197,14 @@ void api_register_tunnel(Manager *m, VarlinkCall *call, json_t *parameters, cons
                 free(p);
                 return;
         }
+        if (peer->uid != 0 && !registration_of_root(m, p->request.dev, 0)) {
+                refuse_unregistered(call, p->request.dev, peer->uid);
+                free(p);
+                return;
+        }
         p->manager = m;
         p->call = call;
+        p->uid = peer->uid;
         DL_APPEND(m->pending, p);
         if (pending_try(m, p)) {
                 pending_free(m, p);

@@ -138,7 +138,7 @@ static json_t *status_device(Manager *m, const Link *l) {
         HASH_FIND_STR(m->registrations, l->info.name, reg);
         if (reg && reg->ifindex != l->info.ifindex)
                 reg = NULL;
-        return json_pack("{s:s, s:s, s:i, s:b, s:o, s:I, s:b, s:o, s:o, s:o}",
+        return json_pack("{s:s, s:s, s:i, s:b, s:o, s:I, s:b, s:o, s:o, s:o, s:o}",
                          "name", l->info.name,
                          "kind", l->info.kind,
                          "ifindex", l->info.ifindex,
@@ -148,7 +148,9 @@ static json_t *status_device(Manager *m, const Link *l) {
                          "registered", reg != NULL,
                          "config", json_string_or_null(reg ? reg->config : NULL),
                          "daemon_pid", reg && reg->daemon_pid > 0 ? json_integer(reg->daemon_pid) : json_null(),
-                         "registered_at", json_time(reg ? reg->registered_at : 0));
+                         "registered_at", json_time(reg ? reg->registered_at : 0),
+                         "registered_by_uid", reg && reg->registered_by_uid != REGISTRATION_UID_UNKNOWN ?
+                         json_integer((json_int_t) reg->registered_by_uid) : json_null());
 }
 
 static json_t *status_devices(Manager *m) {

@@ -29,12 +29,15 @@ typedef struct MainRoute {
         struct MainRoute *prev, *next;  /* in its link's list */
 } MainRoute;
 
+#define REGISTRATION_UID_UNKNOWN ((uid_t) -1)
+
 /* A device OpenVPN's up hook told us about. Kept by name across resyncs; dropped with the device. */
 typedef struct Registration {
         char name[IFNAMSIZ];
         int ifindex;
         char *config;           /* OpenVPN's config path, as the hook passed it */
         int daemon_pid;
+        uid_t registered_by_uid; /* the caller; REGISTRATION_UID_UNKNOWN: loaded from an older agent's file */
         uint64_t registered_at; /* CLOCK_REALTIME */
         UT_hash_handle hh;      /* by name */
 } Registration;

@@ -15,8 +15,12 @@
 #define REGISTRATIONS_FILE "registrations.json"
 
 static json_t *registration_json(const Registration *reg) {
-        return json_pack("{s:s, s:i, s:s*, s:i, s:I}", "name", reg->name, "ifindex", reg->ifindex, "config",
-                         reg->config, "daemon_pid", reg->daemon_pid, "registered_at", (json_int_t) reg->registered_at);
+        json_t *uid = reg->registered_by_uid == REGISTRATION_UID_UNKNOWN ? json_null() :
+                      json_integer((json_int_t) reg->registered_by_uid);
+
+        return json_pack("{s:s, s:i, s:s*, s:i, s:o, s:I}", "name", reg->name, "ifindex", reg->ifindex, "config",
+                         reg->config, "daemon_pid", reg->daemon_pid, "registered_by_uid", uid, "registered_at",
+                         (json_int_t) reg->registered_at);
 }
 
 int registrations_save(Manager *m) {
@@ -40,14 +44,26 @@ int registrations_save(Manager *m) {
         return 0;
 }
 
+/* Who registered: a file of an older agent does not say, and then nobody is trusted (uid unknown). */
+static uid_t registration_uid(json_t *v) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+            json_integer_value(v) >= (json_int_t) REGISTRATION_UID_UNKNOWN)
+                return REGISTRATION_UID_UNKNOWN;
+        return (uid_t) json_integer_value(v);
+}
+
+/* config is null when the hook passed none: "s?s" would refuse the whole entry for that. */
 static void registration_load_one(Manager *m, json_t *o) {
-        const char *name = NULL, *config = NULL;
+        const char *name = NULL, *config;
         json_int_t ifindex = 0, pid = 0, at = 0;
+        json_t *uid = NULL, *c = NULL;
         Registration *reg;
 
-        if (json_unpack(o, "{s:s, s:I, s?s, s:I, s:I}", "name", &name, "ifindex", &ifindex, "config", &config,
-                        "daemon_pid", &pid, "registered_at", &at) < 0 || !ifname_valid(name) || ifindex <= 0)
+        if (json_unpack(o, "{s:s, s:I, s?o, s:I, s?o, s:I}", "name", &name, "ifindex", &ifindex, "config", &c,
+                        "daemon_pid", &pid, "registered_by_uid", &uid, "registered_at", &at) < 0 ||
+            !ifname_valid(name) || ifindex <= 0 || (c && !json_is_string(c) && !json_is_null(c)))
                 return;
+        config = json_string_value(c);
         reg = calloc(1, sizeof(Registration));
         if (!reg)
                 return;
@@ -55,6 +71,7 @@ static void registration_load_one(Manager *m, json_t *o) {
         reg->ifindex = (int) ifindex;
         reg->config = config ? strdup(config) : NULL;
         reg->daemon_pid = (int) pid;
+        reg->registered_by_uid = registration_uid(uid);
         reg->registered_at = (uint64_t) at;
         HASH_ADD_STR(m->registrations, name, reg);
 }
