@@ -30,7 +30,7 @@ static void pending_free(Manager *m, PendingCall *p) {
         free(p);
 }
 
-static bool peer_may_register(const Manager *m, const VarlinkPeer *peer) {
+bool api_peer_may_register(const Manager *m, const VarlinkPeer *peer) {
         const Config *c = m->config;
 
         if (peer->uid == 0)
@@ -183,7 +183,7 @@ void api_register_tunnel(Manager *m, VarlinkCall *call, json_t *parameters, cons
         char error[HOOK_ERROR_MAX];
         PendingCall *p;
 
-        if (!peer_may_register(m, peer)) {
+        if (!api_peer_may_register(m, peer)) {
                 log_notice("Refused RegisterTunnel from uid %u gid %u (pid %d): not root and not allowed by "
                            "[Control] RegisterUser=/RegisterGroup=.", peer->uid, peer->gid, peer->pid);
                 (void) varlink_call_errorf(call, VARLINK_ERROR_PERMISSION_DENIED,

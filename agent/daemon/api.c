@@ -225,6 +225,12 @@ static const Method methods[] = {
         { "io.vpnpolicy.Reload", method_reload, true },
 };
 
+bool api_peer_privileged(const VarlinkPeer *peer, void *userdata) {
+        Manager *m = userdata;
+
+        return peer_may_read(m, peer) || api_peer_may_register(m, peer);
+}
+
 void api_dispatch(VarlinkCall *call, const char *method, json_t *parameters, const VarlinkPeer *peer,
                   void *userdata) {
         Manager *m = userdata;

@@ -196,6 +196,7 @@ static int manager_listen(Manager *m) {
         r = varlink_server_new(m->event, path, m->control_fd, api_dispatch, m, &m->varlink);
         if (r < 0)
                 return log_error_errno(r, "Failed to listen on %s: %m", path);
+        varlink_server_set_privileged(m->varlink, api_peer_privileged);
         return 0;
 }
 
