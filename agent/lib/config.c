@@ -3,6 +3,7 @@
 #include <assert.h>
 #include <ctype.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <ini.h>
 #include <inttypes.h>
@@ -33,11 +34,6 @@ static inline void *mfree(void *p) {
         return NULL;
 }
 
-static void fclosep(FILE **f) {
-        if (*f)
-                fclose(*f);
-}
-
 /* Room for every key of the table below; checked by a static assertion after it. */
 #define CONFIG_KEYS_MAX 32
 
@@ -45,6 +41,12 @@ typedef struct Position {
         const char *file; /* points into Config.files */
         unsigned line;    /* 0: not set by any file */
 } Position;
+
+/* Where a pool was written, and when: seq counts every Prefix= read, so "earlier" means read first. */
+typedef struct PoolPos {
+        Position pos;
+        size_t seq;
+} PoolPos;
 
 typedef enum SectionState {
         SECTION_NONE,    /* before the first section header */
@@ -59,8 +61,9 @@ typedef struct Parser {
         int error;              /* a fatal error (-ENOMEM): stop */
         int io_error;           /* the first file that could not be read */
 
-        /* The file being read, line by line through config_reader(). */
-        FILE *f;
+        /* The file being read, from memory, line by line through config_reader(). */
+        char *data;
+        size_t size, offset;
         const char *file;
         unsigned line;
         char *buf;
@@ -72,7 +75,9 @@ typedef struct Parser {
         const char *key;
 
         Position pos[CONFIG_KEYS_MAX];  /* where each key of config_keys[] was last set */
-        Position *pool_pos;             /* parallel to Config.pools */
+        PoolPos *pool_pos;              /* parallel to Config.pools */
+        size_t pools_allocated;
+        size_t pool_seq;
         bool match_set;                 /* Match= was assigned, the default no longer applies */
 } Parser;
 
@@ -358,39 +363,29 @@ static int parse_device(Parser *p, const char *value, void *dest, _unused_ int l
 
 /* The parsers of keys that touch more than one field; they take the Config from the parser. */
 
-static int pool_check_against(Parser *p, const Prefix *pfx, const char *s) {
-        const Config *c = p->config;
-
-        for (size_t i = 0; i < c->n_pools; i++) {
-                char other[PREFIX_STRLEN];
-
-                prefix_to_string(&c->pools[i], other);
-                if (prefix_equal(&c->pools[i], pfx))
-                        return parser_error(p, "%s is already listed at %s:%u", s, p->pool_pos[i].file,
-                                            p->pool_pos[i].line);
-                if (prefix_overlaps(&c->pools[i], pfx))
-                        return parser_error(p, "%s overlaps %s (%s:%u)", s, other, p->pool_pos[i].file,
-                                            p->pool_pos[i].line);
-        }
-        return 0;
-}
-
+/* Overlaps are checked once every file was read (verify_pool_overlaps()), in O(n log n): checked pairwise
+ * here, 20,000 pools took 40 s, longer than the watchdog gives a reload. */
 static int pool_append(Parser *p, const Prefix *pfx) {
         Config *c = p->config;
-        Position *pos;
-        Prefix *pools;
 
-        pools = reallocarray(c->pools, c->n_pools + 1, sizeof(Prefix));
-        if (!pools)
-                return p->error = -ENOMEM;
-        c->pools = pools;
-        pos = reallocarray(p->pool_pos, c->n_pools + 1, sizeof(Position));
-        if (!pos)
-                return p->error = -ENOMEM;
-        p->pool_pos = pos;
+        if (c->n_pools == p->pools_allocated) {
+                size_t n = MAX(p->pools_allocated * 2, (size_t) 8);
+                Prefix *pools;
+                PoolPos *pos;
+
+                pools = reallocarray(c->pools, n, sizeof(Prefix));
+                if (!pools)
+                        return p->error = -ENOMEM;
+                c->pools = pools;
+                pos = reallocarray(p->pool_pos, n, sizeof(PoolPos));
+                if (!pos)
+                        return p->error = -ENOMEM;
+                p->pool_pos = pos;
+                p->pools_allocated = n;
+        }
 
         c->pools[c->n_pools] = *pfx;
-        p->pool_pos[c->n_pools] = (Position) { p->file, p->line };
+        p->pool_pos[c->n_pools] = (PoolPos) { { p->file, p->line }, p->pool_seq++ };
         c->n_pools++;
         return 0;
 }
@@ -398,12 +393,12 @@ static int pool_append(Parser *p, const Prefix *pfx) {
 static int parse_pool(Parser *p, const char *value, _unused_ void *dest, _unused_ int ltype) {
         char s[PREFIX_STRLEN], masked[PREFIX_STRLEN];
         Prefix pfx, m;
-        int r;
 
         if (!*value) {
                 p->config->pools = mfree(p->config->pools);
                 p->config->n_pools = 0;
                 p->pool_pos = mfree(p->pool_pos);
+                p->pools_allocated = 0;
                 return 0;
         }
 
@@ -419,10 +414,6 @@ static int parse_pool(Parser *p, const char *value, _unused_ void *dest, _unused
                 return parser_error(p, "%s has host bits set, did you mean %s?", s,
                                     prefix_to_string(&m, masked));
         }
-        r = pool_check_against(p, &pfx, s);
-        if (r < 0)
-                return r;
-
         return pool_append(p, &pfx);
 }
 
@@ -744,20 +735,35 @@ static char *parser_classify(Parser *p, char *s, size_t n, int max) {
         return parser_check_assignment(p, s) < 0 ? NULL : s;
 }
 
+/* The next line of the file in memory, as fgets() would give it to inih. */
 static char *config_reader(char *str, int num, void *stream) {
         Parser *p = stream;
+        const char *start, *nl;
         const char *s;
-        ssize_t n;
+        size_t n;
 
-        if (p->error < 0)
+        if (p->error < 0 || p->offset >= p->size)
                 return NULL;
-        n = getline(&p->buf, &p->bufsize, p->f);
-        if (n < 0)
-                return NULL;
+        start = p->data + p->offset;
+        nl = memchr(start, '\n', p->size - p->offset);
+        n = nl ? (size_t) (nl - start) + 1 : p->size - p->offset;
+        p->offset += n;
+        if (n + 1 > p->bufsize) {
+                char *b = realloc(p->buf, n + 1);
+
+                if (!b) {
+                        p->error = -ENOMEM;
+                        return NULL;
+                }
+                p->buf = b;
+                p->bufsize = n + 1;
+        }
+        memcpy(p->buf, start, n);
+        p->buf[n] = '\0';
         p->line++;
         p->key = NULL;
 
-        s = parser_classify(p, p->buf, (size_t) n, num);
+        s = parser_classify(p, p->buf, n, num);
         snprintf(str, (size_t) num, "%s\n", s ?: "");
         return str;
 }
@@ -798,37 +804,141 @@ static int parser_io_error(Parser *p, const char *path, int error) {
         return error;
 }
 
-static int parser_read_file(Parser *p, const char *path) {
-        _cleanup_(fclosep) FILE *f = NULL;
+static const char *file_type_name(mode_t mode) {
+        if (S_ISFIFO(mode))
+                return "a FIFO";
+        if (S_ISCHR(mode))
+                return "a character device";
+        if (S_ISBLK(mode))
+                return "a block device";
+        if (S_ISSOCK(mode))
+                return "a socket";
+        return "not a regular file";
+}
+
+static int parser_too_large(Parser *p, const char *path) {
+        Position pos = { path, 0 };
+
+        return parser_error_at(p, &pos, NULL, NULL, "larger than %d MiB, the limit for a configuration "
+                               "file: not read", CONFIG_FILE_SIZE_MAX / (1024 * 1024));
+}
+
+/* Only regular files of bounded size: a FIFO would block the loader (and with it a reload until the
+ * watchdog kills the daemon), /dev/zero would be read until memory runs out. */
+static int parser_check_file(Parser *p, const char *path, const struct stat *st) {
+        Position pos = { path, 0 };
+
+        if (S_ISDIR(st->st_mode))
+                return parser_io_error(p, path, -EISDIR);
+        if (!S_ISREG(st->st_mode))
+                return parser_error_at(p, &pos, NULL, NULL, "%s, not a regular file: not read",
+                                       file_type_name(st->st_mode));
+        if (st->st_size > CONFIG_FILE_SIZE_MAX)
+                return parser_too_large(p, path);
+        return 0;
+}
+
+static int parser_open_file(Parser *p, const char *path, int *ret_fd) {
+        _cleanup_(closep) int fd = -EBADF;
         struct stat st;
         int r;
 
-        f = fopen(path, "re");
-        if (!f)
+        /* stat() before open(): opening a device can do something of its own (a watchdog starts). */
+        if (stat(path, &st) < 0)
                 return parser_io_error(p, path, negative_errno());
-        if (fstat(fileno(f), &st) < 0)
+        r = parser_check_file(p, path, &st);
+        if (r < 0)
+                return r;
+        /* O_NONBLOCK: should the path have become a FIFO since, open() does not wait for a writer; fstat()
+         * then refuses it. */
+        fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
                 return parser_io_error(p, path, negative_errno());
-        if (S_ISDIR(st.st_mode))
-                return parser_io_error(p, path, -EISDIR);
+        if (fstat(fd, &st) < 0)
+                return parser_io_error(p, path, negative_errno());
+        r = parser_check_file(p, path, &st);
+        if (r < 0)
+                return r;
 
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+/* All of fd, at most max bytes: a file that grows past the limit while read (or a /proc file, whose size
+ * says 0) is refused too. */
+static int read_capped(int fd, size_t max, char **ret, size_t *ret_size) {
+        _cleanup_(freep) char *buf = NULL;
+        size_t size = 0, allocated = 0;
+
+        for (;;) {
+                ssize_t n;
+
+                if (size == allocated) {
+                        char *b;
+
+                        allocated = MIN(MAX(allocated * 2, (size_t) 4096), max + 1);
+                        b = realloc(buf, allocated);
+                        if (!b)
+                                return -ENOMEM;
+                        buf = b;
+                }
+                n = read(fd, buf + size, allocated - size);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return negative_errno();
+                if (n == 0)
+                        break;
+                size += (size_t) n;
+                if (size > max)
+                        return -EFBIG;
+        }
+
+        *ret = TAKE_PTR(buf);
+        *ret_size = size;
+        return 0;
+}
+
+static int parser_load_file(Parser *p, const char *path) {
+        _cleanup_(closep) int fd = -EBADF;
+        int r;
+
+        r = parser_open_file(p, path, &fd);
+        if (r < 0)
+                return r;
+        p->data = mfree(p->data);
+        r = read_capped(fd, CONFIG_FILE_SIZE_MAX, &p->data, &p->size);
+        if (r == -ENOMEM)
+                return p->error = r;
+        if (r == -EFBIG)
+                return parser_too_large(p, path);
+        if (r < 0)
+                return parser_io_error(p, path, r);
+        p->offset = 0;
+        return 0;
+}
+
+static int parser_read_file(Parser *p, const char *path) {
+        int r;
+
+        r = parser_load_file(p, path);
+        if (r < 0)
+                return r;
         r = strv_extend(&p->config->files, path);
         if (r < 0)
                 return p->error = r;
 
-        p->f = f;
         p->file = p->config->files[strv_length(p->config->files) - 1];
         p->line = 0;
         p->section = mfree(p->section);
         p->section_state = SECTION_NONE;
 
         r = ini_parse_stream(config_reader, p, config_handler, p);
-        p->f = NULL;
+        p->data = mfree(p->data);
         if (p->error < 0)
                 return p->error;
         if (r == -2)
                 return p->error = -ENOMEM;
-        if (ferror(f))
-                return parser_io_error(p, path, -EIO);
         return 0;
 }
 
@@ -889,9 +999,124 @@ static void verify_pools(Parser *p) {
 
                 if (config_gateway(c, family))
                         continue;
-                parser_error_at(p, &p->pool_pos[i], "Pool", "Prefix", "%s needs [Gateway] %s=",
+                parser_error_at(p, &p->pool_pos[i].pos, "Pool", "Prefix", "%s needs [Gateway] %s=",
                                 prefix_to_string(&c->pools[i], s), family == AF_INET ? "IPv4" : "IPv6");
         }
+}
+
+/* Every pool, sorted by family, address and then length, so that a pool comes right after the pools that
+ * contain it: two prefixes overlap exactly when one contains the other. */
+typedef struct PoolRef {
+        const Prefix *prefix;
+        const PoolPos *pos;
+        size_t parent;          /* the smallest pool containing this one (index into the sorted array) */
+        size_t earliest;        /* of the pools this one overlaps, the one read first; NONE if none */
+} PoolRef;
+
+#define NONE SIZE_MAX
+
+static int pool_ref_compare(const void *a, const void *b) {
+        const PoolRef *x = a, *y = b;
+        int r;
+
+        if (x->prefix->family != y->prefix->family)
+                return x->prefix->family < y->prefix->family ? -1 : 1;
+        r = memcmp(x->prefix->addr.bytes, y->prefix->addr.bytes, family_addr_size(x->prefix->family));
+        if (r != 0)
+                return r;
+        if (x->prefix->prefixlen != y->prefix->prefixlen)
+                return x->prefix->prefixlen < y->prefix->prefixlen ? -1 : 1;
+        return x->pos->seq < y->pos->seq ? -1 : x->pos->seq > y->pos->seq;
+}
+
+static bool prefix_covers(const Prefix *outer, const Prefix *inner) {
+        return outer->prefixlen <= inner->prefixlen && prefix_contains(outer, inner->family, &inner->addr);
+}
+
+/* Of two pools (NONE for none), the one read first. */
+static size_t pool_read_first(const PoolRef *refs, size_t a, size_t b) {
+        if (a == NONE || b == NONE)
+                return a == NONE ? b : a;
+        return refs[a].pos->seq < refs[b].pos->seq ? a : b;
+}
+
+/* For each pool, the pool read first among those it overlaps: its ancestors (the stack of pools containing
+ * it, in the sorted order) and its descendants (the pools it contains, which follow it). One pass down for
+ * the ancestors, one pass up to carry the descendants to their parents: O(n) after the sort. */
+static int pool_refs_link(PoolRef *refs, size_t n) {
+        _cleanup_(freep) size_t *stack = NULL, *above = NULL, *below = NULL;
+        size_t depth = 0;
+
+        stack = calloc(MAX(n, (size_t) 1), sizeof(size_t));
+        above = calloc(MAX(n, (size_t) 1), sizeof(size_t));
+        below = calloc(MAX(n, (size_t) 1), sizeof(size_t));
+        if (!stack || !above || !below)
+                return -ENOMEM;
+
+        for (size_t i = 0; i < n; i++) {
+                while (depth > 0 && !prefix_covers(refs[stack[depth - 1]].prefix, refs[i].prefix))
+                        depth--;
+                refs[i].parent = depth > 0 ? stack[depth - 1] : NONE;
+                above[i] = refs[i].parent == NONE ? NONE : pool_read_first(refs, refs[i].parent,
+                                                                           above[refs[i].parent]);
+                below[i] = NONE;
+                stack[depth++] = i;
+        }
+        for (size_t i = n; i-- > 0;)
+                if (refs[i].parent != NONE)
+                        below[refs[i].parent] = pool_read_first(refs, below[refs[i].parent],
+                                                                pool_read_first(refs, i, below[i]));
+        for (size_t i = 0; i < n; i++)
+                refs[i].earliest = pool_read_first(refs, above[i], below[i]);
+        return 0;
+}
+
+static int pool_ref_compare_seq(const void *a, const void *b) {
+        const PoolRef *const *x = a, *const *y = b;
+
+        return (*x)->pos->seq < (*y)->pos->seq ? -1 : (*x)->pos->seq > (*y)->pos->seq;
+}
+
+static void verify_pool_report(Parser *p, const PoolRef *bad, const PoolRef *first) {
+        char s[PREFIX_STRLEN], other[PREFIX_STRLEN];
+
+        prefix_to_string(bad->prefix, s);
+        if (prefix_equal(first->prefix, bad->prefix))
+                parser_error_at(p, &bad->pos->pos, "Pool", "Prefix", "%s is already listed at %s:%u", s,
+                                first->pos->pos.file, first->pos->pos.line);
+        else
+                parser_error_at(p, &bad->pos->pos, "Pool", "Prefix", "%s overlaps %s (%s:%u)", s,
+                                prefix_to_string(first->prefix, other), first->pos->pos.file,
+                                first->pos->pos.line);
+}
+
+/* A pool that overlaps one read before it is an error on the later one, naming the earliest it overlaps;
+ * the errors come in the order the pools were read. */
+static int verify_pool_overlaps(Parser *p) {
+        _cleanup_(freep) PoolRef *refs = NULL;
+        _cleanup_(freep) const PoolRef **bad = NULL;
+        const Config *c = p->config;
+        size_t n = c->n_pools, n_bad = 0;
+        int r;
+
+        refs = calloc(MAX(n, (size_t) 1), sizeof(PoolRef));
+        bad = calloc(MAX(n, (size_t) 1), sizeof(PoolRef *));
+        if (!refs || !bad)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                refs[i] = (PoolRef) { &c->pools[i], &p->pool_pos[i], NONE, NONE };
+        qsort(refs, n, sizeof(PoolRef), pool_ref_compare);
+        r = pool_refs_link(refs, n);
+        if (r < 0)
+                return r;
+
+        for (size_t i = 0; i < n; i++)
+                if (refs[i].earliest != NONE && refs[refs[i].earliest].pos->seq < refs[i].pos->seq)
+                        bad[n_bad++] = &refs[i];
+        qsort(bad, n_bad, sizeof(PoolRef *), pool_ref_compare_seq);
+        for (size_t i = 0; i < n_bad; i++)
+                verify_pool_report(p, bad[i], &refs[bad[i]->earliest]);
+        return 0;
 }
 
 static void verify_gateway(Parser *p, int family) {
@@ -951,11 +1176,17 @@ static void verify_rt_tables(Parser *p, const char *iproute2_dir) {
         verify_rt_tables_in(p, IPROUTE2_DIR_VENDOR);
 }
 
-static void config_verify(Parser *p, const char *iproute2_dir) {
+static int config_verify(Parser *p, const char *iproute2_dir) {
+        int r;
+
+        r = verify_pool_overlaps(p);
+        if (r < 0)
+                return r;
         verify_pools(p);
         verify_gateway(p, AF_INET);
         verify_gateway(p, AF_INET6);
         verify_rt_tables(p, iproute2_dir);
+        return 0;
 }
 
 /* Every key at its default, by the same code that resets a key on an empty assignment. */
@@ -1026,6 +1257,7 @@ static int config_finish(Parser *p) {
 
 static void parser_done(Parser *p) {
         config_free(p->config);
+        free(p->data);
         free(p->buf);
         free(p->section);
         free(p->pool_pos);
@@ -1060,7 +1292,9 @@ int config_load(const ConfigSource *src, Config **ret, char ***errors) {
         r = config_finish(&p);
         if (r < 0)
                 return r;
-        config_verify(&p, src ? src->iproute2_dir : NULL);
+        r = config_verify(&p, src ? src->iproute2_dir : NULL);
+        if (r < 0)
+                return r;
 
         if (p.error < 0)
                 return p.error;

@@ -106,6 +106,8 @@ typedef struct Config {
 } Config;
 
 #define CONFIG_PATH_DEFAULT "/etc/vpnpolicy/vpnpolicy.conf"
+/* Each file is read only if it is a regular file of at most this size. */
+#define CONFIG_FILE_SIZE_MAX (1024 * 1024)
 
 typedef struct ConfigSource {
         const char *path;               /* NULL: /etc/vpnpolicy/vpnpolicy.conf */

@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 #include <stdio.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -340,6 +341,197 @@ static void test_dropin_errors(void) {
         ASSERT(strv_length(errors) == 2);
 }
 
+/* Loads main_path, expecting failure with an error "FILE: ...what" (no line) for the file path. */
+static void expect_file_error(const char *path, const char *what) {
+        _cleanup_strv_free_ char **errors = NULL;
+        Config *c = NULL;
+
+        ASSERT(load_path(main_path, iproute2_dir, &c, &errors) < 0);
+        ASSERT(!c);
+        ASSERT(has_error(errors, path, 0, what));
+}
+
+/* Only regular files are read: a FIFO drop-in used to block the loader for good (alarm() turns a
+ * regression into a failure, not a hang), a drop-in linked to /dev/zero was read until ENOMEM. */
+static void test_not_regular(void) {
+        char path[PATH_MAX + 64];
+
+        setup();
+        write_file(main_path, MINIMAL);
+        (void) mkdir(dropin_dir, 0755);
+        snprintf(path, sizeof(path), "%s/10-fifo.conf", dropin_dir);
+        ASSERT(mkfifo(path, 0600) == 0);
+        alarm(10);
+        expect_file_error(path, "a FIFO, not a regular file: not read");
+        alarm(0);
+        ASSERT(unlink(path) == 0);
+
+        snprintf(path, sizeof(path), "%s/20-zero.conf", dropin_dir);
+        ASSERT(symlink("/dev/zero", path) == 0);
+        expect_file_error(path, "a character device, not a regular file: not read");
+        ASSERT(unlink(path) == 0);
+
+        /* The main file itself, and a directory (as before). */
+        ASSERT(unlink(main_path) == 0);
+        ASSERT(symlink("/dev/null", main_path) == 0);
+        expect_file_error(main_path, "a character device, not a regular file: not read");
+        ASSERT(unlink(main_path) == 0);
+        write_file(main_path, MINIMAL);
+        snprintf(path, sizeof(path), "%s/30-dir.conf", dropin_dir);
+        ASSERT(mkdir(path, 0755) == 0);
+        expect_file_error(path, "Is a directory");
+        ASSERT(rmdir(path) == 0);
+
+        /* A symlink to a regular file is read as ever. */
+        snprintf(path, sizeof(path), "%s/../linked.conf", dropin_dir);
+        write_file(path, "[Tunnels]\nMatch=wg*\n");
+        snprintf(path, sizeof(path), "%s/40-linked.conf", dropin_dir);
+        ASSERT(symlink("../linked.conf", path) == 0);
+        config_free(load_ok(MINIMAL));
+}
+
+/* Writes size bytes of comment lines (and MINIMAL first if with_config) to path. */
+static void write_sized(const char *path, size_t size, bool with_config) {
+        FILE *f = fopen(path, "we");
+        size_t n = 0;
+
+        ASSERT(f);
+        if (with_config) {
+                ASSERT(fputs(MINIMAL, f) >= 0);
+                n = strlen(MINIMAL);
+        }
+        while (n < size) {
+                size_t k = MIN(size - n, (size_t) 80);
+
+                /* "#...#\n": k bytes, the last a newline */
+                for (size_t i = 0; i + 1 < k; i++)
+                        ASSERT(fputc('#', f) != EOF);
+                ASSERT(fputc('\n', f) != EOF);
+                n += k;
+        }
+        ASSERT(fclose(f) == 0);
+}
+
+static void test_size_limit(void) {
+        _cleanup_strv_free_ char **errors = NULL;
+        _cleanup_(config_freep) Config *c = NULL;
+        char path[PATH_MAX + 64];
+
+        setup();
+        (void) mkdir(dropin_dir, 0755);
+        snprintf(path, sizeof(path), "%s/10-big.conf", dropin_dir);
+
+        /* Exactly at the limit: read. */
+        write_sized(main_path, CONFIG_FILE_SIZE_MAX, true);
+        write_sized(path, CONFIG_FILE_SIZE_MAX, false);
+        ASSERT(load_path(main_path, iproute2_dir, &c, &errors) == 0);
+        ASSERT(c && strv_length(c->files) == 2);
+
+        /* One byte more, in a drop-in or in the main file: refused, naming the file and the limit. */
+        write_sized(path, CONFIG_FILE_SIZE_MAX + 1, false);
+        expect_file_error(path, "larger than 1 MiB, the limit for a configuration file: not read");
+        write_sized(path, 10, false);
+        write_sized(main_path, CONFIG_FILE_SIZE_MAX + 1, true);
+        expect_file_error(main_path, "larger than 1 MiB, the limit for a configuration file: not read");
+}
+
+/* An overlap is an error on the pool read later, naming the earliest pool it overlaps, whichever is the
+ * larger; the errors come in the order the pools were read. */
+static void test_overlaps(void) {
+        _cleanup_strv_free_ char **errors = NULL;
+        char what[PATH_MAX * 2 + 128];
+        Config *c = NULL;
+
+        setup();
+        write_file(main_path, SEED003_GATEWAY "[Pool]\nPrefix=10.0.0.0/8\nPrefix=10.1.0.0/16\n"
+                              "Prefix=10.1.1.0/24\nPrefix=10.1.0.0/16\n");
+        ASSERT(load_path(main_path, iproute2_dir, &c, &errors) == -EINVAL);
+        ASSERT_INT(strv_length(errors), 3);
+        snprintf(what, sizeof(what), "%s:7: [Pool] Prefix: 10.1.0.0/16 overlaps 10.0.0.0/8 (%s:6)",
+                 main_path, main_path);
+        ASSERT_STREQ(errors[0], what);
+        snprintf(what, sizeof(what), "%s:8: [Pool] Prefix: 10.1.1.0/24 overlaps 10.0.0.0/8 (%s:6)",
+                 main_path, main_path);
+        ASSERT_STREQ(errors[1], what);
+        snprintf(what, sizeof(what), "%s:9: [Pool] Prefix: 10.1.0.0/16 overlaps 10.0.0.0/8 (%s:6)",
+                 main_path, main_path);
+        ASSERT_STREQ(errors[2], what);
+        errors = strv_free(errors);
+
+        /* The larger pool written last is the one in error, and names the first pool it covers. */
+        write_file(main_path, "[Pool]\nPrefix=10.9.1.0/24\nPrefix=10.2.0.0/16\nPrefix=10.9.0.0/24\n"
+                              "Prefix=10.0.0.0/8\nPrefix=10.9.1.0/24\n" SEED003_GATEWAY);
+        ASSERT(load_path(main_path, iproute2_dir, &c, &errors) == -EINVAL);
+        ASSERT_INT(strv_length(errors), 2);
+        snprintf(what, sizeof(what), "%s:5: [Pool] Prefix: 10.0.0.0/8 overlaps 10.9.1.0/24 (%s:2)",
+                 main_path, main_path);
+        ASSERT_STREQ(errors[0], what);
+        snprintf(what, sizeof(what), "%s:6: [Pool] Prefix: 10.9.1.0/24 is already listed at %s:2",
+                 main_path, main_path);
+        ASSERT_STREQ(errors[1], what);
+        errors = strv_free(errors);
+
+        /* One start, two lengths; and neighbours, or equal bytes of another family, do not overlap. */
+        expect_errors("[Pool]\nPrefix=10.0.0.0/24\nPrefix=10.0.0.0/16\n" SEED003_GATEWAY, 1, 3,
+                      "[Pool] Prefix: 10.0.0.0/16 overlaps 10.0.0.0/24 (");
+        c = load_ok("[Pool]\nPrefix=10.0.0.0/25\nPrefix=10.0.0.128/25\nPrefix=a00::/8\nPrefix=10.0.1.0/24\n"
+                    "Prefix=b00::/8\nPrefix=10.0.2.0/32\n" SEED003_GATEWAY);
+        config_free(c);
+}
+
+static double cpu_seconds(void) {
+        struct timespec ts;
+
+        ASSERT(clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) == 0);
+        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+/* 20,000 pools took 40 s to check pairwise (53 s on the machine of issue 11), longer than the watchdog
+ * gives a reload. Sorted, a few milliseconds: the bound is on CPU time, so a busy machine does not fail it,
+ * and is far below what the quadratic check took. */
+static void test_many_pools(void) {
+        _cleanup_strv_free_ char **errors = NULL;
+        _cleanup_(config_freep) Config *c = NULL;
+        _cleanup_(freep) char *text = NULL;
+        char what[PATH_MAX * 2 + 128];
+        size_t size = 0;
+        double t;
+        FILE *f;
+
+        setup();
+        f = open_memstream(&text, &size);
+        ASSERT(f);
+        fputs(SEED003_GATEWAY "[Pool]\n", f);
+        for (unsigned i = 0; i < 18000; i++)
+                fprintf(f, "Prefix=10.%u.%u.0/24\n", i / 256 + 16, i % 256);
+        for (unsigned i = 0; i < 2000; i++)
+                fprintf(f, "Prefix=fd00:%x::/64\n", i);
+        ASSERT(fclose(f) == 0);
+        write_file(main_path, text);
+
+        t = cpu_seconds();
+        ASSERT(load_path(main_path, iproute2_dir, &c, &errors) == 0);
+        t = cpu_seconds() - t;
+        ASSERT_INT(c->n_pools, 20000);
+        fprintf(stderr, "  20000 pools loaded and checked in %.3f s of CPU\n", t);
+        ASSERT(t < 1.0);
+
+        /* One overlap at the end is found, and named. */
+        c = config_free(c);
+        f = fopen(main_path, "ae");
+        ASSERT(f && fputs("Prefix=10.80.207.128/25\nPrefix=fd00:7cf::/48\n", f) >= 0 && fclose(f) == 0);
+        t = cpu_seconds();
+        ASSERT(load_path(main_path, iproute2_dir, &c, &errors) == -EINVAL);
+        t = cpu_seconds() - t;
+        fprintf(stderr, "  20002 pools with 2 overlaps in %.3f s of CPU\n", t);
+        ASSERT(t < 1.0);
+        ASSERT_INT(strv_length(errors), 2);
+        snprintf(what, sizeof(what), "%s:20006: [Pool] Prefix: 10.80.207.128/25 overlaps 10.80.207.0/24 "
+                 "(%s:16597)", main_path, main_path);
+        ASSERT_STREQ(errors[0], what);
+        ASSERT(strstr(errors[1], ":20007: [Pool] Prefix: fd00:7cf::/48 overlaps fd00:7cf::/64 ("));
+}
+
 static void test_empty_resets(void) {
         _cleanup_(config_freep) Config *c = NULL;
 
@@ -583,6 +775,10 @@ int main(void) {
         RUN(test_missing_files);
         RUN(test_dropins);
         RUN(test_dropin_errors);
+        RUN(test_not_regular);
+        RUN(test_size_limit);
+        RUN(test_overlaps);
+        RUN(test_many_pools);
         RUN(test_empty_resets);
         RUN(test_match);
         RUN(test_rt_tables_clash);
