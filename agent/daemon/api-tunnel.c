@@ -116,7 +116,7 @@ static bool pending_try(Manager *m, PendingCall *p) {
                         return false;
         log_info("Tunnel %s registered by OpenVPN (pid %d, %s), its routes are in table %s.", l->info.name,
                  p->request.daemon_pid, p->request.config[0] ? p->request.config : "no config path",
-                 m->config->table_name);
+                 m->config->policies[0].table_name);
         (void) varlink_call_reply(p->call, json_pack("{s:s, s:o}", "dev", l->info.name, "routes",
                                                      routes_json(m, subnets, n)));
         return true;
