@@ -101,8 +101,8 @@ static void print_failover(FILE *f, const PolicyConfig *pol) {
 }
 
 static void print_policy(FILE *f, const PolicyConfig *pol) {
-        fprintf(f, "[Table]\nName=%s\nId=%" PRIu32 "\nPriority=%" PRIu32 "\n\n", pol->table_name, pol->table_id,
-                pol->priority);
+        fprintf(f, "[Table]\nName=%s\nId=%" PRIu32 "\nPriority=%" PRIu32 "\n\n", pol->table_name,
+                pol->table_id, pol->priority);
 
         fprintf(f, "[Pool]\n");
         for (size_t i = 0; i < pol->n_pools; i++) {
@@ -161,7 +161,8 @@ static bool gateway_equal(const GatewayConfig *a, const GatewayConfig *b) {
         return streq_ptr(a->name, b->name) &&
                 address_equal(AF_INET, a->has_ipv4, &a->ipv4, b->has_ipv4, &b->ipv4) &&
                 address_equal(AF_INET6, a->has_ipv6, &a->ipv6, b->has_ipv6, &b->ipv6) &&
-                streq(a->device, b->device) && a->priority == b->priority && probe_equal(&a->probe, &b->probe);
+                streq(a->device, b->device) && a->priority == b->priority &&
+                probe_equal(&a->probe, &b->probe);
 }
 
 static bool policy_equal(const PolicyConfig *a, const PolicyConfig *b) {

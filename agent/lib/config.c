@@ -33,6 +33,7 @@
 
 #define USEC_PER_MSEC 1000ULL
 #define USEC_PER_SEC (1000ULL * USEC_PER_MSEC)
+#define USEC_PER_HOUR (3600ULL * USEC_PER_SEC)
 #define NONE SIZE_MAX
 
 static inline void *mfree(void *p) {
@@ -65,7 +66,7 @@ typedef struct GatewayState {
 typedef struct PolicyState {
         Position origin;                /* its [Policy] Name= line, its policies.d file, or the main file */
         Position pos[CONFIG_KEYS_MAX];
-        bool rejected[CONFIG_KEYS_MAX]; /* an invalid value was reported: a required key is not "missing" too */
+        bool rejected[CONFIG_KEYS_MAX]; /* an invalid value was reported: a required key is not "missing" */
         PoolPos *pool_pos;              /* parallel to PolicyConfig.pools */
         size_t pools_allocated;
         GatewayState *gateways;         /* parallel to PolicyConfig.gateways */
@@ -433,11 +434,13 @@ static const char *const rt_names_reserved[] = { "unspec", "default", "main", "l
 static int check_rt_name_at(Parser *p, const Position *pos, const char *section, const char *key,
                             const char *kind, const char *value) {
         if (!rt_name_valid(value))
-                return parser_error_at(p, pos, section, key, "invalid %s name \"%s\": expected a letter or '_', "
-                                       "then letters, digits, '_', '.' or '-', at most 63 characters", kind, value);
+                return parser_error_at(p, pos, section, key, "invalid %s name \"%s\": expected a letter or "
+                                       "'_', then letters, digits, '_', '.' or '-', at most 63 characters",
+                                       kind, value);
         for (size_t i = 0; i < ELEMENTSOF(rt_names_reserved); i++)
                 if (streq(value, rt_names_reserved[i]))
-                        return parser_error_at(p, pos, section, key, "\"%s\" is reserved by iproute2", value);
+                        return parser_error_at(p, pos, section, key, "\"%s\" is reserved by iproute2",
+                                               value);
         return 0;
 }
 
@@ -514,21 +517,21 @@ static int parse_priority(Parser *p, const char *value, void *dest, _unused_ int
 }
 
 typedef enum NumberKind {
-        NUMBER_GATEWAY_PRIORITY,
-        NUMBER_FAIL_COUNT,
-        NUMBER_RISE_COUNT,
-        NUMBER_LOSS_PERCENT,
+        NUMBER_PRIORITY,
+        NUMBER_FALL,
+        NUMBER_RISE,
+        NUMBER_LOSS,
         _NUMBER_MAX,
 } NumberKind;
 
 static const struct {
         uint32_t def, min, max;
 } number_limits[_NUMBER_MAX] = {
-        [NUMBER_GATEWAY_PRIORITY] = { GATEWAY_PRIORITY_DEFAULT, 0, UINT32_MAX },
-        /* More than 100 probes in a row is minutes of a dead gateway carrying traffic at the default rate. */
-        [NUMBER_FAIL_COUNT] = { PROBE_FALL_DEFAULT, 1, 100 },
-        [NUMBER_RISE_COUNT] = { PROBE_RISE_DEFAULT, 1, 100 },
-        [NUMBER_LOSS_PERCENT] = { PROBE_LOSS_MAX_DEFAULT, 0, 100 },
+        [NUMBER_PRIORITY] = { GATEWAY_PRIORITY_DEFAULT, 0, UINT32_MAX },
+        /* More than 100 probes in a row: minutes of a dead gateway carrying traffic at the default rate. */
+        [NUMBER_FALL] = { PROBE_FALL_DEFAULT, 1, 100 },
+        [NUMBER_RISE] = { PROBE_RISE_DEFAULT, 1, 100 },
+        [NUMBER_LOSS] = { PROBE_LOSS_MAX_DEFAULT, 0, 100 },
 };
 
 _Static_assert(sizeof(unsigned) == sizeof(uint32_t), "unsigned fields are parsed as uint32_t");
@@ -545,10 +548,10 @@ static int parse_u32_key(Parser *p, const char *value, void *dest, int ltype) {
 }
 
 typedef enum TimespanKind {
-        TIMESPAN_PROBE_INTERVAL,
-        TIMESPAN_PROBE_TIMEOUT,
-        TIMESPAN_RTT_MAX,
-        TIMESPAN_PREEMPT_HOLD,
+        TIMESPAN_INTERVAL,
+        TIMESPAN_TIMEOUT,
+        TIMESPAN_RTT,
+        TIMESPAN_HOLD,
         _TIMESPAN_MAX,
 } TimespanKind;
 
@@ -557,10 +560,10 @@ typedef enum TimespanKind {
 static const struct {
         uint64_t def, min, max;
 } timespan_limits[_TIMESPAN_MAX] = {
-        [TIMESPAN_PROBE_INTERVAL] = { PROBE_INTERVAL_DEFAULT_USEC, 100 * USEC_PER_MSEC, 3600 * USEC_PER_SEC },
-        [TIMESPAN_PROBE_TIMEOUT] = { PROBE_TIMEOUT_DEFAULT_USEC, 10 * USEC_PER_MSEC, 3600 * USEC_PER_SEC },
-        [TIMESPAN_RTT_MAX] = { PROBE_RTT_MAX_DEFAULT_USEC, 0, 3600 * USEC_PER_SEC },
-        [TIMESPAN_PREEMPT_HOLD] = { PREEMPT_HOLD_DEFAULT_USEC, 0, 86400 * USEC_PER_SEC },
+        [TIMESPAN_INTERVAL] = { PROBE_INTERVAL_DEFAULT_USEC, 100 * USEC_PER_MSEC, USEC_PER_HOUR },
+        [TIMESPAN_TIMEOUT] = { PROBE_TIMEOUT_DEFAULT_USEC, 10 * USEC_PER_MSEC, USEC_PER_HOUR },
+        [TIMESPAN_RTT] = { PROBE_RTT_MAX_DEFAULT_USEC, 0, USEC_PER_HOUR },
+        [TIMESPAN_HOLD] = { PREEMPT_HOLD_DEFAULT_USEC, 0, 24 * USEC_PER_HOUR },
 };
 
 static int parse_timespan_key(Parser *p, const char *value, void *dest, int ltype) {
@@ -579,8 +582,8 @@ static int parse_timespan_key(Parser *p, const char *value, void *dest, int ltyp
                                     format_timespan(timespan_limits[ltype].min, a),
                                     format_timespan(timespan_limits[ltype].max, b));
         if (r < 0)
-                return parser_error(p, "invalid time span \"%s\": expected a number and a unit, such as 500ms, "
-                                    "2s or 1min", value);
+                return parser_error(p, "invalid time span \"%s\": expected a number and a unit, such as "
+                                    "500ms, 2s or 1min", value);
         *usec = v;
         return 0;
 }
@@ -753,8 +756,8 @@ static int parse_probe_target(Parser *p, const char *value, void *dest, _unused_
         if (addr_parse(AF_UNSPEC, value, &family, &a) < 0)
                 return parser_error(p, "invalid address \"%s\"", value);
         if (!address_usable(family, &a))
-                return parser_error(p, "%s is not usable as a probe target (unspecified, loopback, multicast "
-                                    "or broadcast)", value);
+                return parser_error(p, "%s is not usable as a probe target (unspecified, loopback, "
+                                    "multicast or broadcast)", value);
         if (family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&a.in6))
                 return parser_error(p, "%s is a v4-mapped address: write the IPv4 address", value);
 
@@ -774,8 +777,8 @@ static int parse_probe_target(Parser *p, const char *value, void *dest, _unused_
 static int parse_gateway_name(Parser *p, const char *value, _unused_ void *dest, _unused_ int ltype) {
         if (*value && !rt_name_valid(value)) {
                 p->gateway_lost = true;
-                return parser_error(p, "invalid gateway name \"%s\": expected a letter or '_', then letters, "
-                                    "digits, '_', '.' or '-', at most 63 characters", value);
+                return parser_error(p, "invalid gateway name \"%s\": expected a letter or '_', then "
+                                    "letters, digits, '_', '.' or '-', at most 63 characters", value);
         }
         if (p->policy == NONE)
                 return 0;
@@ -957,40 +960,40 @@ static int parse_register_group(Parser *p, const char *value, _unused_ void *des
 #define GLOBAL(f) SCOPE_GLOBAL, offsetof(Config, f)
 #define POLICY(f) SCOPE_POLICY, offsetof(PolicyConfig, f)
 #define GATEWAY(f) SCOPE_GATEWAY, offsetof(GatewayConfig, f)
+#define PROBE(f) GATEWAY(probe.f)
 
 static const ConfigKey config_keys[] = {
-        { "Policy",   "Name",             parse_policy_name,    0,                       SCOPE_NAME, 0 },
-        { "Table",    "Name",             parse_table_name,     0,                       POLICY(table_name) },
-        { "Table",    "Id",               parse_table_id,       0,                       POLICY(table_id) },
-        { "Table",    "Priority",         parse_priority,       0,                       POLICY(priority) },
-        { "Pool",     "Prefix",           parse_pool,           0,                       SCOPE_POLICY, 0 },
-        /* [Gateway] Name= first: parser_reset_scope() and config-print.c keep this order. */
-        { "Gateway",  "Name",             parse_gateway_name,   0,                       SCOPE_NAME, 0 },
-        { "Gateway",  "IPv4",             parse_gateway,        AF_INET,                 SCOPE_GATEWAY, 0 },
-        { "Gateway",  "IPv6",             parse_gateway,        AF_INET6,                SCOPE_GATEWAY, 0 },
-        { "Gateway",  "Device",           parse_device,         0,                       GATEWAY(device) },
-        { "Gateway",  "Priority",         parse_u32_key,        NUMBER_GATEWAY_PRIORITY, GATEWAY(priority) },
-        { "Gateway",  "Probe",            parse_probe,          0,                       SCOPE_GATEWAY, 0 },
-        { "Gateway",  "ProbeTarget",      parse_probe_target,   0,                       SCOPE_GATEWAY, 0 },
-        { "Gateway",  "ProbeIntervalSec", parse_timespan_key,   TIMESPAN_PROBE_INTERVAL, GATEWAY(probe.interval_usec) },
-        { "Gateway",  "ProbeTimeoutSec",  parse_timespan_key,   TIMESPAN_PROBE_TIMEOUT,  GATEWAY(probe.timeout_usec) },
-        { "Gateway",  "FailCount",        parse_u32_key,        NUMBER_FAIL_COUNT,       GATEWAY(probe.fall) },
-        { "Gateway",  "RiseCount",        parse_u32_key,        NUMBER_RISE_COUNT,       GATEWAY(probe.rise) },
-        { "Gateway",  "MaxLossPercent",   parse_u32_key,        NUMBER_LOSS_PERCENT,     GATEWAY(probe.loss_max_percent) },
-        { "Gateway",  "MaxRTTSec",        parse_timespan_key,   TIMESPAN_RTT_MAX,        GATEWAY(probe.rtt_max_usec) },
-        { "Failover", "Preempt",          parse_bool_key,       PREEMPT_DEFAULT,         POLICY(preempt) },
-        { "Failover", "PreemptHoldSec",   parse_timespan_key,   TIMESPAN_PREEMPT_HOLD,   POLICY(preempt_hold_usec) },
-        { "Tunnels",  "Match",            parse_match,          0,                       GLOBAL(tunnel_match) },
-        { "Tunnels",  "MirrorRoutes",     parse_bool_key,       true,                    GLOBAL(mirror_routes) },
-        { "Firewall", "Manage",           parse_bool_key,       true,                    GLOBAL(firewall_manage) },
-        { "Firewall", "LeakGuard",        parse_bool_key,       true,                    GLOBAL(firewall_leak_guard) },
-        { "Firewall", "Masquerade",       parse_bool_key,       false,                   GLOBAL(firewall_masquerade) },
-        { "Kernel",   "SendRedirects",    parse_bool_key,       false,                   GLOBAL(send_redirects) },
-        { "Kernel",   "Forwarding",       parse_forwarding,     FORWARDING_CHECK,        GLOBAL(forwarding) },
-        { "Kernel",   "FailClosed",       parse_bool_key,       true,                    GLOBAL(fail_closed) },
-        { "Control",  "ReadGroup",        parse_read_group,     0,                       SCOPE_GLOBAL, 0 },
-        { "Control",  "RegisterUser",     parse_register_user,  0,                       SCOPE_GLOBAL, 0 },
-        { "Control",  "RegisterGroup",    parse_register_group, 0,                       SCOPE_GLOBAL, 0 },
+        { "Policy",   "Name",             parse_policy_name,    0,                 SCOPE_NAME, 0 },
+        { "Table",    "Name",             parse_table_name,     0,                 POLICY(table_name) },
+        { "Table",    "Id",               parse_table_id,       0,                 POLICY(table_id) },
+        { "Table",    "Priority",         parse_priority,       0,                 POLICY(priority) },
+        { "Pool",     "Prefix",           parse_pool,           0,                 SCOPE_POLICY, 0 },
+        { "Gateway",  "Name",             parse_gateway_name,   0,                 SCOPE_NAME, 0 },
+        { "Gateway",  "IPv4",             parse_gateway,        AF_INET,           SCOPE_GATEWAY, 0 },
+        { "Gateway",  "IPv6",             parse_gateway,        AF_INET6,          SCOPE_GATEWAY, 0 },
+        { "Gateway",  "Device",           parse_device,         0,                 GATEWAY(device) },
+        { "Gateway",  "Priority",         parse_u32_key,        NUMBER_PRIORITY,   GATEWAY(priority) },
+        { "Gateway",  "Probe",            parse_probe,          0,                 SCOPE_GATEWAY, 0 },
+        { "Gateway",  "ProbeTarget",      parse_probe_target,   0,                 SCOPE_GATEWAY, 0 },
+        { "Gateway",  "ProbeIntervalSec", parse_timespan_key,   TIMESPAN_INTERVAL, PROBE(interval_usec) },
+        { "Gateway",  "ProbeTimeoutSec",  parse_timespan_key,   TIMESPAN_TIMEOUT,  PROBE(timeout_usec) },
+        { "Gateway",  "FailCount",        parse_u32_key,        NUMBER_FALL,       PROBE(fall) },
+        { "Gateway",  "RiseCount",        parse_u32_key,        NUMBER_RISE,       PROBE(rise) },
+        { "Gateway",  "MaxLossPercent",   parse_u32_key,        NUMBER_LOSS,       PROBE(loss_max_percent) },
+        { "Gateway",  "MaxRTTSec",        parse_timespan_key,   TIMESPAN_RTT,      PROBE(rtt_max_usec) },
+        { "Failover", "Preempt",          parse_bool_key,       PREEMPT_DEFAULT,   POLICY(preempt) },
+        { "Failover", "PreemptHoldSec",   parse_timespan_key,   TIMESPAN_HOLD,     POLICY(preempt_hold_usec) },
+        { "Tunnels",  "Match",            parse_match,          0,                 GLOBAL(tunnel_match) },
+        { "Tunnels",  "MirrorRoutes",     parse_bool_key,       true,              GLOBAL(mirror_routes) },
+        { "Firewall", "Manage",           parse_bool_key,       true,              GLOBAL(firewall_manage) },
+        { "Firewall", "LeakGuard",        parse_bool_key,       true,              GLOBAL(firewall_leak_guard) },
+        { "Firewall", "Masquerade",       parse_bool_key,       false,             GLOBAL(firewall_masquerade) },
+        { "Kernel",   "SendRedirects",    parse_bool_key,       false,             GLOBAL(send_redirects) },
+        { "Kernel",   "Forwarding",       parse_forwarding,     FORWARDING_CHECK,  GLOBAL(forwarding) },
+        { "Kernel",   "FailClosed",       parse_bool_key,       true,              GLOBAL(fail_closed) },
+        { "Control",  "ReadGroup",        parse_read_group,     0,                 SCOPE_GLOBAL, 0 },
+        { "Control",  "RegisterUser",     parse_register_user,  0,                 SCOPE_GLOBAL, 0 },
+        { "Control",  "RegisterGroup",    parse_register_group, 0,                 SCOPE_GLOBAL, 0 },
 };
 static const size_t config_keys_n = ELEMENTSOF(config_keys);
 _Static_assert(ELEMENTSOF(config_keys) <= CONFIG_KEYS_MAX, "raise CONFIG_KEYS_MAX");
@@ -1060,8 +1063,8 @@ static void parser_section_end(Parser *p) {
         Position pos = { p->file, p->section_line };
 
         if (p->section_state == SECTION_KNOWN && streq(p->section, "Policy") && !p->section_has_keys)
-                parser_error_at(p, &pos, "Policy", "Name", "missing: a [Policy] section names the policy the "
-                                "sections after it set");
+                parser_error_at(p, &pos, "Policy", "Name", "missing: a [Policy] section names the policy "
+                                "the sections after it set");
 }
 
 static int parser_section_header(Parser *p, char *s) {
@@ -1091,8 +1094,9 @@ static int parser_section_header(Parser *p, char *s) {
         /* A policy file holds one policy; what applies to all of them is said once, in the main file. */
         if (p->kind == FILE_POLICY && k->scope == SCOPE_GLOBAL) {
                 Position pos = parser_here(p);
-                return parser_error_at(p, &pos, p->section, NULL, "not allowed in a policy file: [%s] applies "
-                                       "to every policy and goes in vpnpolicy.conf or its drop-ins", p->section);
+                return parser_error_at(p, &pos, p->section, NULL, "not allowed in a policy file: [%s] "
+                                       "applies to every policy and goes in vpnpolicy.conf or its drop-ins",
+                                       p->section);
         }
         p->section_state = SECTION_KNOWN;
         if (streq(p->section, "Policy"))
@@ -1200,8 +1204,12 @@ static int parser_key_target(Parser *p, const ConfigKey *k, void **ret_dest, Pos
                 }
         }
         *ret_dest = parser_key_dest(p, k);
-        *ret_pos = k->scope == SCOPE_GLOBAL ? &p->pos[i] :
-                k->scope == SCOPE_POLICY ? &parser_policy_state(p)->pos[i] : &parser_gateway_state(p)->pos[i];
+        if (k->scope == SCOPE_GLOBAL)
+                *ret_pos = &p->pos[i];
+        else if (k->scope == SCOPE_POLICY)
+                *ret_pos = &parser_policy_state(p)->pos[i];
+        else
+                *ret_pos = &parser_gateway_state(p)->pos[i];
         return 1;
 }
 
@@ -1519,7 +1527,8 @@ static int pool_refs_sorted(const Parser *p, PoolRef **ret, size_t *ret_n) {
         n = 0;
         for (size_t i = 0; i < c->n_policies; i++)
                 for (size_t j = 0; j < c->policies[i].n_pools; j++)
-                        refs[n++] = (PoolRef) { &c->policies[i].pools[j], &p->policies[i].pool_pos[j], NONE, NONE };
+                        refs[n++] = (PoolRef) { &c->policies[i].pools[j], &p->policies[i].pool_pos[j], NONE,
+                                                NONE };
         qsort(refs, n, sizeof(PoolRef), pool_ref_compare);
 
         *ret = refs;
@@ -1618,8 +1627,8 @@ static size_t pool_refs_lookup(const PoolRef *refs, size_t n, int family, const 
 }
 
 /* A gateway or probe target inside a pool would be routed into the policy table it is the exit of. */
-static void verify_not_in_pools(Parser *p, const PoolRef *refs, size_t n, const Position *pos, const char *key,
-                                int family, const InAddrUnion *a) {
+static void verify_not_in_pools(Parser *p, const PoolRef *refs, size_t n, const Position *pos,
+                                const char *key, int family, const InAddrUnion *a) {
         char s[ADDR_STRLEN], pfx[PREFIX_STRLEN];
 
         addr_to_string(family, a, s);
@@ -1630,25 +1639,28 @@ static void verify_not_in_pools(Parser *p, const PoolRef *refs, size_t n, const 
 
 static const int families[] = { AF_INET, AF_INET6 };
 
+static void verify_gateway_not_in_pools(Parser *p, const PoolRef *refs, size_t n, size_t i, size_t j) {
+        const GatewayConfig *g = &p->config->policies[i].gateways[j];
+        const GatewayState *st = &p->policies[i].gateways[j];
+
+        for (size_t f = 0; f < ELEMENTSOF(families); f++) {
+                const ProbeConfig *pr = &g->probe;
+                const InAddrUnion *a = gateway_address(g, families[f]);
+                const char *key = family_key(families[f]);
+                Position pos = gateway_position(p, i, j, key);
+
+                if (a)
+                        verify_not_in_pools(p, refs, n, &pos, key, families[f], a);
+                if (f == 0 ? pr->has_target4 : pr->has_target6)
+                        verify_not_in_pools(p, refs, n, &st->target_pos[f], "ProbeTarget", families[f],
+                                            f == 0 ? &pr->target4 : &pr->target6);
+        }
+}
+
 static void verify_gateways_not_in_pools(Parser *p, const PoolRef *refs, size_t n) {
-        const Config *c = p->config;
-
-        for (size_t i = 0; i < c->n_policies; i++)
-                for (size_t j = 0; j < c->policies[i].n_gateways; j++)
-                        for (size_t f = 0; f < ELEMENTSOF(families); f++) {
-                                const GatewayConfig *g = &c->policies[i].gateways[j];
-                                const ProbeConfig *pr = &g->probe;
-                                const InAddrUnion *a = gateway_address(g, families[f]);
-                                const char *key = family_key(families[f]);
-                                Position pos = gateway_position(p, i, j, key);
-
-                                if (a)
-                                        verify_not_in_pools(p, refs, n, &pos, key, families[f], a);
-                                if (f == 0 ? pr->has_target4 : pr->has_target6)
-                                        verify_not_in_pools(p, refs, n, &p->policies[i].gateways[j].target_pos[f],
-                                                            "ProbeTarget", families[f],
-                                                            f == 0 ? &pr->target4 : &pr->target6);
-                        }
+        for (size_t i = 0; i < p->config->n_policies; i++)
+                for (size_t j = 0; j < p->config->policies[i].n_gateways; j++)
+                        verify_gateway_not_in_pools(p, refs, n, i, j);
 }
 
 /* Pools across all policies: none overlaps another, and no gateway lies inside one. */
@@ -1685,8 +1697,8 @@ static void verify_policy_pools(Parser *p, size_t i) {
         char label[96];
 
         if (pol->n_pools == 0)
-                parser_error_at(p, &p->policies[i].origin, "Pool", "Prefix", "at least one pool is required%s",
-                                policy_label(p->config, i, label));
+                parser_error_at(p, &p->policies[i].origin, "Pool", "Prefix",
+                                "at least one pool is required%s", policy_label(p->config, i, label));
         for (size_t j = 0; j < pol->n_gateways; j++) {
                 has4 = has4 || pol->gateways[j].has_ipv4;
                 has6 = has6 || pol->gateways[j].has_ipv6;
@@ -1697,8 +1709,9 @@ static void verify_policy_pools(Parser *p, size_t i) {
 
                 if (family == AF_INET ? has4 : has6)
                         continue;
-                parser_error_at(p, &p->policies[i].pool_pos[j].pos, "Pool", "Prefix", "%s needs [Gateway] %s=",
-                                prefix_to_string(&pol->pools[j], s), family_key(family));
+                parser_error_at(p, &p->policies[i].pool_pos[j].pos, "Pool", "Prefix",
+                                "%s needs [Gateway] %s=", prefix_to_string(&pol->pools[j], s),
+                                family_key(family));
         }
 }
 
@@ -1724,8 +1737,9 @@ static void verify_gateway_address(Parser *p, size_t i, size_t j, int family) {
                 Position other = gateway_position(p, i, k, key);
 
                 if (b && addr_equal(family, a, b)) {
-                        parser_error_at(p, &pos, "Gateway", key, "%s is already the %s= of gateway \"%s\" (%s)", s,
-                                        key, pol->gateways[k].name, position_to_string(&other, where));
+                        parser_error_at(p, &pos, "Gateway", key, "%s is already the %s= of gateway \"%s\" "
+                                        "(%s)", s, key, pol->gateways[k].name,
+                                        position_to_string(&other, where));
                         break;
                 }
         }
@@ -1760,14 +1774,15 @@ static void verify_probe_times(Parser *p, size_t i, size_t j) {
         /* A probe still waiting for its reply when the next is due would overlap it. */
         if (pr->timeout_usec > pr->interval_usec) {
                 pos = gateway_position(p, i, j, "ProbeTimeoutSec");
-                parser_error_at(p, &pos, "Gateway", "ProbeTimeoutSec", "%s is longer than ProbeIntervalSec=%s",
-                                format_timespan(pr->timeout_usec, a), format_timespan(pr->interval_usec, b));
+                parser_error_at(p, &pos, "Gateway", "ProbeTimeoutSec", "%s is longer than "
+                                "ProbeIntervalSec=%s", format_timespan(pr->timeout_usec, a),
+                                format_timespan(pr->interval_usec, b));
         }
         if (pr->rtt_max_usec > pr->timeout_usec) {
                 pos = gateway_position(p, i, j, "MaxRTTSec");
-                parser_error_at(p, &pos, "Gateway", "MaxRTTSec", "%s is longer than ProbeTimeoutSec=%s, after "
-                                "which a reply counts as lost anyway", format_timespan(pr->rtt_max_usec, a),
-                                format_timespan(pr->timeout_usec, b));
+                parser_error_at(p, &pos, "Gateway", "MaxRTTSec", "%s is longer than ProbeTimeoutSec=%s, "
+                                "after which a reply counts as lost anyway",
+                                format_timespan(pr->rtt_max_usec, a), format_timespan(pr->timeout_usec, b));
         }
 }
 
@@ -1780,8 +1795,8 @@ static void verify_policy_gateways(Parser *p, size_t i) {
                 /* A lone gateway without address is reported by the pools that need one. */
                 if (pol->n_gateways > 1 && !g->has_ipv4 && !g->has_ipv6) {
                         Position pos = gateway_position(p, i, j, "Name");
-                        parser_error_at(p, &pos, "Gateway", "Name", "gateway \"%s\" has neither IPv4= nor IPv6=",
-                                        g->name);
+                        parser_error_at(p, &pos, "Gateway", "Name",
+                                        "gateway \"%s\" has neither IPv4= nor IPv6=", g->name);
                 }
                 verify_gateway_address(p, i, j, AF_INET);
                 verify_gateway_address(p, i, j, AF_INET6);
@@ -1812,68 +1827,72 @@ static void verify_policy_required(Parser *p, size_t i) {
 }
 
 /* No two policies on one table (by id or name) or one rule priority. Policies are few: pairwise. */
-static void verify_policies_distinct(Parser *p, size_t i) {
-        const Config *c = p->config;
-        const PolicyConfig *a = &c->policies[i];
+static void verify_policy_pair(Parser *p, size_t i, size_t j) {
+        const PolicyConfig *a = &p->config->policies[i], *b = &p->config->policies[j];
         char where[POSITION_STRLEN];
+        Position pos, other;
 
-        for (size_t j = 0; j < i; j++) {
-                const PolicyConfig *b = &c->policies[j];
-                Position pos, other;
-
-                if (a->table_id != 0 && a->table_id == b->table_id) {
-                        pos = policy_position(p, i, "Table", "Id");
-                        other = policy_position(p, j, "Table", "Id");
-                        parser_error_at(p, &pos, "Table", "Id", "table %" PRIu32 " is already the table of policy "
-                                        "\"%s\" (%s)", a->table_id, b->name, position_to_string(&other, where));
-                }
-                if (streq(a->table_name, b->table_name)) {
-                        pos = policy_position(p, i, "Table", "Name");
-                        other = policy_position(p, j, "Table", "Name");
-                        parser_error_at(p, &pos, "Table", "Name", "table \"%s\" is already the table of policy "
-                                        "\"%s\" (%s)", a->table_name, b->name, position_to_string(&other, where));
-                }
-                if (a->priority != 0 && a->priority == b->priority) {
-                        pos = policy_position(p, i, "Table", "Priority");
-                        other = policy_position(p, j, "Table", "Priority");
-                        parser_error_at(p, &pos, "Table", "Priority", "%" PRIu32 " is already the priority of "
-                                        "policy \"%s\" (%s)", a->priority, b->name,
-                                        position_to_string(&other, where));
-                }
+        if (a->table_id != 0 && a->table_id == b->table_id) {
+                pos = policy_position(p, i, "Table", "Id");
+                other = policy_position(p, j, "Table", "Id");
+                parser_error_at(p, &pos, "Table", "Id", "table %" PRIu32 " is already the table of policy "
+                                "\"%s\" (%s)", a->table_id, b->name, position_to_string(&other, where));
+        }
+        if (streq(a->table_name, b->table_name)) {
+                pos = policy_position(p, i, "Table", "Name");
+                other = policy_position(p, j, "Table", "Name");
+                parser_error_at(p, &pos, "Table", "Name", "table \"%s\" is already the table of policy "
+                                "\"%s\" (%s)", a->table_name, b->name, position_to_string(&other, where));
+        }
+        if (a->priority != 0 && a->priority == b->priority) {
+                pos = policy_position(p, i, "Table", "Priority");
+                other = policy_position(p, j, "Table", "Priority");
+                parser_error_at(p, &pos, "Table", "Priority", "%" PRIu32 " is already the priority of "
+                                "policy \"%s\" (%s)", a->priority, b->name,
+                                position_to_string(&other, where));
         }
 }
 
-static void verify_rt_tables_in(Parser *p, const char *dir) {
-        const Config *c = p->config;
+static void verify_policies_distinct(Parser *p, size_t i) {
+        for (size_t j = 0; j < i; j++)
+                verify_policy_pair(p, i, j);
+}
 
-        for (size_t i = 0; i < c->n_policies; i++) {
-                _cleanup_(rt_name_entry_freep) RtNameEntry *by_id = NULL, *by_name = NULL;
-                const PolicyConfig *pol = &c->policies[i];
-                Position pos;
-                int r;
+/* Returns -errno if dir cannot be read (reported once), else 0. */
+static int verify_rt_tables_policy(Parser *p, const char *dir, size_t i) {
+        _cleanup_(rt_name_entry_freep) RtNameEntry *by_id = NULL, *by_name = NULL;
+        const PolicyConfig *pol = &p->config->policies[i];
+        Position pos;
+        int r;
 
-                if (pol->table_id == 0)
-                        continue;
-                r = rt_names_find_clash(dir, "rt_tables", pol->table_id, pol->table_name, &by_id, &by_name);
-                if (r < 0) {
-                        pos = policy_position(p, i, "Table", "Id");
-                        parser_error_at(p, &pos, "Table", "Id", "cannot check %s/rt_tables for clashes: %s", dir,
-                                        strerror(-r));
-                        if (p->io_error == 0)
-                                p->io_error = r;
-                        return;
-                }
-                if (by_id) {
-                        pos = policy_position(p, i, "Table", "Id");
-                        parser_error_at(p, &pos, "Table", "Id", "table %" PRIu32 " is already named \"%s\" in %s:%u",
-                                        by_id->id, by_id->name, by_id->path, by_id->line);
-                }
-                if (by_name) {
-                        pos = policy_position(p, i, "Table", "Name");
-                        parser_error_at(p, &pos, "Table", "Name", "table \"%s\" already has id %" PRIu32 " in %s:%u",
-                                        by_name->name, by_name->id, by_name->path, by_name->line);
-                }
+        if (pol->table_id == 0)
+                return 0;
+        r = rt_names_find_clash(dir, "rt_tables", pol->table_id, pol->table_name, &by_id, &by_name);
+        if (r < 0) {
+                pos = policy_position(p, i, "Table", "Id");
+                parser_error_at(p, &pos, "Table", "Id", "cannot check %s/rt_tables for clashes: %s", dir,
+                                strerror(-r));
+                if (p->io_error == 0)
+                        p->io_error = r;
+                return r;
         }
+        if (by_id) {
+                pos = policy_position(p, i, "Table", "Id");
+                parser_error_at(p, &pos, "Table", "Id", "table %" PRIu32 " is already named \"%s\" in %s:%u",
+                                by_id->id, by_id->name, by_id->path, by_id->line);
+        }
+        if (by_name) {
+                pos = policy_position(p, i, "Table", "Name");
+                parser_error_at(p, &pos, "Table", "Name", "table \"%s\" already has id %" PRIu32 " in %s:%u",
+                                by_name->name, by_name->id, by_name->path, by_name->line);
+        }
+        return 0;
+}
+
+static void verify_rt_tables_in(Parser *p, const char *dir) {
+        for (size_t i = 0; i < p->config->n_policies; i++)
+                if (verify_rt_tables_policy(p, dir, i) < 0)
+                        return;
 }
 
 static void verify_rt_tables(Parser *p, const char *iproute2_dir) {
@@ -1912,12 +1931,14 @@ static int gateway_compare(const void *a, const void *b) {
 
 /* Lower Priority= first, ties in the order written: insertion sort, stable, on a handful of gateways. */
 static void policy_sort_gateways(PolicyConfig *pol) {
-        for (size_t i = 1; i < pol->n_gateways; i++)
-                for (size_t j = i; j > 0 && gateway_compare(&pol->gateways[j - 1], &pol->gateways[j]) > 0; j--) {
-                        GatewayConfig t = pol->gateways[j];
+        GatewayConfig *g = pol->gateways;
 
-                        pol->gateways[j] = pol->gateways[j - 1];
-                        pol->gateways[j - 1] = t;
+        for (size_t i = 1; i < pol->n_gateways; i++)
+                for (size_t j = i; j > 0 && gateway_compare(&g[j - 1], &g[j]) > 0; j--) {
+                        GatewayConfig t = g[j];
+
+                        g[j] = g[j - 1];
+                        g[j - 1] = t;
                 }
 }
 
@@ -1973,15 +1994,18 @@ static void parser_done(Parser *p) {
 static int config_paths(const ConfigSource *src, const char *path, char **ret_dropins, char **ret_policies) {
         _cleanup_(freep) char *dropins = NULL, *policies = NULL;
         const char *slash;
+        int n;
 
         if (src && src->dropin_dir)
                 dropins = strdup(src->dropin_dir);
         else if (asprintf(&dropins, "%s.d", path) < 0)
                 dropins = NULL;
+        /* dirname(path)/policies.d, or policies.d for a path without '/'. */
         slash = strrchr(path, '/');
+        n = slash ? (int) (slash - path + 1) : 0;
         if (src && src->policies_dir)
                 policies = strdup(src->policies_dir);
-        else if (asprintf(&policies, "%.*s%s", slash ? (int) (slash - path + 1) : 0, path, POLICIES_DIR_NAME) < 0)
+        else if (asprintf(&policies, "%.*s" POLICIES_DIR_NAME, n, path) < 0)
                 policies = NULL;
         if (!dropins || !policies)
                 return -ENOMEM;

@@ -26,8 +26,8 @@ typedef struct ProbeConfig {
                                          * gateways, none otherwise (a lone gateway keeps today's meaning) */
         uint64_t interval_usec;         /* ProbeIntervalSec=, 100ms..1h, default 1 s */
         uint64_t timeout_usec;          /* ProbeTimeoutSec=, 10ms..interval, default 1 s */
-        unsigned fall;                  /* FailCount=: failed probes in a row to go down, 1..100, default 3 */
-        unsigned rise;                  /* RiseCount=: good probes in a row to come back, 1..100, default 3 */
+        unsigned fall;                  /* FailCount=: failed probes in a row to go down; 1..100, 3 */
+        unsigned rise;                  /* RiseCount=: good probes in a row to come back; 1..100, 3 */
         unsigned loss_max_percent;      /* MaxLossPercent=: down when more than this share of the last
                                          * PROBE_WINDOW probes was lost; 0..100, default 20; 100: off */
         uint64_t rtt_max_usec;          /* MaxRTTSec=: a reply slower than this counts as lost, at most
@@ -123,8 +123,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Config *, config_free);
 
 /* Reads and verifies: the main file, policies_dir/NAME.conf (one policy each), then the drop-ins, each
  * directory in the byte order of the names; only regular files of at most CONFIG_FILE_SIZE_MAX bytes. On
- * failure returns -EINVAL (or -errno for I/O) and appends one line per problem to *errors, each "FILE:LINE: [Section] Key: reason" (FILE: [Section] Key: reason for problems with no line,
- * such as a missing required key). Never touches the kernel. */
+ * failure returns -EINVAL (or -errno for I/O) and appends one line per problem to *errors, each
+ * "FILE:LINE: [Section] Key: reason" ("FILE: [Section] Key: reason" for problems with no line, such as a
+ * missing required key). Never touches the kernel. */
 int config_load(const ConfigSource *src, Config **ret, char ***errors);
 
 /* Normalized form; config_load() of it gives a config_equal() Config. */
