@@ -122,17 +122,21 @@ static void expect_errors(const char *text, size_t n, unsigned line, const char 
 
 static void test_defaults(void) {
         _cleanup_(config_freep) Config *c = NULL;
+        const PolicyConfig *p;
+        const GatewayConfig *g;
         char s[ADDR_STRLEN];
 
         setup();
         c = load_ok("# only what is required\n" MINIMAL);
-        ASSERT(streq(c->policies[0].table_name, "vpn") && c->policies[0].table_id == 200 && c->policies[0].priority == 32765);
-        ASSERT(c->policies[0].n_pools == 2 && c->policies[0].pools[0].family == AF_INET && c->policies[0].pools[1].family == AF_INET6);
-        ASSERT(c->policies[0].pools[0].prefixlen == 24 && c->policies[0].pools[1].prefixlen == 64);
-        ASSERT(c->policies[0].gateways[0].has_ipv4 && streq(addr_to_string(AF_INET, &c->policies[0].gateways[0].ipv4, s), "192.168.1.1"));
-        ASSERT(c->policies[0].gateways[0].has_ipv6);
-        ASSERT(streq(addr_to_string(AF_INET6, &c->policies[0].gateways[0].ipv6, s), "fd00:1010:1010:1010::1"));
-        ASSERT(streq(c->policies[0].gateways[0].device, "eth1"));
+        p = &c->policies[0];
+        g = &p->gateways[0];
+        ASSERT(streq(p->table_name, "vpn") && p->table_id == 200 && p->priority == 32765);
+        ASSERT(p->n_pools == 2 && p->pools[0].family == AF_INET && p->pools[1].family == AF_INET6);
+        ASSERT(p->pools[0].prefixlen == 24 && p->pools[1].prefixlen == 64);
+        ASSERT(g->has_ipv4 && streq(addr_to_string(AF_INET, &g->ipv4, s), "192.168.1.1"));
+        ASSERT(g->has_ipv6);
+        ASSERT(streq(addr_to_string(AF_INET6, &g->ipv6, s), "fd00:1010:1010:1010::1"));
+        ASSERT(streq(g->device, "eth1"));
         ASSERT(strv_length(c->tunnel_match) == 1 && streq(c->tunnel_match[0], "tun*"));
         ASSERT(c->mirror_routes && !c->send_redirects && c->fail_closed);
         ASSERT(c->forwarding == FORWARDING_CHECK);
@@ -141,7 +145,7 @@ static void test_defaults(void) {
         ASSERT(strv_length(c->register_users) == 0 && strv_length(c->register_groups) == 0);
         ASSERT(strv_length(c->files) == 1 && streq(c->files[0], main_path));
         ASSERT(config_has_family(c, AF_INET) && config_has_family(c, AF_INET6));
-        ASSERT(config_gateway(c, AF_INET) == &c->policies[0].gateways[0].ipv4 && config_gateway(c, AF_INET6) == &c->policies[0].gateways[0].ipv6);
+        ASSERT(config_gateway(c, AF_INET) == &g->ipv4 && config_gateway(c, AF_INET6) == &g->ipv6);
 }
 
 static void test_values_valid(void) {
@@ -171,8 +175,9 @@ static void test_values_valid(void) {
                     "RegisterUser=root\n"
                     "RegisterUser=0\n"
                     "RegisterGroup=root\n");
-        ASSERT(streq(c->policies[0].table_name, "policy_2") && c->policies[0].table_id == UINT32_MAX && c->policies[0].priority == 1);
-        ASSERT(c->policies[0].n_pools == 1 && !c->policies[0].gateways[0].has_ipv6 && !c->policies[0].gateways[0].device[0]);
+        ASSERT(streq(c->policies[0].table_name, "policy_2") && c->policies[0].table_id == UINT32_MAX);
+        ASSERT(c->policies[0].priority == 1 && c->policies[0].n_pools == 1);
+        ASSERT(!c->policies[0].gateways[0].has_ipv6 && !c->policies[0].gateways[0].device[0]);
         ASSERT(strv_length(c->tunnel_match) == 2 && streq(c->tunnel_match[0], "tap[0-9]"));
         ASSERT(streq(c->tunnel_match[1], "wg*"));
         ASSERT(!c->mirror_routes && !c->firewall_manage && !c->firewall_leak_guard);
@@ -560,7 +565,8 @@ static void test_empty_resets(void) {
                     "[Control]\nReadGroup=root\nRegisterUser=root\n");
         ASSERT(streq(c->policies[0].table_name, "vpn") && c->policies[0].table_id == 200);
         ASSERT(c->policies[0].n_pools == 1 && c->policies[0].pools[0].addr.bytes[1] == 99);
-        ASSERT(c->policies[0].gateways[0].has_ipv4 && !c->policies[0].gateways[0].has_ipv6 && !c->policies[0].gateways[0].device[0]);
+        ASSERT(c->policies[0].gateways[0].has_ipv4 && !c->policies[0].gateways[0].has_ipv6);
+        ASSERT(!c->policies[0].gateways[0].device[0]);
         ASSERT(c->fail_closed);
         ASSERT(!c->read_group && c->read_gid == (gid_t) -1 && strv_length(c->register_users) == 0);
 }
@@ -848,13 +854,16 @@ static void test_policy_errors(void) {
         /* ...and one with no Name= at all. */
         expect_errors(MINIMAL "[Policy]\n[Table]\nId=junk\n", 1, 8, "[Policy] Name: missing");
         /* A [Gateway] whose name is invalid: its keys are skipped too. */
-        expect_errors(MINIMAL "[Gateway]\nName=x/y\nIPv4=junk\n", 1, 9, "[Gateway] Name: invalid gateway name");
+        expect_errors(MINIMAL "[Gateway]\nName=x/y\nIPv4=junk\n", 1, 9,
+                      "[Gateway] Name: invalid gateway name");
         /* An invalid Id= is not also reported missing. */
-        expect_errors(MINIMAL "[Policy]\nName=g\n[Table]\nId=0\nPriority=5\n[Pool]\nPrefix=10.2.0.0/16\n"
-                      "[Gateway]\nIPv4=192.168.2.1\n", 1, 11, "[Table] Id: 0 is out of range");
+        expect_errors(MINIMAL "[Policy]\nName=g\n[Table]\nId=0\nPriority=5\n[Pool]\n"
+                      "Prefix=10.2.0.0/16\n[Gateway]\nIPv4=192.168.2.1\n", 1, 11,
+                      "[Table] Id: 0 is out of range");
         /* Id= reset to empty in a further policy: required again. */
-        expect_errors(MINIMAL "[Policy]\nName=g\n[Table]\nId=5\nId=\nPriority=5\n[Pool]\nPrefix=10.2.0.0/16\n"
-                      "[Gateway]\nIPv4=192.168.2.1\n", 1, 9, "[Table] Id: required for policy \"g\"");
+        expect_errors(MINIMAL "[Policy]\nName=g\n[Table]\nId=5\nId=\nPriority=5\n[Pool]\n"
+                      "Prefix=10.2.0.0/16\n[Gateway]\nIPv4=192.168.2.1\n", 1, 9,
+                      "[Table] Id: required for policy \"g\"");
         /* Policies are checked against each other whichever comes first. */
         expect_errors("[Table]\nId=201\n" MINIMAL "[Policy]\nName=g\n" GUEST, 1, 13,
                       "[Table] Id: table 201 is already the table of policy \"vpn\" (");
@@ -1004,6 +1013,54 @@ static void test_round_trip(void) {
         snprintf(dir, sizeof(dir), "%s/packaging/vpnpolicy.conf", source_root());
         snprintf(golden, sizeof(golden), "%s/tests/unit/good-configs/01-seed003.print", source_root());
         check_round_trip(dir, golden);
+}
+
+/* The .Bd -literal block after the first line of man that starts with marker, or NULL. */
+static char *man_block(const char *man, const char *marker) {
+        const char *m = strstr(man, marker), *b, *e;
+
+        if (!m)
+                return NULL;
+        b = strstr(m, ".Bd -literal -offset indent\n");
+        if (!b)
+                return NULL;
+        b += strlen(".Bd -literal -offset indent\n");
+        e = strstr(b, ".Ed\n");
+        return e ? strndup(b, (size_t) (e - b)) : NULL;
+}
+
+/* good-configs/dirs/staff-guest is the two-profile example of vpnpolicy.conf(5) as it stands there (so it
+ * loads, round-trips and prints what staff-guest.print shows): the files, but for their comment lines. */
+static void test_man_example(void) {
+        static const struct {
+                const char *marker, *file;
+        } parts[] = {
+                { ".Pa /etc/vpnpolicy/vpnpolicy.conf :\n", "vpnpolicy.conf" },
+                { ".Pa /etc/vpnpolicy/policies.d/guest.conf :\n", "policies.d/guest.conf" },
+                { ".Pa /etc/vpnpolicy/vpnpolicy.conf.d/50-maintenance.conf\n",
+                  "vpnpolicy.conf.d/50-maintenance.conf" },
+        };
+        _cleanup_(freep) char *man = NULL;
+        char path[PATH_MAX + 128];
+
+        snprintf(path, sizeof(path), "%s/docs/vpnpolicy.conf.5", source_root());
+        man = read_text(path);
+        ASSERT(man);
+        for (size_t i = 0; i < ELEMENTSOF(parts); i++) {
+                _cleanup_(freep) char *block = man_block(man, parts[i].marker), *file = NULL;
+                const char *body;
+
+                snprintf(path, sizeof(path), "%s/tests/unit/good-configs/dirs/staff-guest/%s", source_root(),
+                         parts[i].file);
+                file = read_text(path);
+                ASSERT(block && file);
+                for (body = file; *body == '#';)
+                        body = strchr(body, '\n') + 1;
+                if (!streq(block, body)) {
+                        fprintf(stderr, "--- vpnpolicy.conf(5)\n%s--- %s\n%s", block, path, body);
+                        ASSERT(false);
+                }
+        }
 }
 
 /* config_equal() sees a difference in any field. */
@@ -1178,6 +1235,7 @@ int main(void) {
         RUN(test_policy_errors);
         RUN(test_round_trip);
         RUN(test_equal);
+        RUN(test_man_example);
         RUN(test_bad_corpus);
         RUN(test_bad_dirs);
         TESTS_DONE();
