@@ -367,7 +367,7 @@ static void check_c2c(Doctor *d, const Ovpn *o) {
                 return;
         f = doctor_add(d, SEVERITY_WARNING, "openvpn", "client-to-client (%s): OpenVPN passes traffic between "
                        "its clients itself, the kernel never sees it, so table %s, its tun routes and any firewall "
-                       "do not apply to it", o->c2c, d->config ? d->config->table_name : "vpn");
+                       "do not apply to it", o->c2c, d->config ? d->config->policies[0].table_name : "vpn");
         finding_fix(f, "delete the client-to-client line (%s), then restart that OpenVPN server", o->c2c);
 }
 
@@ -417,14 +417,14 @@ static void check_servers(Doctor *d, const Ovpn *o) {
                 bool in_pool = false;
                 json_t *f;
 
-                for (size_t j = 0; j < d->config->n_pools; j++)
-                        in_pool = in_pool || (prefix_overlaps(&d->config->pools[j], p) &&
-                                              d->config->pools[j].prefixlen <= p->prefixlen);
+                for (size_t j = 0; j < d->config->policies[0].n_pools; j++)
+                        in_pool = in_pool || (prefix_overlaps(&d->config->policies[0].pools[j], p) &&
+                                              d->config->policies[0].pools[j].prefixlen <= p->prefixlen);
                 if (in_pool)
                         continue;
                 f = doctor_add(d, SEVERITY_WARNING, "openvpn", "the server's pool %s (%s) is in no [Pool] Prefix=: "
                                "its clients' traffic does not take table %s", prefix_to_string(p, pfx),
-                               o->servers[i].where, d->config->table_name);
+                               o->servers[i].where, d->config->policies[0].table_name);
                 finding_fix(f, "[Pool] Prefix=%s in %s", pfx, d->config_path);
         }
 }

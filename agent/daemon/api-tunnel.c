@@ -147,7 +147,7 @@ static bool pending_try(Manager *m, PendingCall *p) {
         log_info("Tunnel %s registered by OpenVPN (pid %d, %s%s), its routes are in table %s.", l->info.name,
                  reg ? reg->daemon_pid : 0, reg && reg->config ? reg->config : "no config path",
                  p->uid != 0 ? "; root's registration, confirmed by a non-root caller" : "",
-                 m->config->table_name);
+                 m->config->policies[0].table_name);
         (void) varlink_call_reply(p->call, json_pack("{s:s, s:o}", "dev", l->info.name, "routes",
                                                      routes_json(m, subnets, n)));
         return true;

@@ -76,22 +76,24 @@ static json_t *status_objects(Manager *m, bool *ret_healthy) {
 }
 
 static json_t *status_config(const Config *c) {
+        const InAddrUnion *gw4 = config_gateway(c, AF_INET), *gw6 = config_gateway(c, AF_INET6);
+        const char *dev = c->policies[0].gateways[0].device;
         char buf[PREFIX_STRLEN];
         json_t *files = json_array(), *pools = json_array();
 
         STRV_FOREACH(f, c->files)
                 json_array_append_new(files, json_string(*f));
-        for (size_t i = 0; i < c->n_pools; i++)
-                json_array_append_new(pools, json_string(prefix_to_string(&c->pools[i], buf)));
+        for (size_t i = 0; i < c->policies[0].n_pools; i++)
+                json_array_append_new(pools, json_string(prefix_to_string(&c->policies[0].pools[i], buf)));
         return json_pack("{s:o, s:{s:s, s:I, s:I}, s:o, s:{s:o, s:o, s:o}, s:b}",
                          "files", files,
-                         "table", "name", c->table_name, "id", (json_int_t) c->table_id,
-                         "priority", (json_int_t) c->priority,
+                         "table", "name", c->policies[0].table_name, "id", (json_int_t) c->policies[0].table_id,
+                         "priority", (json_int_t) c->policies[0].priority,
                          "pools", pools,
                          "gateway",
-                         "ipv4", c->has_gateway4 ? json_string(addr_to_string(AF_INET, &c->gateway4, buf)) : json_null(),
-                         "ipv6", c->has_gateway6 ? json_string(addr_to_string(AF_INET6, &c->gateway6, buf)) : json_null(),
-                         "device", c->gateway_device[0] ? json_string(c->gateway_device) : json_null(),
+                         "ipv4", gw4 ? json_string(addr_to_string(AF_INET, gw4, buf)) : json_null(),
+                         "ipv6", gw6 ? json_string(addr_to_string(AF_INET6, gw6, buf)) : json_null(),
+                         "device", dev[0] ? json_string(dev) : json_null(),
                          "fail_closed", c->fail_closed);
 }
 

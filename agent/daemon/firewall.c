@@ -47,10 +47,10 @@ static int name_compare(const void *a, const void *b) {
 
 /* The device our default route leaves by: the configured one, or the one the kernel chose. */
 static void gateway_device(Manager *m, char ret[static IFNAMSIZ]) {
-        snprintf(ret, IFNAMSIZ, "%s", m->config->gateway_device);
+        snprintf(ret, IFNAMSIZ, "%s", m->config->policies[0].gateways[0].device);
         for (Have *h = m->have; !ret[0] && h; h = h->hh.next)
                 if (h->obj.kind == OBJECT_ROUTE && h->obj.prefix.prefixlen == 0 && h->obj.has_gateway &&
-                    h->obj.table == m->config->table_id && object_ifname(m, &h->obj))
+                    h->obj.table == m->config->policies[0].table_id && object_ifname(m, &h->obj))
                         snprintf(ret, IFNAMSIZ, "%s", object_ifname(m, &h->obj));
 }
 
@@ -60,8 +60,8 @@ static int spec_build(Manager *m, NftSpec *spec) {
         for (Link *l = m->links; l; l = l->hh.next)
                 n += l->managed;
         *spec = (NftSpec) {
-                .pools = m->config->pools,
-                .n_pools = m->config->n_pools,
+                .pools = m->config->policies[0].pools,
+                .n_pools = m->config->policies[0].n_pools,
                 .tunnels = calloc(MAX(n, (size_t) 1), IFNAMSIZ),
                 .leak_guard = m->config->firewall_leak_guard,
                 .masquerade = m->config->firewall_masquerade,

@@ -165,10 +165,10 @@ int manager_new(const ManagerOptions *o, Config *config, Manager **ret) {
 static int manager_install_names(Manager *m, const Config *c) {
         int r;
 
-        r = rt_files_install(m->iproute2_dir, c->table_id, c->table_name, VPNPOLICY_PROTO, VPNPOLICY_PROTO_NAME);
+        r = rt_files_install(m->iproute2_dir, c->policies[0].table_id, c->policies[0].table_name, VPNPOLICY_PROTO, VPNPOLICY_PROTO_NAME);
         if (r < 0)
                 return log_error_errno(r, "Failed to write the rt_tables.d/rt_protos.d entries for table %s (%u): %m",
-                                       c->table_name, c->table_id);
+                                       c->policies[0].table_name, c->policies[0].table_id);
         return 0;
 }
 
@@ -257,8 +257,8 @@ int manager_start(Manager *m) {
         if (r < 0)
                 return r;
         m->ready = true;
-        log_info("Policy table %s (%u) in place for %zu pool(s), %u object(s) wanted.", m->config->table_name,
-                 m->config->table_id, m->config->n_pools, HASH_COUNT(m->want));
+        log_info("Policy table %s (%u) in place for %zu pool(s), %u object(s) wanted.", m->config->policies[0].table_name,
+                 m->config->policies[0].table_id, m->config->policies[0].n_pools, HASH_COUNT(m->want));
         (void) sd_notify(false, "READY=1\nSTATUS=Policy in place.");
         return 0;
 }
@@ -294,8 +294,8 @@ int manager_reload(Manager *m, char ***errors) {
         r = manager_install_names(m, c);
         if (r < 0) {
                 m->counters.reload_failures++;
-                (void) strv_extendf(errors, "Cannot name table %s (%u) in rt_tables.d: %s%s", c->table_name,
-                                    c->table_id, strerror(-r),
+                (void) strv_extendf(errors, "Cannot name table %s (%u) in rt_tables.d: %s%s", c->policies[0].table_name,
+                                    c->policies[0].table_id, strerror(-r),
                                     IN_SET(r, -EACCES, -EROFS, -EPERM) ?
                                     " (the daemon runs unprivileged: use 'systemctl reload vpnpolicyd', which "
                                     "writes the names as root first)" : "");

@@ -105,8 +105,8 @@ void manager_refresh_desired(Manager *m) {
         objects = calloc(desired_base_max(m->config), sizeof(DesiredObject));
         if (!objects)
                 return;
-        if (m->config->gateway_device[0]) {
-                Link *l = link_by_name(m, m->config->gateway_device);
+        if (m->config->policies[0].gateways[0].device[0]) {
+                Link *l = link_by_name(m, m->config->policies[0].gateways[0].device);
                 gateway_ifindex = l ? l->info.ifindex : -1;
         }
         n = desired_base(m->config, gateway_ifindex, VPNPOLICY_PROTO, objects);

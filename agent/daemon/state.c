@@ -194,7 +194,7 @@ static int handle_address(Manager *m, const struct nlmsghdr *nlh) {
 static void gateway_link_setup(Manager *m, const Object *o) {
         Link *l;
 
-        if (o->prefix.prefixlen != 0 || !o->has_gateway || o->table != m->config->table_id)
+        if (o->prefix.prefixlen != 0 || !o->has_gateway || o->table != m->config->policies[0].table_id)
                 return;
         m->firewall_dirty = true;       /* the leak guard lets pool traffic out by this device */
         l = link_get(m, o->oif);

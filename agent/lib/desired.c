@@ -11,15 +11,15 @@
 static const int families[] = { AF_INET, AF_INET6 };
 
 size_t desired_base_max(const Config *c) {
-        return c->n_pools + 2 * ELEMENTSOF(families);
+        return c->policies[0].n_pools + 2 * ELEMENTSOF(families);
 }
 
 static Object source_rule(const Config *c, const Prefix *pool, uint8_t protocol) {
         return (Object) {
                 .kind = OBJECT_RULE,
                 .family = pool->family,
-                .table = c->table_id,
-                .priority = c->priority,
+                .table = c->policies[0].table_id,
+                .priority = c->policies[0].priority,
                 .prefix = *pool,
                 .protocol = protocol,
         };
@@ -29,7 +29,7 @@ static Object default_route(const Config *c, int family, int gateway_ifindex, ui
         return (Object) {
                 .kind = OBJECT_ROUTE,
                 .family = family,
-                .table = c->table_id,
+                .table = c->policies[0].table_id,
                 .priority = family == AF_INET6 ? IPV6_DEFAULT_METRIC : 0,
                 .prefix = { .family = family },
                 .protocol = protocol,
@@ -45,7 +45,7 @@ static Object fail_closed_route(const Config *c, int family, uint8_t protocol) {
         return (Object) {
                 .kind = OBJECT_ROUTE,
                 .family = family,
-                .table = c->table_id,
+                .table = c->policies[0].table_id,
                 .priority = FAIL_CLOSED_METRIC,
                 .prefix = { .family = family },
                 .protocol = protocol,
@@ -57,8 +57,9 @@ static Object fail_closed_route(const Config *c, int family, uint8_t protocol) {
 size_t desired_base(const Config *c, int gateway_ifindex, uint8_t protocol, DesiredObject *ret) {
         size_t n = 0;
 
-        for (size_t i = 0; i < c->n_pools; i++)
-                ret[n++] = (DesiredObject) { source_rule(c, &c->pools[i], protocol), ROLE_SOURCE_RULE, NULL };
+        for (size_t i = 0; i < c->policies[0].n_pools; i++)
+                ret[n++] = (DesiredObject) { source_rule(c, &c->policies[0].pools[i], protocol),
+                                             ROLE_SOURCE_RULE, NULL };
 
         for (size_t i = 0; i < ELEMENTSOF(families); i++) {
                 int family = families[i];
@@ -110,7 +111,7 @@ bool desired_tun_route(const Config *c, int ifindex, int family, const Prefix *s
         *ret = (Object) {
                 .kind = OBJECT_ROUTE,
                 .family = family,
-                .table = c->table_id,
+                .table = c->policies[0].table_id,
                 .priority = family == AF_INET6 ? IPV6_CONNECTED_METRIC : 0,
                 .prefix = *subnet,
                 .protocol = protocol,
@@ -127,7 +128,7 @@ bool desired_mirror_route(const Config *c, const Object *main_route, uint8_t pro
         if (!c->mirror_routes || main_route->protocol == RTPROT_KERNEL || main_route->type != RTN_UNICAST ||
             main_route->oif <= 0 || prefix_is_link_local_or_multicast(&main_route->prefix))
                 return false;
-        o.table = c->table_id;
+        o.table = c->policies[0].table_id;
         o.protocol = protocol;
         /* The source address only matters for traffic the host itself sends, which never uses this
          * table; without it the copy does not vanish with an address. */

@@ -18,24 +18,31 @@ static Prefix P(const char *s) {
 
 static Config config(void) {
         static Prefix pools[2];
-        static char *match[] = { (char *) "tun*", NULL };
-        Config c = {
+        static GatewayConfig gateway = { .name = (char *) "gateway", .has_ipv4 = true, .has_ipv6 = true };
+        static PolicyConfig policy = {
+                .name = (char *) "vpn",
                 .table_name = (char *) "vpn",
                 .table_id = 200,
                 .priority = 32765,
                 .pools = pools,
                 .n_pools = 2,
-                .has_gateway4 = true,
-                .has_gateway6 = true,
+                .gateways = &gateway,
+                .n_gateways = 1,
+        };
+        static char *match[] = { (char *) "tun*", NULL };
+        Config c = {
+                .policies = &policy,
+                .n_policies = 1,
                 .tunnel_match = match,
                 .mirror_routes = true,
                 .fail_closed = true,
         };
 
+        policy.n_pools = 2;
         pools[0] = P("10.10.10.0/24");
         pools[1] = P("fd00:4242:4242:4242::/64");
-        ASSERT(addr_parse(AF_INET, "192.168.1.1", NULL, &c.gateway4) >= 0);
-        ASSERT(addr_parse(AF_INET6, "fd00:1010:1010:1010::1", NULL, &c.gateway6) >= 0);
+        ASSERT(addr_parse(AF_INET, "192.168.1.1", NULL, &gateway.ipv4) >= 0);
+        ASSERT(addr_parse(AF_INET6, "fd00:1010:1010:1010::1", NULL, &gateway.ipv6) >= 0);
         return c;
 }
 
@@ -92,7 +99,7 @@ static void test_base_variants(void) {
 
         /* A v4-only setup: no v6 fail-closed route; the v6 gateway's route is kept. */
         c = config();
-        c.n_pools = 1;
+        c.policies[0].n_pools = 1;
         n = desired_base(&c, 0, 211, d);
         ASSERT(count_role(d, n, ROLE_FAIL_CLOSED, AF_INET6) == 0);
         ASSERT(count_role(d, n, ROLE_FAIL_CLOSED, AF_INET) == 1);
