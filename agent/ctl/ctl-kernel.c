@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "ctl-kernel.h"
+#include "fs-util.h"
 #include "parse-util.h"
 #include "rtnl.h"
 
@@ -131,22 +132,22 @@ static int name_line_parse(char *line, RtName *ret) {
         return 1;
 }
 
+/* Only regular files, non-blocking and size-capped: a FIFO dropped into rt_tables.d must not hang us. */
 static int names_read_file(const char *path, RtName **names, size_t *n) {
-        _cleanup_(freep) char *line = NULL;
-        size_t size = 0;
-        FILE *f;
-        int r = 0;
+        _cleanup_(freep) char *text = NULL;
+        char *next, *line;
+        int r;
 
-        f = fopen(path, "re");
-        if (!f)
-                return errno == ENOENT || errno == ENOTDIR ? 0 : negative_errno();
-        while (r >= 0 && getline(&line, &size, f) >= 0) {
+        r = read_file_regular(path, 1024U * 1024U, &text, NULL);
+        if (r < 0)
+                return r == -ENOENT || r == -ENOTDIR ? 0 : r;
+        next = text;
+        while (r >= 0 && (line = strsep(&next, "\n"))) {
                 RtName e;
 
                 if (name_line_parse(line, &e) > 0)
                         r = array_append((void **) names, n, sizeof(e), &e);
         }
-        fclose(f);
         return r;
 }
 

@@ -20,7 +20,7 @@ typedef struct PendingCall {
         Manager *manager;
         VarlinkCall *call;
         HookRequest request;
-        uid_t uid;
+        uid_t uid;                      /* the caller's */
         sd_event_source *timer;
         struct PendingCall *prev, *next;
 } PendingCall;
@@ -31,7 +31,7 @@ static void pending_free(Manager *m, PendingCall *p) {
         free(p);
 }
 
-static bool peer_may_register(const Manager *m, const VarlinkPeer *peer) {
+bool api_peer_may_register(const Manager *m, const VarlinkPeer *peer) {
         const Config *c = m->config;
 
         if (peer->uid == 0)
@@ -63,23 +63,46 @@ static bool subnet_route_present(Manager *m, const Link *l, const Prefix *subnet
         return r && record_present(r);
 }
 
-static int registration_record(Manager *m, const HookRequest *h, const Link *l, uid_t uid) {
-        int r = registrations_record(&m->registrations, h->dev, l->info.ifindex, h->config[0] ? h->config : NULL,
-                                     h->daemon_pid, uid, now_realtime());
+static void refuse_unregistered(VarlinkCall *call, const char *dev, uid_t uid) {
+        log_notice("Refused RegisterTunnel of %s from uid %u: root registered no such device, and non-root "
+                   "callers may only confirm root's registration.", dev, (unsigned) uid);
+        (void) varlink_call_errorf(call, VARLINK_ERROR_PERMISSION_DENIED,
+                                   "%s was not registered by root: uid %u may only confirm a registration that "
+                                   "root made for this very device (OpenVPN's up hook runs as root at start)",
+                                   dev, (unsigned) uid);
+}
 
-        if (r > 0 && registrations_save(&m->registrations, m->runtime_dir) < 0)
-                log_warning("Failed to save %s/registrations.json, ignoring: a restarted agent will not know "
-                            "which OpenVPN registered which tunnel.", m->runtime_dir);
+/* Root's word, recorded (a change once: a call waiting for its routes comes here on every pass). */
+static int registration_record(Manager *m, const HookRequest *h, const Link *l) {
+        int r = registrations_record(&m->registrations, h->dev, l->info.ifindex, h->config[0] ? h->config : NULL,
+                                     h->daemon_pid, 0, now_realtime());
+
+        if (r > 0) {
+                int k = registrations_save(&m->registrations, m->runtime_dir);
+                if (k < 0)
+                        log_warning_errno(k, "Failed to save %s/registrations.json, ignoring: %m. A restarted agent "
+                                          "will not know which OpenVPN registered which tunnel.", m->runtime_dir);
+        }
         return r;
 }
 
-static json_t *routes_json(Manager *m, const Prefix *subnets, size_t n) {
+static json_t *routes_json(const Prefix *subnets, size_t n) {
         json_t *a = json_array();
         char buf[PREFIX_STRLEN];
 
         for (size_t i = 0; i < n; i++)
                 json_array_append_new(a, json_string(prefix_to_string(&subnets[i], buf)));
         return a;
+}
+
+static void pending_answer(Manager *m, PendingCall *p, const Link *l, const Prefix *subnets, size_t n) {
+        const Registration *reg = registrations_get_root(&m->registrations, l->info.name, l->info.ifindex);
+
+        log_info("Tunnel %s registered by OpenVPN (pid %d, %s%s), its routes are in.", l->info.name,
+                 reg ? reg->daemon_pid : 0, reg && reg->config ? reg->config : "no config path",
+                 p->uid != 0 ? "; root's registration, confirmed by a non-root caller" : "");
+        (void) varlink_call_reply(p->call, json_pack("{s:s, s:o}", "dev", l->info.name, "routes",
+                                                     routes_json(subnets, n)));
 }
 
 /* Answers the call if its device is there and its routes are in. Returns true when answered. */
@@ -96,17 +119,19 @@ static bool pending_try(Manager *m, PendingCall *p) {
                                            l->info.kind[0] ? l->info.kind : "plain");
                 return true;
         }
-        if (registration_record(m, &p->request, l, p->uid) < 0)
+        /* What a non-root caller says (config, daemon_pid) is not recorded: root's registration stands. */
+        if (p->uid != 0 && !registrations_get_root(&m->registrations, p->request.dev, l->info.ifindex)) {
+                refuse_unregistered(p->call, p->request.dev, p->uid);
+                return true;
+        }
+        if (p->uid == 0 && registration_record(m, &p->request, l) < 0)
                 return false;
         if (!tunnels_get(m, l->info.ifindex))
                 return false;   /* the pass looks at the registration and takes the device over */
         for (size_t i = 0; i < n; i++)
                 if (!subnet_route_present(m, l, &subnets[i]))
                         return false;
-        log_info("Tunnel %s registered by OpenVPN (pid %d, %s), its routes are in.", l->info.name,
-                 p->request.daemon_pid, p->request.config[0] ? p->request.config : "no config path");
-        (void) varlink_call_reply(p->call, json_pack("{s:s, s:o}", "dev", l->info.name, "routes",
-                                                     routes_json(m, subnets, n)));
+        pending_answer(m, p, l, subnets, n);
         return true;
 }
 
@@ -140,7 +165,7 @@ void api_register_tunnel(Manager *m, VarlinkCall *call, json_t *parameters, cons
         char error[HOOK_ERROR_MAX];
         PendingCall *p;
 
-        if (!peer_may_register(m, peer)) {
+        if (!api_peer_may_register(m, peer)) {
                 log_notice("Refused RegisterTunnel from uid %u gid %u (pid %d): not root and not allowed by "
                            "[Control] RegisterUser=/RegisterGroup=.", peer->uid, peer->gid, peer->pid);
                 (void) varlink_call_errorf(call, VARLINK_ERROR_PERMISSION_DENIED,
@@ -151,6 +176,11 @@ void api_register_tunnel(Manager *m, VarlinkCall *call, json_t *parameters, cons
         if (!p || hook_request_parse(hook_json_lookup, parameters, &p->request, error) < 0) {
                 log_notice("Refused RegisterTunnel from pid %d: %s", peer->pid, p ? error : "out of memory");
                 (void) varlink_call_errorf(call, VARLINK_ERROR_INVALID_PARAMETER, "%s", p ? error : "out of memory");
+                free(p);
+                return;
+        }
+        if (peer->uid != 0 && !registrations_get_root(&m->registrations, p->request.dev, 0)) {
+                refuse_unregistered(call, p->request.dev, peer->uid);
                 free(p);
                 return;
         }

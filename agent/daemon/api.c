@@ -79,24 +79,24 @@ static json_t *status_objects(Manager *m, bool *ret_healthy) {
 }
 
 static json_t *status_config(const Config *c) {
-        const PolicyConfig *p = &c->policies[0];
-        const GatewayConfig *g = p->n_gateways > 0 ? &p->gateways[0] : NULL;
+        const InAddrUnion *gw4 = config_gateway(c, AF_INET), *gw6 = config_gateway(c, AF_INET6);
+        const char *dev = c->policies[0].gateways[0].device;
         char buf[PREFIX_STRLEN];
         json_t *files = json_array(), *pools = json_array();
 
         STRV_FOREACH(f, c->files)
                 json_array_append_new(files, json_string(*f));
-        for (size_t i = 0; i < p->n_pools; i++)
-                json_array_append_new(pools, json_string(prefix_to_string(&p->pools[i], buf)));
+        for (size_t i = 0; i < c->policies[0].n_pools; i++)
+                json_array_append_new(pools, json_string(prefix_to_string(&c->policies[0].pools[i], buf)));
         return json_pack("{s:o, s:{s:s, s:I, s:I}, s:o, s:{s:o, s:o, s:o}, s:b}",
                          "files", files,
-                         "table", "name", p->table_name, "id", (json_int_t) p->table_id,
-                         "priority", (json_int_t) p->priority,
+                         "table", "name", c->policies[0].table_name, "id", (json_int_t) c->policies[0].table_id,
+                         "priority", (json_int_t) c->policies[0].priority,
                          "pools", pools,
                          "gateway",
-                         "ipv4", g && g->has_ipv4 ? json_string(addr_to_string(AF_INET, &g->ipv4, buf)) : json_null(),
-                         "ipv6", g && g->has_ipv6 ? json_string(addr_to_string(AF_INET6, &g->ipv6, buf)) : json_null(),
-                         "device", g && g->device[0] ? json_string(g->device) : json_null(),
+                         "ipv4", gw4 ? json_string(addr_to_string(AF_INET, gw4, buf)) : json_null(),
+                         "ipv6", gw6 ? json_string(addr_to_string(AF_INET6, gw6, buf)) : json_null(),
+                         "device", dev[0] ? json_string(dev) : json_null(),
                          "fail_closed", c->fail_closed);
 }
 
@@ -147,7 +147,7 @@ static json_t *status_device(Manager *m, const Tunnel *t) {
 
         if (!l)
                 return NULL;
-        return json_pack("{s:s, s:s, s:i, s:b, s:o, s:I, s:s, s:b, s:o, s:o, s:o}",
+        return json_pack("{s:s, s:s, s:i, s:b, s:o, s:I, s:s, s:b, s:o, s:o, s:o, s:o}",
                          "name", l->info.name,
                          "kind", l->info.kind,
                          "ifindex", l->info.ifindex,
@@ -158,7 +158,9 @@ static json_t *status_device(Manager *m, const Tunnel *t) {
                          "registered", reg != NULL,
                          "config", json_string_or_null(reg ? reg->config : NULL),
                          "daemon_pid", reg && reg->daemon_pid > 0 ? json_integer(reg->daemon_pid) : json_null(),
-                         "registered_at", json_time(reg ? reg->registered_at : 0));
+                         "registered_at", json_time(reg ? reg->registered_at : 0),
+                         "registered_by_uid", reg && reg->registered_by_uid != REGISTRATION_UID_UNKNOWN ?
+                         json_integer((json_int_t) reg->registered_by_uid) : json_null());
 }
 
 static json_t *status_devices(Manager *m) {
@@ -235,6 +237,12 @@ static const Method methods[] = {
         { "io.vpnpolicy.GetStatus", method_get_status, false },
         { "io.vpnpolicy.Reload", method_reload, true },
 };
+
+bool api_peer_privileged(const VarlinkPeer *peer, void *userdata) {
+        Manager *m = userdata;
+
+        return peer_may_read(m, peer) || api_peer_may_register(m, peer);
+}
 
 void api_dispatch(VarlinkCall *call, const char *method, json_t *parameters, const VarlinkPeer *peer,
                   void *userdata) {

@@ -15,6 +15,7 @@
 
 #include "api.h"
 #include "firewall.h"
+#include "fs-util.h"
 #include "log.h"
 #include "manager.h"
 #include "observed.h"
@@ -382,8 +383,17 @@ static void manager_remember_tables(Manager *m) {
 }
 
 static int manager_runtime_dir(Manager *m) {
+        int r;
+
         if (mkdir(m->runtime_dir, 0755) < 0 && errno != EEXIST)
                 return log_error_errno(negative_errno(), "Failed to create %s: %m", m->runtime_dir);
+        /* An existing one may have been made by someone else, to read or replace what we keep there. */
+        r = dir_check_owned(m->runtime_dir, geteuid());
+        if (r < 0)
+                return log_error_errno(r, "Refusing the runtime directory %s: %s. It must be a directory owned by "
+                                       "us (uid %u) or root, writable by its owner only (a symlink to it: made "
+                                       "by us or root).",
+                                       m->runtime_dir, dir_check_strerror(r), (unsigned) geteuid());
         return 0;
 }
 
@@ -396,6 +406,7 @@ static int manager_listen(Manager *m) {
         r = varlink_server_new(m->event, path, m->control_fd, api_dispatch, m, &m->varlink);
         if (r < 0)
                 return log_error_errno(r, "Failed to listen on %s: %m", path);
+        varlink_server_set_privileged(m->varlink, api_peer_privileged);
         return 0;
 }
 

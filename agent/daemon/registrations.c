@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fs-util.h"
 #include "links.h"
 #include "macro.h"
 #include "parse-util.h"
@@ -48,7 +49,7 @@ int registrations_record(Registrations *rs, const char *name, int ifindex, const
         char *c = NULL;
 
         /* A call waiting for its routes comes here on every pass: a change once. */
-        if (reg && reg->ifindex == ifindex && reg->daemon_pid == daemon_pid && reg->uid == uid &&
+        if (reg && reg->ifindex == ifindex && reg->daemon_pid == daemon_pid && reg->registered_by_uid == uid &&
             streq_ptr(reg->config, config))
                 return 0;
         if (config && !(c = strdup(config)))
@@ -66,7 +67,7 @@ int registrations_record(Registrations *rs, const char *name, int ifindex, const
         reg->config = c;
         reg->ifindex = ifindex;
         reg->daemon_pid = daemon_pid;
-        reg->uid = uid;
+        reg->registered_by_uid = uid;
         reg->registered_at = now;
         rs->changed = true;
         return 1;
@@ -90,42 +91,61 @@ bool registrations_take_changed(Registrations *rs) {
         return c;
 }
 
+Registration *registrations_get_root(Registrations *rs, const char *name, int ifindex) {
+        Registration *reg = registrations_get(rs, name);
+
+        if (!reg || reg->registered_by_uid != 0 || (ifindex > 0 && reg->ifindex != ifindex))
+                return NULL;
+        return reg;
+}
+
 static json_t *registration_json(const Registration *reg) {
-        return json_pack("{s:s, s:i, s:s*, s:i, s:I, s:I}", "name", reg->name, "ifindex", reg->ifindex, "config",
-                         reg->config, "daemon_pid", reg->daemon_pid, "uid", (json_int_t) reg->uid,
-                         "registered_at", (json_int_t) reg->registered_at);
+        json_t *uid = reg->registered_by_uid == REGISTRATION_UID_UNKNOWN ? json_null() :
+                      json_integer((json_int_t) reg->registered_by_uid);
+
+        return json_pack("{s:s, s:i, s:s*, s:i, s:o, s:I}", "name", reg->name, "ifindex", reg->ifindex, "config",
+                         reg->config, "daemon_pid", reg->daemon_pid, "registered_by_uid", uid, "registered_at",
+                         (json_int_t) reg->registered_at);
 }
 
 int registrations_save(const Registrations *rs, const char *dir) {
-        _cleanup_(freep) char *path = NULL, *tmp = NULL;
+        _cleanup_(freep) char *path = NULL, *text = NULL;
         json_t *a = json_array();
-        int r = 0;
 
-        if (!a || asprintf(&path, "%s/" REGISTRATIONS_FILE, dir) < 0 || asprintf(&tmp, "%s.tmp", path) < 0) {
+        if (!a || asprintf(&path, "%s/" REGISTRATIONS_FILE, dir) < 0) {
                 json_decref(a);
                 return -ENOMEM;
         }
         for (const Registration *reg = rs->by_name; reg; reg = reg->hh.next)
                 json_array_append_new(a, registration_json(reg));
-        if (json_dump_file(a, tmp, JSON_COMPACT) < 0 || rename(tmp, path) < 0) {
-                r = -EIO;
-                (void) unlink(tmp);
-        }
+        text = json_dumps(a, JSON_COMPACT);
         json_decref(a);
-        return r;
+        /* Never through a name someone planted: the temp file is made O_EXCL|O_NOFOLLOW. */
+        return text ? write_file_atomic_at(AT_FDCWD, path, text, strlen(text), 0644) : -ENOMEM;
 }
 
-static void registration_load_one(Registrations *rs, json_t *o) {
-        const char *name = NULL, *config = NULL;
-        json_int_t ifindex = 0, pid = 0, at = 0, uid = 0;
+/* Who registered: a file of an older agent does not say, and then nobody is trusted (uid unknown). */
+static uid_t registration_uid(json_t *v) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+            json_integer_value(v) >= (json_int_t) REGISTRATION_UID_UNKNOWN)
+                return REGISTRATION_UID_UNKNOWN;
+        return (uid_t) json_integer_value(v);
+}
 
-        /* Files from before "uid" was kept were written for root only. */
-        if (json_unpack(o, "{s:s, s:I, s?s, s:I, s?I, s:I}", "name", &name, "ifindex", &ifindex, "config", &config,
-                        "daemon_pid", &pid, "uid", &uid, "registered_at", &at) < 0 || !ifname_valid(name) ||
-            ifindex <= 0 || ifindex > INT32_MAX || uid < 0 || uid > UINT32_MAX)
+/* config is null when the hook passed none: "s?s" would refuse the whole entry for that. */
+static void registration_load_one(Registrations *rs, json_t *o) {
+        const char *name = NULL;
+        json_int_t ifindex = 0, pid = 0, at = 0;
+        json_t *uid = NULL, *c = NULL;
+
+        if (json_unpack(o, "{s:s, s:I, s?o, s:I, s?o, s:I}", "name", &name, "ifindex", &ifindex, "config", &c,
+                        "daemon_pid", &pid, "registered_by_uid", &uid, "registered_at", &at) < 0 ||
+            !ifname_valid(name) || ifindex <= 0 || ifindex > INT32_MAX ||
+            (c && !json_is_string(c) && !json_is_null(c)))
                 return;
-        if (registrations_record(rs, name, (int) ifindex, config, (int) pid, (uid_t) uid, (uint64_t) at) > 0)
-                registrations_get(rs, name)->registered_at = (uint64_t) at;
+        if (registrations_record(rs, name, (int) ifindex, json_string_value(c), (int) pid, registration_uid(uid),
+                                 (uint64_t) at) < 0)
+                return;
 }
 
 int registrations_load(Registrations *rs, const char *dir) {

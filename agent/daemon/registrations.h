@@ -15,10 +15,12 @@ typedef struct Registration {
         int ifindex;
         char *config;           /* OpenVPN's config path, as the hook passed it */
         int daemon_pid;
-        uid_t uid;              /* who registered it */
+        uid_t registered_by_uid; /* the caller; REGISTRATION_UID_UNKNOWN: loaded from an older agent's file */
         uint64_t registered_at; /* CLOCK_REALTIME */
         UT_hash_handle hh;      /* by name */
 } Registration;
+
+#define REGISTRATION_UID_UNKNOWN ((uid_t) -1)
 
 typedef struct Registrations {
         Registration *by_name;
@@ -31,6 +33,11 @@ void registrations_done(Registrations *rs);
 Registration *registrations_get(Registrations *rs, const char *name);
 /* The registration of this very device (name and index), or NULL. */
 Registration *registrations_get_link(Registrations *rs, const char *name, int ifindex);
+
+/* Root's registration of this device (ifindex 0: of a device of this name), or NULL. Non-root callers
+ * (RegisterUser=, RegisterGroup=; OpenVPN's up hook after it dropped root, at --up-restart) may only
+ * confirm one: otherwise they could make any tun ours, and give root's doctor a path to open. */
+Registration *registrations_get_root(Registrations *rs, const char *name, int ifindex);
 
 /* Returns 1 when something changed (and it should be saved), 0 when it was known as it is. */
 int registrations_record(Registrations *rs, const char *name, int ifindex, const char *config, int daemon_pid,

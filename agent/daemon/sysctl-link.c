@@ -65,6 +65,13 @@ void sysctl_link_done(Manager *m) {
         }
 }
 
+static bool any_policy_has_family(const Config *c, int family) {
+        for (size_t i = 0; i < c->n_policies; i++)
+                if (policy_has_family(&c->policies[i], family))
+                        return true;
+        return false;
+}
+
 static const struct {
         int family;
         const char *path;
@@ -78,7 +85,7 @@ void sysctl_check_forwarding(Manager *m) {
                 const char *path = forwarding_sysctls[i].path;
                 int family = forwarding_sysctls[i].family, v = 0, r;
 
-                if (!config_has_family(m->config, family))
+                if (!any_policy_has_family(m->config, family))
                         continue;
                 if (m->config->forwarding == FORWARDING_ENABLE) {
                         r = sysctl_net_ensure(path, "1");

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "fs-util.h"
 #include "macro.h"
 #include "parse-util.h"
 #include "tables.h"
@@ -12,22 +14,21 @@
 #define TABLES_FILE "tables"
 
 int tables_save(const RecordTable *t, const char *dir) {
-        _cleanup_(freep) char *path = NULL, *tmp = NULL;
+        _cleanup_(freep) char *path = NULL, *text = NULL;
+        size_t size = 0;
         FILE *f;
 
-        if (asprintf(&path, "%s/" TABLES_FILE, dir) < 0 || asprintf(&tmp, "%s.tmp", path) < 0)
+        if (asprintf(&path, "%s/" TABLES_FILE, dir) < 0)
                 return -ENOMEM;
-        f = fopen(tmp, "we");
+        f = open_memstream(&text, &size);
         if (!f)
-                return negative_errno();
+                return -ENOMEM;
         for (size_t i = 0; i < t->n_tables; i++)
                 fprintf(f, "%" PRIu32 "\n", t->tables[i]);
-        if (fclose(f) != 0 || rename(tmp, path) < 0) {
-                int r = negative_errno();
-                (void) unlink(tmp);
-                return r;
-        }
-        return 0;
+        if (fclose(f) != 0)
+                return -ENOMEM;
+        /* Never through a name someone planted: the temp file is made O_EXCL|O_NOFOLLOW. */
+        return write_file_atomic_at(AT_FDCWD, path, text, size, 0644);
 }
 
 /* One table id per line; anything else is ignored (the file is ours, but never trusted). */

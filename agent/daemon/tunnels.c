@@ -75,7 +75,7 @@ static bool tunnel_should_manage(Manager *m, const Link *l, int *ret_policy, boo
                         single = false;
         }
         reg = registrations_get_link(&m->registrations, l->info.name, l->info.ifindex);
-        if (!(reg && reg->uid == 0) && !(policy >= 0 && desired_link_matches(m->config, l->info.kind, l->info.name)))
+        if (!(reg && reg->registered_by_uid == 0) && !(policy >= 0 && desired_link_matches(m->config, l->info.kind, l->info.name)))
                 return false;
         *ret_policy = MAX(policy, 0);
         *ret_single = single;

@@ -169,11 +169,11 @@ static int check_config(const Args *a, Config *c) {
 static int install_names(const Args *a, const Config *c) {
         int r;
 
-        r = rt_files_install(a->iproute2_dir ?: IPROUTE2_DIR_DEFAULT, c->table_id, c->table_name, VPNPOLICY_PROTO,
+        r = rt_files_install(a->iproute2_dir ?: IPROUTE2_DIR_DEFAULT, c->policies[0].table_id, c->policies[0].table_name, VPNPOLICY_PROTO,
                              VPNPOLICY_PROTO_NAME);
         if (r < 0)
                 return log_error_errno(r, "Failed to write the rt_tables.d/rt_protos.d entries: %m");
-        log_info("Table %s (%u) and protocol %s (%u) named in %s.", c->table_name, c->table_id,
+        log_info("Table %s (%u) and protocol %s (%u) named in %s.", c->policies[0].table_name, c->policies[0].table_id,
                  VPNPOLICY_PROTO_NAME, VPNPOLICY_PROTO, a->iproute2_dir ?: IPROUTE2_DIR_DEFAULT);
         return 0;
 }

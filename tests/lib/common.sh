@@ -319,7 +319,7 @@ agent_start() {
         local log=$T/agent-$ns.log nlog=$T/notify-$ns.log
         local n0 t0 pid line ts deadline rc
 
-        mkdir -p "$T/run-$ns"
+        mkdir -p -m 0755 "$T/run-$ns"        # the agent refuses a runtime directory others may write
         _vpt_notify_ensure "$ns" || return 1
         n0=$(_vpt_lines "$nlog")
         echo "=== agent_start $(date +%T.%N) ${_VPT_WRAPPER[*]} $VPNPOLICYD --config $conf $*" >>"$log"
