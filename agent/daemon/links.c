@@ -71,16 +71,20 @@ unsigned links_update(Links *ls, const LinkInfo *info, bool enumerating, uint64_
                 change |= LINK_CREATED;
         }
         l->synced = true;
-        was_up = change & LINK_CREATED ? false : (l->info.flags & IFF_UP);
-        if (!(change & LINK_CREATED) && !streq(l->info.name, info->name))
-                change |= LINK_RENAMED;
-        if (!was_up && (info->flags & IFF_UP))
-                change |= LINK_WENT_UP;
-        if (was_up && !(info->flags & IFF_UP))
-                change |= LINK_WENT_DOWN;
+        was_up = l->info.flags & IFF_UP;
+        if (!(change & LINK_CREATED)) {
+                /* A new link has no routes to confirm: what it has is reported with it. */
+                if (!streq(l->info.name, info->name))
+                        change |= LINK_RENAMED;
+                if (!was_up && (info->flags & IFF_UP))
+                        change |= LINK_WENT_UP;
+                if (was_up && !(info->flags & IFF_UP))
+                        change |= LINK_WENT_DOWN;
+        }
         if (change || l->info.flags != info->flags || !streq(l->info.kind, info->kind))
                 link_changed(ls, l);
-        if (change & (LINK_WENT_UP | LINK_WENT_DOWN))
+        /* Down is when the kernel flushes routes without telling (up adds none that it does not announce). */
+        if (change & LINK_WENT_DOWN)
                 links_request_confirm(ls, l, now);
         l->info = *info;
         return change;

@@ -85,14 +85,14 @@ static bool tunnel_should_manage(Manager *m, const Link *l, int *ret_policy, boo
 /* ---- what a tunnel wants ---- */
 
 static void tunnel_want_rules(Manager *m, Tunnel *t, bool want) {
-        const PolicyConfig *p = tunnel_policy(m, t->rule_policy);
+        PolicyConfig p = { .table_id = t->rule_table, .priority = t->rule_priority };
 
-        for (size_t i = 0; p && i < ELEMENTSOF(families); i++) {
+        for (size_t i = 0; i < ELEMENTSOF(families); i++) {
                 Object o;
 
                 if (!(t->rule_families & (1U << i)))
                         continue;
-                o = desired_iif_rule(p, families[i], t->name, VPNPOLICY_PROTO);
+                o = desired_iif_rule(&p, families[i], t->name, VPNPOLICY_PROTO);
                 if (want)
                         want_derived(m, &o, t->name, ROLE_IIF_RULE, BLOCK_NONE);
                 else
@@ -100,22 +100,27 @@ static void tunnel_want_rules(Manager *m, Tunnel *t, bool want) {
         }
 }
 
-/* The rules of a tunnel whose pool addresses are all in one policy: one per family that policy has. A
+/* The rules of a tunnel whose pool addresses are all in one policy: one per family that the policy has
+ * and the tunnel carries an address of (without one, the tunnel carries none of that family's traffic). A
  * device serving several policies (one WireGuard device for several profiles) gets none: its traffic
  * follows the pools' source rules. */
-static void tunnel_update_rules(Manager *m, Tunnel *t, const char *name, int policy, bool single) {
+static void tunnel_update_rules(Manager *m, Tunnel *t, const Link *l, int policy, bool single) {
         const PolicyConfig *p = tunnel_policy(m, policy);
+        const char *name = l->info.name;
         uint8_t fam = 0;
 
         for (size_t i = 0; single && p && i < ELEMENTSOF(families); i++)
-                if (policy_has_family(p, families[i]))
+                if (policy_has_family(p, families[i]) && link_has_address_in(l, families[i]))
                         fam |= (uint8_t) (1U << i);
-        if (fam == t->rule_families && policy == t->rule_policy && streq(name, t->name) && !m->config_changed)
+        if (fam == t->rule_families && policy == t->rule_policy && streq(name, t->name) && p &&
+            p->table_id == t->rule_table && p->priority == t->rule_priority)
                 return;
         tunnel_want_rules(m, t, false);
         snprintf(t->name, sizeof(t->name), "%s", name);
         t->rule_families = fam;
         t->rule_policy = policy;
+        t->rule_table = p ? p->table_id : 0;
+        t->rule_priority = p ? p->priority : 0;
         tunnel_want_rules(m, t, true);
 }
 
@@ -212,7 +217,7 @@ static void tunnel_evaluate(Link *l, void *userdata) {
         t->policy = policy;
         t->single_policy = single;
         t->up = l->info.flags & IFF_UP;
-        tunnel_update_rules(m, t, l->info.name, policy, single);
+        tunnel_update_rules(m, t, l, policy, single);
         tunnel_derive(m, t, l);
         if (t->up)
                 sysctl_link_setup(m, l);

@@ -23,8 +23,9 @@ typedef struct Tunnel {
         char name[IFNAMSIZ];
         int policy;             /* the policy of its first pool address (index in Config.policies) */
         bool single_policy;     /* all its pool addresses are in that policy: it gets its rules */
-        uint8_t rule_families;  /* bit 0 IPv4, bit 1 IPv6: the rules claimed, with rule_policy */
-        int rule_policy;
+        uint8_t rule_families;  /* bit 0 IPv4, bit 1 IPv6: the rules claimed, exactly as claimed (a reload may */
+        int rule_policy;        /* change the policy's table or priority: the old ones are given up) */
+        uint32_t rule_table, rule_priority;
         bool up;
         UT_hash_handle hh;      /* by ifindex */
 } Tunnel;

@@ -65,9 +65,16 @@ rel_conf() {
         } >"$f"
 }
 
+# The pool of the tests' many tun devices (100.64.0.0/10: a tun is ours only when it carries a pool
+# address), as rel_conf lines, and the source rule it adds, as rules_json prints it.
+REL_TUN_POOL=('[Pool]' 'Prefix=100.64.0.0/10')
+REL_TUN_POOL_RULE4='{"priority":32765,"src":"100.64.0.0","srclen":10,"table":"vpn","protocol":"vpnpolicy"}'
+
 # the seed 003 base objects, as rules_json/routes_json print them
 REL_RULES4='[{"priority":32765,"src":"10.10.10.0","srclen":24,"table":"vpn","protocol":"vpnpolicy"}]'
 REL_RULES6='[{"priority":32765,"src":"fd00:4242:4242:4242::","srclen":64,"table":"vpn","protocol":"vpnpolicy"}]'
+# REL_RULES4 with the source rule of REL_TUN_POOL (tests that give their tuns addresses in it)
+REL_RULES4_TUNS=$(jq -cS --argjson r "$REL_TUN_POOL_RULE4" '. + [$r] | sort' <<<"$REL_RULES4")
 REL_ROUTES4='[{"dst":"default","gateway":"192.168.1.1","dev":"eth1","type":"unicast","metric":0,"protocol":"vpnpolicy"},
           {"dst":"default","type":"unreachable","metric":4294967295,"protocol":"vpnpolicy"}]'
 REL_ROUTES6='[{"dst":"default","gateway":"fd00:1010:1010:1010::1","dev":"eth1","type":"unicast","metric":1024,"protocol":"vpnpolicy"},

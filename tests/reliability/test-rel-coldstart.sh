@@ -23,7 +23,7 @@ RUNS=${RUNS:-$(rel_size 2 5)}
 AGENT_TIMEOUT_MS=60000
 
 rel_topology NS GW
-rel_conf "$T/vpnpolicy.conf"
+rel_conf "$T/vpnpolicy.conf" "${REL_TUN_POOL[@]}"
 
 # tun i: 100.64.i.1/24 (tun route 100.64.i.0/24); route j: 172.16.(j/256).(j%256)/32 via tun(j % NDEV)
 for ((i = 0; i < NDEV; i++)); do
@@ -37,6 +37,9 @@ done >"$T/routes.batch"
 ip -n "$NS" -batch "$T/devices.batch"
 ip -n "$NS" -batch "$T/routes.batch"
 WANT=$((NDEV + NROUTES + 2))    # v4 in table 200: tun routes, mirrors, default, unreachable
+# added at a start: those, the v6 default and unreachable, 3 source rules (two pools of seed 003, the
+# tuns' pool) and one "iif tunN" rule per tun (they have v4 addresses only)
+ADDS=$((WANT + 2 + 3 + NDEV))
 info "$NDEV tun devices, $NROUTES main-table routes via them; the agent must put $WANT v4 routes in table 200"
 
 count4() { ip -n "$NS" -4 route show table 200 proto 211 2>/dev/null | wc -l; }
@@ -65,13 +68,15 @@ for run in $(seq 1 "$RUNS"); do
         last_add=$(awk '$2 == "NEW" && / proto=211 / { t = $1 } END { print t }' "$T/mon-$run")
         info "run $run: READY after $AGENT_READY_MS ms; $adds objects added ($((ready_us - last_add)) us between the last add and READY=1), $late after READY=1; $at_ready v4 routes in table 200 when READY=1 was seen"
         check "run $run: every object added before READY=1 ($late after)" test "$late" = 0
-        assert_eq "run $run: objects added (v4 and v6 routes, 2 rules)" $((WANT + 4)) "$adds"
+        assert_eq "run $run: objects added (v4 and v6 routes, 3 source rules, $NDEV tunnel rules)" "$ADDS" "$adds"
         assert_eq "run $run: no deletion during the start" 0 "$dels"
         assert_eq "run $run: table 200 complete when READY=1 was seen" "$WANT" "$at_ready"
 done
 # the v6 side: tuns have no v6 address, so table 200 v6 holds the two defaults
 assert_eq "v6 table 200: default + fail-closed" "$REL_ROUTES6" "$(routes_json "$NS" 6 200)"
-assert_eq "rules exact" "$REL_RULES4" "$(rules_json "$NS" 4)"
+assert_eq "source rules exact" "$(jq -cS --argjson r "$REL_TUN_POOL_RULE4" '. + [$r] | sort' <<<"$REL_RULES4")" \
+        "$(source_rules_json "$NS" 4)"
+assert_eq "one tunnel rule per tun" "$NDEV" "$(rules_json "$NS" 4 | jq '[.[] | select(has("iif"))] | length')"
 
 # status after one more start (adoption: nothing to do)
 agent_start "$NS" "$T/vpnpolicy.conf"
@@ -85,8 +90,8 @@ med=$(printf '%s\n' "${readys[@]}" | percentile 50)
 max=$(printf '%s\n' "${readys[@]}" | percentile 100)
 figure coldstart_ready_median "$med" ms
 figure coldstart_ready_max "$max" ms
-figure coldstart_objects $((WANT + 4)) objects
-figure coldstart_objects_per_s $(((WANT + 4) * 1000 / (med > 0 ? med : 1))) objects/s
+figure coldstart_objects "$ADDS" objects
+figure coldstart_objects_per_s $((ADDS * 1000 / (med > 0 ? med : 1))) objects/s
 figure coldstart_adopt_ready "$adopt_ms" ms
 info "READY times (ms): ${readys[*]}; restart with everything in place: $adopt_ms ms"
 check "READY within 10 s of the start (median $med ms)" test "$med" -lt 10000

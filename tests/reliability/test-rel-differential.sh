@@ -4,7 +4,7 @@
 # Reliability tooling (b): differential test against iproute2. Two identical namespaces (eth1 to a
 # gateway, tun0 with the pools' first addresses, a client LAN route via tun0 in main, v4 and v6). In one
 # the agent builds its objects; in the twin the equivalent `ip` commands build them by hand (below, the
-# iproute2 spelling of design.md's table). For each object kind and family (source rule, default route,
+# iproute2 spelling of design.md's table). For each object kind and family (source and tunnel rules, default route,
 # fail-closed route, tun route, mirrored route), the objects as `ip -d -j` shows them must be equal after
 # normalisation. Fields that legitimately differ are dropped and listed in IGNORED (none but the kernel's
 # own bookkeeping); what the equivalent commands must say explicitly to match is noted next to them.
@@ -45,6 +45,8 @@ cp -a "/etc/netns/$NS/iproute2/rt_protos.d/." "/etc/netns/$TWIN/iproute2/rt_prot
 twin() { ip netns exec "$TWIN" ip "$@"; }
 twin -4 rule add pref 32765 from 10.10.10.0/24 lookup 200 proto 211
 twin -6 rule add pref 32765 from fd00:4242:4242:4242::/64 lookup 200 proto 211
+twin -4 rule add pref 32765 iif tun0 lookup 200 proto 211
+twin -6 rule add pref 32765 iif tun0 lookup 200 proto 211
 twin -4 route add default via 192.168.1.1 dev eth1 table 200 proto 211
 twin -6 route add default via fd00:1010:1010:1010::1 dev eth1 table 200 proto 211
 twin -4 route add unreachable default metric 4294967295 table 200 proto 211
@@ -70,7 +72,7 @@ declare -A KIND=(
 kinds=0
 for fam in 4 6; do
         a=$(rules "$NS" "$fam") b=$(rules "$TWIN" "$fam")
-        assert_eq "v$fam source rule: agent = ip rule add" "$b" "$a"
+        assert_eq "v$fam source and tunnel rules: agent = ip rule add" "$b" "$a"
         kinds=$((kinds + 1))
         a=$(routes "$NS" "$fam") b=$(routes "$TWIN" "$fam")
         for k in "default route" "fail-closed route" "tun route" "mirrored route"; do

@@ -25,7 +25,7 @@ NSTABLE=${NSTABLE:-1000}
 CONVERGE_MS=${CONVERGE_MS:-5000}
 
 rel_topology NS GW
-rel_conf "$T/vpnpolicy.conf"
+rel_conf "$T/vpnpolicy.conf" "${REL_TUN_POOL[@]}"
 for ((i = 0; i < NDEV; i++)); do
         echo "tuntap add dev tun$i mode tun"
         echo "link set tun$i up"
@@ -141,8 +141,8 @@ else
         _vpt_fail "after the churn: table 200 exactly as the main table and the addresses call for" \
                 "not within $CONVERGE_MS ms (- expected, + table 200)" "$(diff <(expected_sorted) <(actual_v4) | head -n 20)"
 fi
-assert_eq "rules v4 exact" "$REL_RULES4" "$(rules_json "$NS" 4)"
-assert_eq "rules v6 exact" "$REL_RULES6" "$(rules_json "$NS" 6)"
+assert_eq "rules v4 exact" "$REL_RULES4_TUNS" "$(source_rules_json "$NS" 4)"
+assert_eq "rules v6 exact" "$REL_RULES6" "$(source_rules_json "$NS" 6)"
 assert_eq "v6 table 200 exact" "$REL_ROUTES6" "$(routes_json "$NS" 6 200)"
 check "status healthy" wait_until 3000 ctl "$NS" status
 check "no churn device left" test -z "$(ip -n "$NS" -o link show | grep 'tunx')"

@@ -53,6 +53,16 @@ LIES=(
         link del ifindex="$TUN" name=tun0
 )
 
+# The agent is quiet first: whatever the set-up made it do (a confirming dump after the links came up, the
+# kernel's late address events) is over, so that any pass from here on would be the forged messages' doing.
+_quiet() {
+        local a b
+        a=$(status_json "$NS" | jq .counters.reconcile_passes)
+        sleep 0.3
+        b=$(status_json "$NS" | jq .counters.reconcile_passes)
+        [[ $a == "$b" ]]
+}
+check "the agent is quiet before the forged messages" wait_until 5000 _quiet
 rel_dump "$NS" "$T/before.dump"
 st0=$(status_json "$NS")
 relmon_start "$NS" "$T/forged.mon"

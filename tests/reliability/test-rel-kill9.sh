@@ -29,7 +29,7 @@ AGENT_TIMEOUT_MS=60000
 info "seed $SEED (SEED=$SEED reproduces the kill delays)"
 
 rel_topology NS GW
-rel_conf "$T/vpnpolicy.conf"
+rel_conf "$T/vpnpolicy.conf" "${REL_TUN_POOL[@]}"
 for ((i = 0; i < NDEV; i++)); do
         echo "tuntap add dev tun$i mode tun"
         echo "link set tun$i up"

@@ -62,7 +62,7 @@ check "hook as nobody: refused, exit 0" test "$rc" = 0
 
 for i in 1 2 3; do
         tun_add "$NS" "tun$i"
-        ip -n "$NS" addr add "10.30.$i.1/24" dev "tun$i"
+        ip -n "$NS" addr add "10.10.10.$((i * 16 + 1))/28" dev "tun$i"     # a pool address: ours
         ip -n "$NS" route add "172.17.$i.0/24" dev "tun$i"
 done
 check "tun1..3: routes in table 200" wait_until 5000 eval '[[ $(ip -n "$NS" route show table 200 | grep -c "dev tun[123]") == 6 ]]'
