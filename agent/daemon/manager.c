@@ -345,7 +345,7 @@ int manager_new(const ManagerOptions *o, Config *config, Manager **ret) {
         if (r >= 0)
                 r = manager_event_setup(m);
         if (r >= 0)
-                r = rtnl_new(m->event, m->rcvbuf, observed_handle_message, observed_handle_overrun, m, &m->rtnl);
+                r = rtnl_new(m->event, m->rcvbuf, observed_handle_event, observed_handle_overrun, m, &m->rtnl);
         if (r < 0) {
                 m->config = NULL;
                 return r;

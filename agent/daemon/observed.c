@@ -156,6 +156,29 @@ static int observed_apply(Manager *m, const struct nlmsghdr *nlh) {
         }
 }
 
+/* What the kernel announces of our own requests (the message carries our request socket's port id:
+ * rtmsg_fib() in net/ipv4/fib_semantics.c, inet6_rt_notify() and notify_rule_change() put the requester's) is what their acks already said: skipped,
+ * which halves the work of a large batch. Routes to "default" excepted: for those we may have left the
+ * device to the kernel, and the announcement says which it chose. */
+static bool own_echo(Manager *m, const struct nlmsghdr *nlh) {
+        const struct rtmsg *rtm;
+
+        if (nlh->nlmsg_pid == 0 || nlh->nlmsg_pid != rtnl_requests_portid(m->rtnl))
+                return false;
+        if (nlh->nlmsg_type != RTM_NEWROUTE && nlh->nlmsg_type != RTM_DELROUTE)
+                return true;
+        if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(*rtm)))
+                return false;
+        rtm = NLMSG_DATA(nlh);
+        return rtm->rtm_dst_len != 0;
+}
+
+int observed_handle_event(const struct nlmsghdr *nlh, void *userdata) {
+        if (own_echo(userdata, nlh))
+                return 0;
+        return observed_handle_message(nlh, userdata);
+}
+
 int observed_handle_message(const struct nlmsghdr *nlh, void *userdata) {
         int r = observed_apply(userdata, nlh);
 

@@ -6,8 +6,10 @@
 typedef struct Manager Manager;
 
 /* The event socket's handlers (rtnl_new()). */
-int observed_handle_message(const struct nlmsghdr *nlh, void *userdata);
+int observed_handle_event(const struct nlmsghdr *nlh, void *userdata);
 void observed_handle_overrun(void *userdata);
+/* One message, from an event or a dump. */
+int observed_handle_message(const struct nlmsghdr *nlh, void *userdata);
 
 /* Reads everything from scratch: at start and after lost events. */
 int observed_enumerate(Manager *m);

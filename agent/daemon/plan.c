@@ -106,8 +106,29 @@ static int op_rank(const Op *op) {
         return op->record->flags & RECORD_GATEWAY ? 2 : 1;
 }
 
-static int op_compare(const void *a, const void *b) {
-        return op_rank(a) - op_rank(b);
+/* A stable partition by rank, in linear time (a burst of 100,000 routes is one plan). */
+static int plan_order(Plan *p) {
+        size_t count[3] = {}, start[3];
+        Op *sorted;
+
+        if (p->n < 2)
+                return 0;
+        for (size_t i = 0; i < p->n; i++)
+                count[op_rank(&p->ops[i])]++;
+        if (count[0] == p->n || count[1] == p->n || count[2] == p->n)
+                return 0;
+        sorted = malloc(p->n * sizeof(Op));
+        if (!sorted)
+                return -ENOMEM;
+        start[0] = 0;
+        start[1] = count[0];
+        start[2] = count[0] + count[1];
+        for (size_t i = 0; i < p->n; i++)
+                sorted[start[op_rank(&p->ops[i])]++] = p->ops[i];
+        free(p->ops);
+        p->ops = sorted;
+        p->allocated = p->n;
+        return 0;
 }
 
 /* Takes the dirty list; records the plan does not keep are freed if nothing refers to them. */
@@ -157,10 +178,9 @@ static int plan_all(RecordTable *t, Plan *p) {
 
 int plan_build(RecordTable *t, Plan *p) {
         int k = t->all_dirty ? plan_all(t, p) : plan_dirty(t, p);
+        int o = plan_order(p);
 
-        if (p->n > 1)
-                qsort(p->ops, p->n, sizeof(Op), op_compare);
-        return k;
+        return k < 0 ? k : o;
 }
 
 static uint64_t retry_delay(unsigned failures) {

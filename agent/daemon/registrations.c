@@ -69,6 +69,7 @@ int registrations_record(Registrations *rs, const char *name, int ifindex, const
         reg->daemon_pid = daemon_pid;
         reg->registered_by_uid = uid;
         reg->registered_at = now;
+        reg->changed = true;
         rs->changed = true;
         return 1;
 }
@@ -84,11 +85,16 @@ bool registrations_drop(Registrations *rs, const char *name, int ifindex) {
         return true;
 }
 
-bool registrations_take_changed(Registrations *rs) {
-        bool c = rs->changed;
-
+void registrations_take_changed(Registrations *rs, void (*fn)(const char *name, void *userdata), void *userdata) {
+        if (!rs->changed)
+                return;
         rs->changed = false;
-        return c;
+        for (Registration *reg = rs->by_name; reg; reg = reg->hh.next)
+                if (reg->changed) {
+                        reg->changed = false;
+                        if (fn)
+                                fn(reg->name, userdata);
+                }
 }
 
 Registration *registrations_get_root(Registrations *rs, const char *name, int ifindex) {

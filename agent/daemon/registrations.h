@@ -17,6 +17,7 @@ typedef struct Registration {
         int daemon_pid;
         uid_t registered_by_uid; /* the caller; REGISTRATION_UID_UNKNOWN: loaded from an older agent's file */
         uint64_t registered_at; /* CLOCK_REALTIME */
+        bool changed;           /* since registrations_take_changed() */
         UT_hash_handle hh;      /* by name */
 } Registration;
 
@@ -45,8 +46,9 @@ int registrations_record(Registrations *rs, const char *name, int ifindex, const
 /* The device is gone: forget what was said of it. Returns whether anything was forgotten. */
 bool registrations_drop(Registrations *rs, const char *name, int ifindex);
 
-/* Whether anything changed since the last call. */
-bool registrations_take_changed(Registrations *rs);
+/* Hands the name of each registration that changed since the last call to fn, and clears the marks.
+ * Dropped registrations are not handed on: their device is gone. */
+void registrations_take_changed(Registrations *rs, void (*fn)(const char *name, void *userdata), void *userdata);
 
 int registrations_save(const Registrations *rs, const char *dir);
 /* Before the first dump: registered devices are managed from the start. Returns how many. */

@@ -233,16 +233,24 @@ void tunnels_reread_routes(Manager *m) {
         }
 }
 
-void tunnels_update(Manager *m) {
-        bool registrations = registrations_take_changed(&m->registrations);
+static void tunnel_registration_changed(const char *name, void *userdata) {
+        Manager *m = userdata;
+        Link *l = links_by_name(&m->links, name);
 
-        if (m->config_changed || registrations) {
-                /* Whether a link is ours depends on the pools and the registrations: look at all. */
+        if (l)
+                tunnel_evaluate(l, m);
+}
+
+void tunnels_update(Manager *m) {
+        if (m->config_changed) {
+                /* Whether a link is ours depends on the pools: look at all. */
                 for (Link *l = m->links.links; l; l = l->hh.next)
                         tunnel_evaluate(l, m);
                 links_take_changed(&m->links, NULL, NULL);
+                registrations_take_changed(&m->registrations, NULL, NULL);
                 return;
         }
+        registrations_take_changed(&m->registrations, tunnel_registration_changed, m);
         links_take_changed(&m->links, tunnel_evaluate, m);
 }
 

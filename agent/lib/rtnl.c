@@ -192,6 +192,10 @@ uint64_t rtnl_forged_messages(const Rtnl *r) {
         return r->forged;
 }
 
+uint32_t rtnl_requests_portid(const Rtnl *r) {
+        return r->requests_portid;
+}
+
 uint32_t rtnl_event_portid(const Rtnl *r) {
         return r->events ? mnl_socket_get_portid(r->events) : 0;
 }
@@ -429,7 +433,8 @@ static int chunk_build(Rtnl *r, size_t n, rtnl_build_t build, SendState *s, size
                 struct nlmsghdr *nlh;
                 int k;
 
-                memset(r->chunk + used, 0, RTNL_MESSAGE_MAX);
+                /* mnl_nlmsg_put_header() and the builders' put_extra_header()/attr_put() clear what they
+                 * write, padding included. */
                 nlh = mnl_nlmsg_put_header(r->chunk + used);
                 k = build(s->first + s->count, nlh, s->userdata);
                 if (k < 0)

@@ -40,6 +40,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Rtnl *, rtnl_free);
 
 uint64_t rtnl_forged_messages(const Rtnl *r);  /* messages dropped because not from the kernel */
 uint32_t rtnl_event_portid(const Rtnl *r);
+/* The request socket's: what the kernel announces of our own requests carries it in nlmsg_pid. */
+uint32_t rtnl_requests_portid(const Rtnl *r);
 
 /* Reads and dispatches every event queued on the event socket now (after a dump: what happened while it
  * ran, before deciding what the dump did not show). */

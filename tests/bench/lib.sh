@@ -65,12 +65,14 @@ bench_ns() {
 }
 
 # bench_conf FILE [LINES...]: the seed-003 configuration (defaults otherwise: Match=tun*, MirrorRoutes=yes,
-# FailClosed=yes, [Firewall] Manage=yes), plus LINES.
+# FailClosed=yes, [Firewall] Manage=yes), plus LINES. The benchmarks' tuns carry addresses in 10.128.0.0/9
+# and 100.64.0.0/10, pools too: a tun is the agent's only with a pool address.
 bench_conf() {
         local f=$1
         shift
         {
                 printf '[Pool]\nPrefix=10.10.10.0/24\nPrefix=fd00:4242:4242:4242::/64\n'
+                printf 'Prefix=10.128.0.0/9\nPrefix=100.64.0.0/10\n'
                 printf '[Gateway]\nIPv4=192.168.1.1\nIPv6=fd00:1010:1010:1010::1\n'
                 printf '[Kernel]\nForwarding=enable\n'
                 local l
