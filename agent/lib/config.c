@@ -28,16 +28,6 @@
 /* iproute2 >= 6.7 keeps its own rt_tables here and lets /etc/iproute2 override it. */
 #define IPROUTE2_DIR_VENDOR "/usr/share/iproute2"
 
-static inline void *mfree(void *p) {
-        free(p);
-        return NULL;
-}
-
-static void fclosep(FILE **f) {
-        if (*f)
-                fclose(*f);
-}
-
 /* Room for every key of the table below; checked by a static assertion after it. */
 #define CONFIG_KEYS_MAX 32
 

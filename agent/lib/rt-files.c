@@ -26,11 +26,6 @@ RtNameEntry *rt_name_entry_free(RtNameEntry *e) {
         return NULL;
 }
 
-static void fclosep(FILE **f) {
-        if (*f)
-                fclose(*f);
-}
-
 /* Reads "ID NAME" the way iproute2's rtnl_tab_initialize() (lib/rt_names.c) does: sscanf() with "0x%x %s"
  * or "%d %s", anything after the name ignored. Returns 1 for an entry, 0 for a comment, blank or a line
  * iproute2 would reject. */

@@ -55,11 +55,6 @@ struct VarlinkServer {
         unsigned n_connections;
 };
 
-static inline void *mfree(void *p) {
-        free(p);
-        return NULL;
-}
-
 /* sd_event_source_disable_unref() needs libsystemd 243; we support 239. */
 static sd_event_source *event_source_free(sd_event_source *s) {
         if (s) {
