@@ -12,10 +12,8 @@
 
 #include "ctl-kernel.h"
 #include "parse-util.h"
+#include "rt-files.h"
 #include "rtnl.h"
-
-/* iproute2 >= 6.7 ships its maps here and lets /etc/iproute2 override them. */
-#define IPROUTE2_DIR_VENDOR "/usr/share/iproute2"
 
 /* Appends one item, growing the array in powers of two. */
 static int array_append(void **array, size_t *n, size_t size, const void *item) {
@@ -107,74 +105,26 @@ static int kernel_dump(CtlKernel *k) {
         return r;
 }
 
-/* One "ID NAME" line as iproute2 reads it (decimal or 0x hex id, '#' starts a comment); 0 to skip it. */
-static int name_line_parse(char *line, RtName *ret) {
-        char *id, *name, *save = NULL, *end;
-        unsigned long v;
-        uint32_t u;
+typedef struct NameSink {
+        RtName **names;
+        size_t *n;
+} NameSink;
 
-        line[strcspn(line, "#\n")] = 0;
-        id = strtok_r(line, " \t", &save);
-        name = id ? strtok_r(NULL, " \t", &save) : NULL;
-        if (!name || strlen(name) >= sizeof(ret->name))
-                return 0;
-        if (strncmp(id, "0x", 2) == 0) {
-                errno = 0;
-                v = strtoul(id + 2, &end, 16);
-                if (errno != 0 || *end || end == id + 2 || v > UINT32_MAX)
-                        return 0;
-                u = (uint32_t) v;
-        } else if (parse_u32(id, &u) < 0)
-                return 0;
-        ret->id = u;
-        snprintf(ret->name, sizeof(ret->name), "%s", name);
-        return 1;
+static int on_name(const char *path, unsigned line, uint32_t id, const char *name, void *userdata) {
+        NameSink *s = userdata;
+        RtName e = { .id = id };
+
+        if (strlen(name) >= sizeof(e.name))
+                return 0;       /* shown as the number */
+        snprintf(e.name, sizeof(e.name), "%s", name);
+        return array_append((void **) s->names, s->n, sizeof(e), &e);
 }
 
-static int names_read_file(const char *path, RtName **names, size_t *n) {
-        _cleanup_(freep) char *line = NULL;
-        size_t size = 0;
-        FILE *f;
-        int r = 0;
-
-        f = fopen(path, "re");
-        if (!f)
-                return errno == ENOENT || errno == ENOTDIR ? 0 : negative_errno();
-        while (r >= 0 && getline(&line, &size, f) >= 0) {
-                RtName e;
-
-                if (name_line_parse(line, &e) > 0)
-                        r = array_append((void **) names, n, sizeof(e), &e);
-        }
-        fclose(f);
-        return r;
-}
-
-static int conf_filter(const struct dirent *de) {
-        size_t n = strlen(de->d_name);
-
-        return de->d_name[0] != '.' && n > 5 && streq(de->d_name + n - 5, ".conf");
-}
-
-/* DIR/MAP, then DIR/MAP.d/\*.conf: the later entry for an id wins, as in iproute2's rtnl_tab_initialize(). */
+/* Every entry, in the order iproute2 reads them: the last one for an id wins (name_lookup()). */
 static int names_read(const char *dir, const char *map, RtName **names, size_t *n) {
-        _cleanup_(freep) char *file = NULL, *ddir = NULL;
-        struct dirent **des = NULL;
-        int k, r;
+        NameSink s = { .names = names, .n = n };
 
-        if (asprintf(&file, "%s/%s", dir, map) < 0 || asprintf(&ddir, "%s/%s.d", dir, map) < 0)
-                return -ENOMEM;
-        r = names_read_file(file, names, n);
-        k = scandir(ddir, &des, conf_filter, alphasort);
-        for (int i = 0; i < k; i++) {
-                _cleanup_(freep) char *path = NULL;
-
-                if (r >= 0 && asprintf(&path, "%s/%s", ddir, des[i]->d_name) >= 0)
-                        r = names_read_file(path, names, n);
-                free(des[i]);
-        }
-        free(des);
-        return r;
+        return rt_names_foreach(dir, map, false, on_name, &s);
 }
 
 static int kernel_names(CtlKernel *k, const char *dir) {

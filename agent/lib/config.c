@@ -2,7 +2,6 @@
 
 #include <assert.h>
 #include <ctype.h>
-#include <dirent.h>
 #include <grp.h>
 #include <ini.h>
 #include <inttypes.h>
@@ -13,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include "conf-files.h"
 #include "config.h"
 #include "parse-util.h"
 #include "rt-files.h"
@@ -24,9 +24,6 @@
 #define PRIORITY_DEFAULT 32765
 #define PRIORITY_MAX 32765
 #define TUNNEL_MATCH_DEFAULT "tun*"
-
-/* iproute2 >= 6.7 keeps its own rt_tables here and lets /etc/iproute2 override it. */
-#define IPROUTE2_DIR_VENDOR "/usr/share/iproute2"
 
 /* Room for every key of the table below; checked by a static assertion after it. */
 #define CONFIG_KEYS_MAX 32
@@ -822,37 +819,22 @@ static int parser_read_file(Parser *p, const char *path) {
         return 0;
 }
 
-static int dropin_filter(const struct dirent *de) {
-        size_t n = strlen(de->d_name);
-
-        return de->d_name[0] != '.' && n > 5 && streq(de->d_name + n - 5, ".conf");
-}
-
-/* strcmp(), not alphasort(): the order must not depend on the locale. */
-static int dropin_compare(const struct dirent **a, const struct dirent **b) {
-        return strcmp((*a)->d_name, (*b)->d_name);
-}
-
 static int parser_read_dropins(Parser *p, const char *dir) {
-        struct dirent **des = NULL;
-        int n;
+        _cleanup_strv_free_ char **names = NULL;
+        int r;
 
-        n = scandir(dir, &des, dropin_filter, dropin_compare);
-        if (n < 0)
-                return errno == ENOENT ? 0 : parser_io_error(p, dir, negative_errno());
-
-        for (int i = 0; i < n; i++) {
+        r = conf_files_list(dir, &names);
+        if (r < 0)
+                return parser_io_error(p, dir, r);
+        STRV_FOREACH(n, names) {
                 _cleanup_(freep) char *path = NULL;
 
-                if (p->error >= 0) {
-                        if (asprintf(&path, "%s/%s", dir, des[i]->d_name) < 0)
-                                p->error = -ENOMEM;
-                        else
-                                (void) parser_read_file(p, path);
-                }
-                free(des[i]);
+                if (p->error < 0)
+                        break;
+                if (asprintf(&path, "%s/%s", dir, *n) < 0)
+                        return p->error = -ENOMEM;
+                (void) parser_read_file(p, path);
         }
-        free(des);
         return p->error;
 }
 

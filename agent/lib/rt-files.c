@@ -2,14 +2,15 @@
 
 #include <assert.h>
 #include <ctype.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include "conf-files.h"
 #include "parse-util.h"
 #include "rt-files.h"
+#include "strv.h"
 
 /* The first line of every file we write; a file without it is not ours and is never overwritten. */
 #define RT_FILES_HEADER "# Managed by vpnpolicyd: rewritten on start, removed on purge. Do not edit.\n"
@@ -26,41 +27,119 @@ RtNameEntry *rt_name_entry_free(RtNameEntry *e) {
         return NULL;
 }
 
-/* Reads "ID NAME" the way iproute2's rtnl_tab_initialize() (lib/rt_names.c) does: sscanf() with "0x%x %s"
- * or "%d %s", anything after the name ignored. Returns 1 for an entry, 0 for a comment, blank or a line
- * iproute2 would reject. */
-static int rt_line_parse(char *line, uint32_t *ret_id, char **ret_name) {
-        unsigned long v;
-        char *p = line, *end, *name;
+/* sscanf()'s "%s" after a number: optional white space, then everything up to the next white space. */
+static bool scan_name(char *p, char **ret) {
+        char *end;
 
         while (isspace((unsigned char) *p))
                 p++;
-        if (*p == '#' || *p == '\0')
-                return 0;
-        if (!isdigit((unsigned char) *p))
-                return 0;
-
-        errno = 0;
-        if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X'))
-                v = strtoul(p + 2, &end, 16);
-        else
-                v = strtoul(p, &end, 10);
-        if (errno != 0 || v > UINT32_MAX || end == p || !isspace((unsigned char) *end))
-                return 0;
-
-        name = end;
-        while (isspace((unsigned char) *name))
-                name++;
-        if (*name == '\0')
-                return 0;
-        end = name;
-        while (*end && !isspace((unsigned char) *end))
-                end++;
+        if (*p == '\0')
+                return false;
+        for (end = p; *end && !isspace((unsigned char) *end); end++)
+                ;
         *end = '\0';
+        *ret = p;
+        return true;
+}
 
-        *ret_id = (uint32_t) v;
+/* sscanf(p, "0x%x %s") and, when that does not give both, sscanf(p, "%d %s"): scanf's %x and %d take what
+ * strtoul() and strtol() take (C11 7.21.6.2). Values iproute2 cannot hold in a non-negative int come back
+ * as -1. */
+static bool scan_id_name(char *p, long long *ret_id, char **ret_name) {
+        char *end;
+        long long v;
+
+        if (p[0] == '0' && p[1] == 'x') {
+                unsigned long long u;
+
+                errno = 0;
+                u = strtoull(p + 2, &end, 16);
+                if (end != p + 2 && scan_name(end, ret_name)) {
+                        *ret_id = errno != 0 || u > INT32_MAX ? -1 : (long long) u;
+                        return true;
+                }
+        }
+        errno = 0;
+        v = strtoll(p, &end, 10);
+        if (end == p || !scan_name(end, ret_name))
+                return false;
+        *ret_id = errno != 0 || v < 0 || v > INT32_MAX ? -1 : v;
+        return true;
+}
+
+int rt_name_line_parse(char *line, uint32_t *ret_id, char **ret_name) {
+        char *p = line + strspn(line, " \t"), *name;
+        long long id;
+
+        if (IN_SET(*p, '#', '\n', '\0'))
+                return 0;
+        if (!scan_id_name(p, &id, &name))
+                return -EBADMSG;
+        if (id < 0)
+                return 0;       /* iproute2 skips negative ids; a larger one would wrap around in its int */
+        *ret_id = (uint32_t) id;
         *ret_name = name;
         return 1;
+}
+
+/* getline(), not iproute2's fgets() into 512 bytes: a longer line is read whole, where iproute2 would read
+ * its pieces as lines of their own. */
+static int names_read_file(const char *path, rt_name_cb_t cb, void *userdata) {
+        _cleanup_(fclosep) FILE *f = NULL;
+        _cleanup_(freep) char *buf = NULL;
+        size_t size = 0;
+        unsigned line = 0;
+
+        f = fopen(path, "re");
+        if (!f)
+                return errno == ENOENT ? 0 : negative_errno();
+        while (getline(&buf, &size, f) >= 0) {
+                uint32_t id;
+                char *name;
+                int r;
+
+                line++;
+                r = rt_name_line_parse(buf, &id, &name);
+                if (r == -EBADMSG)
+                        break;  /* iproute2 says "Database ... is corrupted" and reads no further */
+                if (r == 0)
+                        continue;
+                r = cb(path, line, id, name, userdata);
+                if (r < 0)
+                        return r;
+        }
+        return ferror(f) ? -EIO : 0;
+}
+
+int rt_names_foreach(const char *dir, const char *map, bool skip_ours, rt_name_cb_t cb, void *userdata) {
+        _cleanup_(freep) char *file = NULL, *dropins = NULL;
+        _cleanup_strv_free_ char **names = NULL;
+        int r;
+
+        assert(dir);
+        assert(map);
+        assert(cb);
+
+        if (asprintf(&file, "%s/%s", dir, map) < 0 || asprintf(&dropins, "%s/%s.d", dir, map) < 0)
+                return -ENOMEM;
+        r = names_read_file(file, cb, userdata);
+        if (r < 0)
+                return r;
+        r = conf_files_list(dropins, &names);
+        if (r < 0 && r != -ENOTDIR)     /* iproute2 reads no directory there, and says nothing */
+                return r;
+        STRV_FOREACH(n, names) {
+                _cleanup_(freep) char *path = NULL;
+
+                if (skip_ours && streq(*n, RT_FILES_OURS))
+                        continue;
+                if (asprintf(&path, "%s/%s", dropins, *n) < 0)
+                        return -ENOMEM;
+                r = names_read_file(path, cb, userdata);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
 }
 
 static int rt_name_entry_new(const char *path, unsigned line, uint32_t id, const char *name,
@@ -88,8 +167,9 @@ typedef struct ClashSearch {
         RtNameEntry *by_name;
 } ClashSearch;
 
-static int clash_check_entry(ClashSearch *s, const char *path, unsigned line, uint32_t id,
-                             const char *name) {
+static int clash_check_entry(const char *path, unsigned line, uint32_t id, const char *name,
+                             void *userdata) {
+        ClashSearch *s = userdata;
         bool same_name = streq(name, s->name);
 
         if (id == s->id && !same_name && !s->by_id)
@@ -99,82 +179,14 @@ static int clash_check_entry(ClashSearch *s, const char *path, unsigned line, ui
         return 0;
 }
 
-static int clash_search_file(ClashSearch *s, const char *path) {
-        _cleanup_(fclosep) FILE *f = NULL;
-        _cleanup_(freep) char *buf = NULL;
-        size_t size = 0;
-        unsigned line = 0;
-
-        f = fopen(path, "re");
-        if (!f)
-                return errno == ENOENT ? 0 : negative_errno();
-
-        while (getline(&buf, &size, f) >= 0) {
-                uint32_t id;
-                char *name;
-                int r;
-
-                line++;
-                if (rt_line_parse(buf, &id, &name) <= 0)
-                        continue;
-                r = clash_check_entry(s, path, line, id, name);
-                if (r < 0)
-                        return r;
-        }
-        return ferror(f) ? -EIO : 0;
-}
-
-/* iproute2 reads the .d files in readdir() order; we sort them so the first clash reported is stable. */
-static int conf_filter(const struct dirent *de) {
-        size_t n = strlen(de->d_name);
-
-        return de->d_name[0] != '.' && n > 5 && streq(de->d_name + n - 5, ".conf") &&
-                !streq(de->d_name, RT_FILES_OURS);
-}
-
-static int name_compare(const struct dirent **a, const struct dirent **b) {
-        return strcmp((*a)->d_name, (*b)->d_name);
-}
-
-static int clash_search_dir(ClashSearch *s, const char *dir) {
-        struct dirent **des = NULL;
-        int n, r = 0;
-
-        n = scandir(dir, &des, conf_filter, name_compare);
-        if (n < 0)
-                return errno == ENOENT || errno == ENOTDIR ? 0 : negative_errno();
-
-        for (int i = 0; i < n; i++) {
-                _cleanup_(freep) char *path = NULL;
-
-                if (r >= 0) {
-                        if (asprintf(&path, "%s/%s", dir, des[i]->d_name) < 0)
-                                r = -ENOMEM;
-                        else
-                                r = clash_search_file(s, path);
-                }
-                free(des[i]);
-        }
-        free(des);
-        return r;
-}
-
 int rt_names_find_clash(const char *dir, const char *map, uint32_t id, const char *name,
                         RtNameEntry **ret_by_id, RtNameEntry **ret_by_name) {
-        _cleanup_(freep) char *file = NULL, *dropins = NULL;
         ClashSearch s = { .id = id, .name = name };
         int r;
 
-        assert(dir);
-        assert(map);
         assert(name);
 
-        if (asprintf(&file, "%s/%s", dir, map) < 0 || asprintf(&dropins, "%s/%s.d", dir, map) < 0)
-                return -ENOMEM;
-
-        r = clash_search_file(&s, file);
-        if (r >= 0)
-                r = clash_search_dir(&s, dropins);
+        r = rt_names_foreach(dir, map, true, clash_check_entry, &s);
         if (r < 0) {
                 rt_name_entry_free(s.by_id);
                 rt_name_entry_free(s.by_name);
