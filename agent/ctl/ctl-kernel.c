@@ -96,12 +96,14 @@ static int kernel_dump(CtlKernel *k) {
         r = dump_into(k, RTM_GETADDR, AF_UNSPEC, (void **) &k->addresses, &k->n_addresses,
                       sizeof(AddressInfo), parse_address);
         for (size_t i = 0; r >= 0 && i < ELEMENTSOF(families); i++) {
-                r = dump_into(k, RTM_GETRULE, families[i], (void **) &k->rules, &k->n_rules, sizeof(FibRule),
-                              parse_rule);
+                r = dump_into(k, RTM_GETRULE, families[i], (void **) &k->fib.rules, &k->fib.n_rules,
+                              sizeof(FibRule), parse_rule);
                 if (r >= 0)
-                        r = dump_into(k, RTM_GETROUTE, families[i], (void **) &k->routes, &k->n_routes,
+                        r = dump_into(k, RTM_GETROUTE, families[i], (void **) &k->fib.routes, &k->fib.n_routes,
                                       sizeof(FibRoute), parse_route);
         }
+        if (r >= 0)
+                fib_rules_sort(&k->fib);        /* a no-op on a dump, which is in order; fib_walk() relies on it */
         return r;
 }
 
@@ -160,8 +162,8 @@ CtlKernel *ctl_kernel_free(CtlKernel *k) {
         rtnl_free(k->rtnl);
         free(k->links);
         free(k->addresses);
-        free(k->rules);
-        free(k->routes);
+        free(k->fib.rules);
+        free(k->fib.routes);
         free(k->tables);
         free(k->protos);
         free(k);
