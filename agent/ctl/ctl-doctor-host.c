@@ -8,6 +8,7 @@
 
 #include "conf-files.h"
 #include "ctl-doctor.h"
+#include "fs-util.h"
 #include "parse-util.h"
 #include "rt-files.h"
 #include "strv.h"
@@ -24,7 +25,7 @@ static void rt_clash_finding(Doctor *d, const RtNameEntry *e, bool by_id, const 
         if (by_id)
                 f = doctor_add(d, SEVERITY_ERROR, "rt-tables", "%s %u is already named \"%s\" in %s:%u, vpnpolicy "
                                "names it \"%s\": vpnpolicyd refuses to start", table ? "table" : "protocol", e->id,
-                               e->name, e->path, e->line, table ? d->config->table_name : VPNPOLICY_PROTO_NAME);
+                               e->name, e->path, e->line, table ? d->config->policies[0].table_name : VPNPOLICY_PROTO_NAME);
         else
                 f = doctor_add(d, SEVERITY_ERROR, "rt-tables", "the name \"%s\" already means %s %u in %s:%u: "
                                "vpnpolicyd refuses to start", e->name, table ? "table" : "protocol", e->id, e->path,
@@ -52,14 +53,14 @@ static void rt_name_missing(Doctor *d, const char *dir) {
         json_t *f;
 
         f = doctor_add(d, SEVERITY_WARNING, "rt-tables", "table %u has no name in %s/rt_tables*: ip(8) shows it "
-                       "as %u, and `ip route show table %s` fails", d->config->table_id, dir, d->config->table_id,
-                       d->config->table_name);
+                       "as %u, and `ip route show table %s` fails", d->config->policies[0].table_id, dir, d->config->policies[0].table_id,
+                       d->config->policies[0].table_name);
         if (d->status)
                 finding_fix(f, "vpnpolicyd writes %s/rt_tables.d/%s: does it run with another --iproute2-dir?", dir,
                             RT_FILES_OURS);
         else
                 finding_fix(f, "systemctl enable --now vpnpolicyd (it writes %s/rt_tables.d/%s)", dir, RT_FILES_OURS);
-        finding_fix(f, "or by hand: echo '%u %s' >>%s/rt_tables", d->config->table_id, d->config->table_name, dir);
+        finding_fix(f, "or by hand: echo '%u %s' >>%s/rt_tables", d->config->policies[0].table_id, d->config->policies[0].table_name, dir);
 }
 
 int check_rt_tables(Doctor *d) {
@@ -70,7 +71,7 @@ int check_rt_tables(Doctor *d) {
         for (unsigned i = 0; i < (d->iproute2_dir ? 1U : 2U); i++) {
                 const char *dd = i == 0 ? dir : IPROUTE2_DIR_VENDOR;
 
-                r = rt_clash_dir(d, dd, "rt_tables", d->config->table_id, d->config->table_name);
+                r = rt_clash_dir(d, dd, "rt_tables", d->config->policies[0].table_id, d->config->policies[0].table_name);
                 if (r < 0)
                         return r;
                 clash += r;
@@ -79,7 +80,7 @@ int check_rt_tables(Doctor *d) {
                         return r;
                 clash += r;
         }
-        if (clash == 0 && !streq(ctl_table_name(d->kernel, d->config->table_id, name), d->config->table_name))
+        if (clash == 0 && !streq(ctl_table_name(d->kernel, d->config->policies[0].table_id, name), d->config->policies[0].table_name))
                 rt_name_missing(d, dir);
         return 0;
 }
@@ -87,19 +88,22 @@ int check_rt_tables(Doctor *d) {
 /* ---------------------------------------------------------------------------------------------------------
  * INI files (networkd.conf, NetworkManager.conf, keyfiles): the last value of KEY in [SECTION]. */
 
+/* Only regular files of at most 1 MiB, opened non-blocking: a FIFO or a device among them must not hang
+ * the doctor or eat its memory. */
 static int ini_get(const char *path, const char *section, const char *key, char **value) {
-        _cleanup_(freep) char *line = NULL;
-        size_t size = 0, klen = strlen(key);
+        _cleanup_(freep) char *text = NULL;
+        size_t klen = strlen(key);
+        char *next, *s;
         bool in = false;
-        FILE *f;
+        int r;
 
-        f = fopen(path, "re");
-        if (!f)
-                return errno == ENOENT ? 0 : negative_errno();
-        while (getline(&line, &size, f) >= 0) {
-                char *s = line + strspn(line, " \t");
-
-                s[strcspn(s, "\r\n")] = 0;
+        r = read_file_regular(path, 1024U * 1024U, &text, NULL);
+        if (r < 0)
+                return r == -ENOENT ? 0 : r;
+        next = text;
+        while ((s = strsep(&next, "\n"))) {
+                s += strspn(s, " \t");
+                s[strcspn(s, "\r")] = 0;
                 if (*s == '[')
                         in = strncmp(s + 1, section, strlen(section)) == 0 && s[1 + strlen(section)] == ']';
                 else if (in && strncmp(s, key, klen) == 0 && s[klen + strspn(s + klen, " \t")] == '=') {
@@ -108,7 +112,6 @@ static int ini_get(const char *path, const char *section, const char *key, char 
                         *value = strdup(s + strspn(s, " \t"));
                 }
         }
-        fclose(f);
         return 0;
 }
 

@@ -164,7 +164,7 @@ static void rp_filter_finding(Doctor *d, const LinkInfo *tun, const InAddrUnion 
         finding_fix(f, "sysctl -w net.ipv4.conf.%s.rp_filter=2", sysctl_dev(tun->name, key));
         finding_fix(f, "net.ipv4.conf.default.rp_filter = 2 in /etc/sysctl.d/90-vpnpolicy.conf (tun devices made later)");
         finding_fix(f, "or route the tun subnet back in table %s: vpnpolicyd keeps that route while it runs",
-                    d->config->table_name);
+                    d->config->policies[0].table_name);
 }
 
 /* Asks the kernel for the input lookup of c -> dst on tun, which runs the reverse-path check: -EINVAL is
@@ -219,7 +219,7 @@ static const FibRule *pool_rule(const Doctor *d, const Prefix *pool) {
         for (size_t i = 0; i < d->kernel->fib.n_rules; i++) {
                 const FibRule *r = &d->kernel->fib.rules[i];
 
-                if (r->action == FR_ACT_TO_TBL && r->table == d->config->table_id && prefix_equal(&r->src, pool) &&
+                if (r->action == FR_ACT_TO_TBL && r->table == d->config->policies[0].table_id && prefix_equal(&r->src, pool) &&
                     (!found || r->protocol == VPNPOLICY_PROTO))
                         found = r;
         }
@@ -238,13 +238,13 @@ static void pool_packet(const Doctor *d, const Prefix *pool, FibPacket *ret) {
 
 static void shadow_finding(Doctor *d, const Prefix *pool, const FibPacket *p, const FibVerdict *v) {
         char s[NOTATION_STRLEN], full[NOTATION_STRLEN], pfx[PREFIX_STRLEN], src[ADDR_STRLEN], dst[ADDR_STRLEN];
-        bool ours_table = v->rule->action == FR_ACT_TO_TBL && v->rule->table == d->config->table_id;
+        bool ours_table = v->rule->action == FR_ACT_TO_TBL && v->rule->table == d->config->policies[0].table_id;
         json_t *f;
 
         f = doctor_add(d, ours_table ? SEVERITY_INFO : SEVERITY_ERROR, "source-rule",
                        "the foreign rule %u: %s comes before ours (preference %u) and %s traffic of pool %s "
                        "(%s to %s)", v->rule->priority, notation_rule(d->kernel, v->rule, false, s),
-                       d->config->priority, ours_table ? "also sends to our table the" : "takes the",
+                       d->config->policies[0].priority, ours_table ? "also sends to our table the" : "takes the",
                        prefix_to_string(pool, pfx), addr_to_string(p->family, &p->src, src),
                        addr_to_string(p->family, &p->dst, dst));
         finding_fix(f, "ip %s rule del %s", ip_family_flag(pool->family),
@@ -262,29 +262,29 @@ static void source_rule_pool(Doctor *d, const Prefix *pool) {
         if (!pool_rule(d, pool)) {
                 f = doctor_add(d, SEVERITY_ERROR, "source-rule", "no rule sends pool %s to table %s: its traffic "
                                "takes the main table and leaves by this host's default route",
-                               prefix_to_string(pool, pfx), d->config->table_name);
+                               prefix_to_string(pool, pfx), d->config->policies[0].table_name);
                 snprintf(what, sizeof(what), "`ip %s rule add pref %u from %s lookup %s proto %s`",
-                         ip_family_flag(pool->family), d->config->priority, pfx, d->config->table_name,
+                         ip_family_flag(pool->family), d->config->policies[0].priority, pfx, d->config->policies[0].table_name,
                          VPNPOLICY_PROTO_NAME);
                 fix_start_agent(d, f, what);
         }
         pool_packet(d, pool, &p);
         fib_walk(&d->kernel->fib, &p, &v);
         if (v.rule && v.rule->protocol != VPNPOLICY_PROTO && v.rule->protocol != RTPROT_KERNEL &&
-            v.rule->priority <= d->config->priority)
+            v.rule->priority <= d->config->policies[0].priority)
                 shadow_finding(d, pool, &p, &v);
 }
 
 int check_source_rules(Doctor *d) {
-        for (size_t i = 0; i < d->config->n_pools; i++)
-                source_rule_pool(d, &d->config->pools[i]);
+        for (size_t i = 0; i < d->config->policies[0].n_pools; i++)
+                source_rule_pool(d, &d->config->policies[0].pools[i]);
         return 0;
 }
 
 static const Prefix *first_pool(const Config *c, int family) {
-        for (size_t i = 0; i < c->n_pools; i++)
-                if (c->pools[i].family == family)
-                        return &c->pools[i];
+        for (size_t i = 0; i < c->policies[0].n_pools; i++)
+                if (c->policies[0].pools[i].family == family)
+                        return &c->policies[0].pools[i];
         return NULL;
 }
 
@@ -293,16 +293,16 @@ static void default_route_missing(Doctor *d, int family, const FibRoute *rt) {
         json_t *f;
 
         snprintf(what, sizeof(what), "`ip %s route add default via %s table %s proto %s`", ip_family_flag(family),
-                 gateway_string(d, family, gw), d->config->table_name, VPNPOLICY_PROTO_NAME);
+                 gateway_string(d, family, gw), d->config->policies[0].table_name, VPNPOLICY_PROTO_NAME);
         if (rt) {
                 f = doctor_add(d, SEVERITY_ERROR, "default-route", "table %s has no %s default route via the "
-                               "gateway, only %s: pool traffic is dropped", d->config->table_name,
+                               "gateway, only %s: pool traffic is dropped", d->config->policies[0].table_name,
                                family_name(family), notation_route(d->kernel, rt, s));
                 finding_fix(f, "ip link show (is the gateway's device up?); vpnpolicyctl doctor lists the gateway's state");
         } else
                 f = doctor_add(d, SEVERITY_ERROR, "default-route", "table %s has no %s route for pool traffic: "
                                "it falls through to the main table and leaves by this host's default route",
-                               d->config->table_name, family_name(family));
+                               d->config->policies[0].table_name, family_name(family));
         fix_start_agent(d, f, what);
 }
 
@@ -316,7 +316,7 @@ static void default_route_family(Doctor *d, int family) {
         if (!pool || !config_gateway(d->config, family))
                 return;
         pool_packet(d, pool, &p);
-        rt = fib_table_lookup(&d->kernel->fib, d->config->table_id, &p);
+        rt = fib_table_lookup(&d->kernel->fib, d->config->policies[0].table_id, &p);
         if (!rt || rt->type == RTN_THROW || (rt->type != RTN_UNICAST && rt->dst.prefixlen == 0)) {
                 default_route_missing(d, family, rt && rt->type != RTN_THROW ? rt : NULL);
                 return;
@@ -324,10 +324,10 @@ static void default_route_family(Doctor *d, int family) {
         if (rt->type == RTN_UNICAST && rt->dst.prefixlen == 0 && rt->has_gateway &&
             !addr_equal(family, &rt->gateway, config_gateway(d->config, family))) {
                 f = doctor_add(d, SEVERITY_WARNING, "default-route", "the %s default route of table %s goes via %s, "
-                               "[Gateway] says %s", family_name(family), d->config->table_name,
+                               "[Gateway] says %s", family_name(family), d->config->policies[0].table_name,
                                addr_to_string(family, &rt->gateway, have), gateway_string(d, family, gw));
                 finding_fix(f, "ip %s route del default via %s table %s", ip_family_flag(family), have,
-                            d->config->table_name);
+                            d->config->policies[0].table_name);
         }
 }
 
@@ -369,13 +369,13 @@ static void conflict_finding(Doctor *d, const FibRoute *rt) {
 
         f = doctor_add(d, SEVERITY_WARNING, "conflict", "the foreign route %s in table %s takes the place of "
                        "vpnpolicyd's own (same destination and metric, the kernel refuses a second): it works, "
-                       "but nothing restores it", notation_route(d->kernel, rt, s), d->config->table_name);
+                       "but nothing restores it", notation_route(d->kernel, rt, s), d->config->policies[0].table_name);
         /* NLM_F_REPLACE swaps it in place: no moment without a route, and from then on it is ours. */
         finding_fix(f, "ip %s route replace %s%s%s%s%s table %s metric %u proto %s", ip_family_flag(rt->family),
                     rt->dst.prefixlen == 0 ? "default" : prefix_to_string(&rt->dst, a),
                     rt->has_gateway ? " via " : "", rt->has_gateway ? addr_to_string(rt->family, &rt->gateway, a) : "",
                     rt->oif > 0 ? " dev " : "", rt->oif > 0 ? ctl_ifname(d->kernel, rt->oif, dev) : "",
-                    d->config->table_name, rt->priority, VPNPOLICY_PROTO_NAME);
+                    d->config->policies[0].table_name, rt->priority, VPNPOLICY_PROTO_NAME);
 }
 
 /* The hand-made recipe's routes (seed 003): in our table, with the key of a route the agent wants. */
@@ -385,7 +385,7 @@ int check_conflicts(Doctor *d) {
         for (size_t i = 0; i < d->kernel->fib.n_routes; i++) {
                 const FibRoute *rt = &d->kernel->fib.routes[i];
 
-                if (rt->table != d->config->table_id || rt->protocol == VPNPOLICY_PROTO || rt->type != RTN_UNICAST)
+                if (rt->table != d->config->policies[0].table_id || rt->protocol == VPNPOLICY_PROTO || rt->type != RTN_UNICAST)
                         continue;
                 if (route_is_default_route(d, rt) || route_is_tun_route(d, rt, tuns))
                         conflict_finding(d, rt);
@@ -444,11 +444,11 @@ int check_gateway(Doctor *d) {
         char gw[ADDR_STRLEN];
         json_t *f;
 
-        if (d->config->gateway_device[0] && !ctl_link_by_name(d->kernel, d->config->gateway_device)) {
+        if (d->config->policies[0].gateways[0].device[0] && !ctl_link_by_name(d->kernel, d->config->policies[0].gateways[0].device)) {
                 f = doctor_add(d, SEVERITY_ERROR, "gateway", "[Gateway] Device=%s: no such device, the default "
-                               "routes cannot be added", d->config->gateway_device);
+                               "routes cannot be added", d->config->policies[0].gateways[0].device);
                 finding_fix(f, "ip link show; then [Gateway] Device=DEV (the device on %s's subnet) in %s",
-                            gateway_string(d, d->config->has_gateway4 ? AF_INET : AF_INET6, gw), d->config_path);
+                            gateway_string(d, config_gateway(d->config, AF_INET) ? AF_INET : AF_INET6, gw), d->config_path);
         }
         for (size_t i = 0; i < ELEMENTSOF(families); i++)
                 if (config_has_family(d->config, families[i]) && config_gateway(d->config, families[i]))
@@ -473,10 +473,10 @@ static void return_route_family(Doctor *d, int family) {
                        "host's %s, or replies to pool clients never arrive (run this on the gateway)",
                        gateway_string(d, family, gw), family_name(family),
                        addr_to_string(family, &a->local, up));
-        for (size_t i = 0; i < d->config->n_pools; i++)
-                if (d->config->pools[i].family == family)
+        for (size_t i = 0; i < d->config->policies[0].n_pools; i++)
+                if (d->config->policies[0].pools[i].family == family)
                         finding_fix(f, "ip %sroute add %s via %s", family == AF_INET6 ? "-6 " : "",
-                                    prefix_to_string(&d->config->pools[i], pfx), up);
+                                    prefix_to_string(&d->config->policies[0].pools[i], pfx), up);
 }
 
 int check_return_routes(Doctor *d) {

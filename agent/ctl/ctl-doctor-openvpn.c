@@ -9,6 +9,7 @@
 
 #include "ctl-doctor.h"
 #include "desired.h"
+#include "fs-util.h"
 #include "parse-util.h"
 #include "rtnl.h"
 #include "strv.h"
@@ -20,6 +21,10 @@
 
 #define OVPN_TOKENS_MAX 8
 #define OVPN_INCLUDE_DEPTH 4
+/* The doctor reads no file larger than this: OpenVPN configurations are a few KiB, and a path may name
+ * anything (/dev/zero made an unbounded reader grow to 265 MB). */
+#define OVPN_FILE_MAX (1024U * 1024U)
+#define OVPN_FILE_MAX_TEXT "1 MiB"
 #define HOOK_PATH LIBEXECDIR "/vpnpolicy/vpnpolicy-openvpn-up"
 
 typedef struct OvpnPrefix {
@@ -42,6 +47,8 @@ typedef struct Ovpn {
         size_t n_servers;
         OvpnPrefix *iroutes;            /* from the client-config-dir */
         size_t n_iroutes;
+        char unreadable[PATH_MAX];      /* the file (main or included) that could not be read */
+        char **skipped;                 /* client-config-dir files not read, "PATH: why" */
 } Ovpn;
 
 /* OpenVPN's parse_line() (src/openvpn/options.c): blanks separate tokens, "..." and '...' group them, a
@@ -186,19 +193,27 @@ static char *ovpn_path(const Ovpn *o, const char *p) {
         return asprintf(&s, "%s/%s", o->dir, p) < 0 ? NULL : s;
 }
 
+static const char *ovpn_strerror(int r) {
+        return r == -EFBIG ? "larger than " OVPN_FILE_MAX_TEXT ", skipped" : read_file_strerror(r);
+}
+
+/* Only regular files, non-blocking, at most OVPN_FILE_MAX: a FIFO or /dev/zero must not hang the doctor
+ * or eat its memory. */
 static int ovpn_read(Ovpn *o, const char *name, unsigned depth) {
-        _cleanup_(freep) char *path = ovpn_path(o, name), *line = NULL, *block = NULL;
-        size_t size = 0;
+        _cleanup_(freep) char *path = ovpn_path(o, name), *text = NULL, *block = NULL;
         unsigned nr = 0;
-        FILE *f;
-        int r = 0;
+        char *next, *line;
+        int r;
 
         if (!path)
                 return -ENOMEM;
-        f = fopen(path, "re");
-        if (!f)
-                return negative_errno();
-        while (r >= 0 && getline(&line, &size, f) >= 0) {
+        r = read_file_regular(path, OVPN_FILE_MAX, &text, NULL);
+        if (r < 0) {
+                ovpn_copy(o->unreadable, sizeof(o->unreadable), path);
+                return r;
+        }
+        next = text;
+        while (r >= 0 && (line = strsep(&next, "\n"))) {
                 char *t[OVPN_TOKENS_MAX];
                 size_t n;
 
@@ -220,21 +235,22 @@ static int ovpn_read(Ovpn *o, const char *name, unsigned depth) {
                         t[0] += 2;
                 r = ovpn_option(o, t, n, path, nr, depth);
         }
-        fclose(f);
         return r;
 }
 
 static int ovpn_read_ccd_file(Ovpn *o, const char *path) {
-        _cleanup_(freep) char *line = NULL;
-        size_t size = 0;
+        _cleanup_(freep) char *text = NULL;
         unsigned nr = 0;
-        FILE *f;
-        int r = 0;
+        char *next, *line;
+        int r;
 
-        f = fopen(path, "re");
-        if (!f)
-                return 0;       /* a directory or unreadable: not a client's file */
-        while (r >= 0 && getline(&line, &size, f) >= 0) {
+        r = read_file_regular(path, OVPN_FILE_MAX, &text, NULL);
+        if (r == -EISDIR)
+                return 0;       /* not a client's file */
+        if (r < 0)
+                return strv_extendf(&o->skipped, "%s: %s", path, ovpn_strerror(r));
+        next = text;
+        while (r >= 0 && (line = strsep(&next, "\n"))) {
                 char *t[OVPN_TOKENS_MAX];
                 size_t n = ovpn_tokenize(line, t);
                 Prefix p;
@@ -244,7 +260,6 @@ static int ovpn_read_ccd_file(Ovpn *o, const char *path) {
                     ovpn_prefix(t + 1, MIN(n - 1, 2U), streq(t[0], "iroute-ipv6"), &p))
                         r = ovpn_add(&o->iroutes, &o->n_iroutes, &p, path, nr, false);
         }
-        fclose(f);
         return r;
 }
 
@@ -275,6 +290,7 @@ static void ovpn_done(Ovpn *o) {
         free(o->routes);
         free(o->servers);
         free(o->iroutes);
+        strv_free(o->skipped);
 }
 
 static bool prefix_in_list(const OvpnPrefix *a, size_t n, const Prefix *p, bool pushed_too) {
@@ -351,7 +367,7 @@ static void check_c2c(Doctor *d, const Ovpn *o) {
                 return;
         f = doctor_add(d, SEVERITY_WARNING, "openvpn", "client-to-client (%s): OpenVPN passes traffic between "
                        "its clients itself, the kernel never sees it, so table %s, its tun routes and any firewall "
-                       "do not apply to it", o->c2c, d->config ? d->config->table_name : "vpn");
+                       "do not apply to it", o->c2c, d->config ? d->config->policies[0].table_name : "vpn");
         finding_fix(f, "delete the client-to-client line (%s), then restart that OpenVPN server", o->c2c);
 }
 
@@ -401,14 +417,14 @@ static void check_servers(Doctor *d, const Ovpn *o) {
                 bool in_pool = false;
                 json_t *f;
 
-                for (size_t j = 0; j < d->config->n_pools; j++)
-                        in_pool = in_pool || (prefix_overlaps(&d->config->pools[j], p) &&
-                                              d->config->pools[j].prefixlen <= p->prefixlen);
+                for (size_t j = 0; j < d->config->policies[0].n_pools; j++)
+                        in_pool = in_pool || (prefix_overlaps(&d->config->policies[0].pools[j], p) &&
+                                              d->config->policies[0].pools[j].prefixlen <= p->prefixlen);
                 if (in_pool)
                         continue;
                 f = doctor_add(d, SEVERITY_WARNING, "openvpn", "the server's pool %s (%s) is in no [Pool] Prefix=: "
                                "its clients' traffic does not take table %s", prefix_to_string(p, pfx),
-                               o->servers[i].where, d->config->table_name);
+                               o->servers[i].where, d->config->policies[0].table_name);
                 finding_fix(f, "[Pool] Prefix=%s in %s", pfx, d->config_path);
         }
 }
@@ -446,10 +462,13 @@ static void check_one(Doctor *d, const char *path, const char *cwd) {
                 r = ovpn_read_ccd(&o);
         if (r < 0) {
                 f = doctor_add(d, SEVERITY_WARNING, "openvpn", "cannot read the OpenVPN configuration %s%s%s: %s",
-                               path, cwd ? " in " : "", cwd ?: "", strerror(-r));
+                               o.unreadable[0] ? o.unreadable : path, !o.unreadable[0] && cwd ? " in " : "",
+                               !o.unreadable[0] && cwd ? cwd : "", ovpn_strerror(r));
                 finding_fix(f, "vpnpolicyctl doctor --openvpn-config /etc/openvpn/server/NAME.conf");
                 return;
         }
+        STRV_FOREACH(s, o.skipped)
+                doctor_skip(d, "openvpn", "client-config-dir file %s", *s);
         check_c2c(d, &o);
         check_iroutes(d, &o);
         check_up(d, &o);
@@ -468,8 +487,26 @@ static char *daemon_cwd(json_t *dev) {
         return realpath(path, NULL);
 }
 
+/* A path is read only if root registered it: a registrant allowed by RegisterUser=/RegisterGroup= may
+ * not have root's doctor open files of its choosing (an older agent does not say who registered). */
+static bool registered_by_root(Doctor *d, json_t *dev, const char *config) {
+        json_t *uid = json_object_get(dev, "registered_by_uid");
+        const char *name = json_string_value(json_object_get(dev, "name"));
+
+        if (json_is_integer(uid) && json_integer_value(uid) == 0)
+                return true;
+        if (json_is_integer(uid))
+                doctor_skip(d, "openvpn", "%s's configuration %s was registered by uid %lld, not root: not read",
+                            name ?: "?", config, (long long) json_integer_value(uid));
+        else
+                doctor_skip(d, "openvpn", "%s's configuration %s: the agent does not say who registered it, not "
+                            "read (pass --openvpn-config FILE)", name ?: "?", config);
+        return false;
+}
+
 int check_openvpn(Doctor *d) {
         _cleanup_strv_free_ char **seen = NULL;
+        bool refused = false;
         json_t *dev;
         size_t i;
 
@@ -479,6 +516,10 @@ int check_openvpn(Doctor *d) {
 
                 if (!config)
                         continue;
+                if (!registered_by_root(d, dev, config)) {
+                        refused = true;
+                        continue;
+                }
                 cwd = config[0] == '/' ? NULL : daemon_cwd(dev);
                 if (asprintf(&key, "%s/%s", cwd ?: "", config) < 0 || strv_contains(seen, key))
                         continue;
@@ -487,7 +528,7 @@ int check_openvpn(Doctor *d) {
         }
         STRV_FOREACH(p, d->openvpn_configs)
                 check_one(d, *p, NULL);
-        if (!seen && !d->openvpn_configs)
+        if (!seen && !d->openvpn_configs && !refused)
                 doctor_skip(d, "openvpn", d->status ? "no registered tunnel names its OpenVPN configuration; pass "
                             "--openvpn-config FILE" : "needs vpnpolicyd (its registered tunnels name their OpenVPN "
                             "configurations) or --openvpn-config FILE");

@@ -114,8 +114,8 @@ int doctor_gateway_ifindex(Doctor *d, int family) {
 
         if (!gw)
                 return -ENOENT;
-        if (d->config->gateway_device[0]) {
-                l = ctl_link_by_name(d->kernel, d->config->gateway_device);
+        if (d->config->policies[0].gateways[0].device[0]) {
+                l = ctl_link_by_name(d->kernel, d->config->policies[0].gateways[0].device);
                 return l ? l->ifindex : -ENODEV;
         }
         q.dst = gw->bytes;

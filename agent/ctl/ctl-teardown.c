@@ -12,12 +12,14 @@
 #include "ctl-kernel.h"
 #include "ctl-notation.h"
 #include "ctl.h"
+#include "nft.h"
 #include "rt-files.h"
 #include "rtnl.h"
 #include "varlink.h"
 
 /* teardown: removes every rule and route with our protocol (any table, both families) and nothing else,
- * then our rt_tables.d and rt_protos.d files. Each object is deleted by sending the kernel's own
+ * then our nftables table (inet vpnpolicy: counters, leak guard, the tunnel set) and our rt_tables.d and
+ * rt_protos.d files. Each object is deleted by sending the kernel's own
  * description of it back as the delete request, so the kernel matches exactly that object
  * (fib_nl_delrule() in net/core/fib_rules.c; inet_rtm_delroute() and inet6_rtm_delroute() compare the
  * protocol, device and gateway given). */
@@ -32,6 +34,9 @@ typedef struct Teardown {
         CtlKernel *k;
         Doomed *doomed;
         size_t n_doomed;
+        Nft *nft;
+        bool nft_table;                 /* our table is there */
+        int nft_error;
         const char *iproute2_dir;
         bool yes;
 } Teardown;
@@ -161,6 +166,33 @@ static int teardown_collect(Teardown *t) {
         return 0;
 }
 
+static int teardown_collect_nft(Teardown *t) {
+        int r;
+
+        r = nft_new(NULL, NULL, NULL, &t->nft);
+        if (r < 0)
+                return r;
+        r = nft_present(t->nft);
+        if (r < 0)
+                return r;
+        t->nft_table = r > 0;
+        return 0;
+}
+
+static size_t teardown_count(const Teardown *t) {
+        return t->n_doomed + t->nft_table;
+}
+
+static void teardown_list(const Teardown *t) {
+        for (size_t i = 0; i < t->n_doomed; i++)
+                printf("%s\n", t->doomed[i].text);
+        if (t->nft_table)
+                printf("nftables table inet %s\n", NFT_TABLE_NAME);
+        if (teardown_count(t) == 0)
+                printf("No rule or route of vpnpolicy's (proto %d) in the kernel, and no nftables table inet %s.\n",
+                       VPNPOLICY_PROTO, NFT_TABLE_NAME);
+}
+
 static bool teardown_confirm(const Teardown *t) {
         char answer[16] = "";
 
@@ -170,7 +202,7 @@ static bool teardown_confirm(const Teardown *t) {
                 fprintf(stderr, "teardown: standard input is not a terminal; pass --yes to remove without asking.\n");
                 return false;
         }
-        printf("Remove these %zu objects and vpnpolicy's iproute2 names? [y/N] ", t->n_doomed);
+        printf("Remove these %zu objects and vpnpolicy's iproute2 names? [y/N] ", teardown_count(t));
         fflush(stdout);
         if (!fgets(answer, sizeof(answer), stdin))
                 return false;
@@ -186,23 +218,32 @@ static void on_ack(size_t index, int error, const char *ext_ack, void *userdata)
                 fprintf(stderr, "teardown: %s: %s\n", t->doomed[index].text, ext_ack);
 }
 
+/* The delete is the dumped object itself with the other message type. */
+static int build_delete(size_t index, struct nlmsghdr *nlh, void *userdata) {
+        const Teardown *t = userdata;
+        const struct nlmsghdr *old = t->doomed[index].nlh;
+        size_t len = old->nlmsg_len - sizeof(struct nlmsghdr);
+
+        if (len > RTNL_MESSAGE_MAX - sizeof(struct nlmsghdr))
+                return -E2BIG;
+        nlh->nlmsg_type = old->nlmsg_type == RTM_NEWRULE ? RTM_DELRULE : RTM_DELROUTE;
+        memcpy(mnl_nlmsg_get_payload(nlh), mnl_nlmsg_get_payload(old), len);
+        nlh->nlmsg_len += (uint32_t) len;
+        return 0;
+}
+
 static int teardown_delete(Teardown *t) {
-        _cleanup_(rtnl_batch_freep) RtnlBatch *b = rtnl_batch_new();
+        int r;
 
-        if (!b)
-                return -ENOMEM;
-        for (size_t i = 0; i < t->n_doomed; i++) {
-                const struct nlmsghdr *old = t->doomed[i].nlh;
-                struct nlmsghdr *nlh;
-                size_t len = old->nlmsg_len - sizeof(struct nlmsghdr);
-
-                nlh = rtnl_batch_add(b, old->nlmsg_type == RTM_NEWRULE ? RTM_DELRULE : RTM_DELROUTE, 0);
-                if (!nlh)
-                        return -ENOMEM;
-                memcpy(mnl_nlmsg_get_payload(nlh), mnl_nlmsg_get_payload(old), len);
-                nlh->nlmsg_len += (uint32_t) len;
+        r = rtnl_send(t->k->rtnl, t->n_doomed, build_delete, on_ack, t);
+        if (r < 0)
+                return r;
+        /* Last: until the rules are gone, the leak guard still holds pool traffic back. */
+        if (t->nft_table) {
+                t->nft_error = nft_remove(t->nft);
+                t->nft_error = MIN(t->nft_error, 0);
         }
-        return rtnl_batch_send(t->k->rtnl, b, on_ack, t);
+        return 0;
 }
 
 static int teardown_report(const Teardown *t) {
@@ -217,6 +258,12 @@ static int teardown_report(const Teardown *t) {
                 } else
                         printf("removed %s\n", t->doomed[i].text);
         }
+        if (t->nft_table && t->nft_error < 0) {
+                fprintf(stderr, "teardown: cannot remove the nftables table inet %s: %s%s%s\n", NFT_TABLE_NAME,
+                        strerror(-t->nft_error), nft_last_error(t->nft) ? ": " : "", nft_last_error(t->nft) ?: "");
+                failed++;
+        } else if (t->nft_table)
+                printf("removed nftables table inet %s\n", NFT_TABLE_NAME);
         r = rt_files_remove(dir);
         if (r == -EEXIST)
                 fprintf(stderr, "teardown: %s/rt_tables.d/%s or rt_protos.d/%s was not written by vpnpolicyd, "
@@ -233,6 +280,7 @@ static void teardown_done(Teardown *t) {
         for (size_t i = 0; i < t->n_doomed; i++)
                 free(t->doomed[i].nlh);
         free(t->doomed);
+        nft_free(t->nft);
         ctl_kernel_free(t->k);
 }
 
@@ -251,10 +299,12 @@ int ctl_teardown(const CtlContext *c, int argc, char *argv[]) {
                 fprintf(stderr, "teardown: cannot read the kernel's rules and routes: %s\n", strerror(-r));
                 return CTL_EXIT_FAILURE;
         }
-        for (size_t i = 0; i < t.n_doomed; i++)
-                printf("%s\n", t.doomed[i].text);
-        if (t.n_doomed == 0)
-                printf("No rule or route of vpnpolicy's (proto %d) in the kernel.\n", VPNPOLICY_PROTO);
+        r = teardown_collect_nft(&t);
+        if (r < 0) {
+                fprintf(stderr, "teardown: cannot read the nftables ruleset: %s\n", strerror(-r));
+                return CTL_EXIT_FAILURE;
+        }
+        teardown_list(&t);
         if (!teardown_confirm(&t))
                 return t.yes || isatty(STDIN_FILENO) ? CTL_EXIT_FAILURE : CTL_EXIT_USAGE;
         r = teardown_delete(&t);

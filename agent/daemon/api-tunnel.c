@@ -11,6 +11,7 @@
 #include "log.h"
 #include "manager.h"
 #include "rt-files.h"
+#include "time-util.h"
 
 #define REGISTER_TIMEOUT_DEFAULT_USEC (2U * 1000000U)
 #define REGISTER_TIMEOUT_MAX_USEC (10U * 1000000U)
@@ -20,6 +21,7 @@ typedef struct PendingCall {
         Manager *manager;
         VarlinkCall *call;
         HookRequest request;
+        uid_t uid;                      /* the caller's */
         sd_event_source *timer;
         struct PendingCall *prev, *next;
 } PendingCall;
@@ -30,7 +32,7 @@ static void pending_free(Manager *m, PendingCall *p) {
         free(p);
 }
 
-static bool peer_may_register(const Manager *m, const VarlinkPeer *peer) {
+bool api_peer_may_register(const Manager *m, const VarlinkPeer *peer) {
         const Config *c = m->config;
 
         if (peer->uid == 0)
@@ -44,45 +46,48 @@ static bool peer_may_register(const Manager *m, const VarlinkPeer *peer) {
         return false;
 }
 
-/* The tun route wanted for a subnet of the device, if it is in the kernel. */
+/* The tun route wanted for a subnet of the device: in the kernel, or nothing to wait for. */
 static bool subnet_route_present(Manager *m, const Link *l, const Prefix *subnet) {
-        Object o;
+        const PolicyConfig *p = config_policy_by_address(m->config, subnet->family, &subnet->addr);
+        const Tunnel *t = tunnels_get(m, l->info.ifindex);
         ObjectKey key;
-        Want *w;
+        Record *r;
+        Object o;
 
-        if (!desired_tun_route(m->config, l->info.ifindex, subnet->family, subnet, subnet->prefixlen == 32,
-                               VPNPOLICY_PROTO, &o))
-                return true;    /* nothing to wait for */
+        if (!p && t)
+                p = &m->config->policies[t->policy];
+        if (!p || !desired_tun_route(p->table_id, l->info.ifindex, subnet->family, subnet,
+                                     subnet->prefixlen == 32, VPNPOLICY_PROTO, &o))
+                return true;
         key = object_key(&o);
-        w = want_get(m, &key);
-        return w && want_is_present(m, w);
+        r = records_get(&m->records, &key);
+        return r && record_present(r);
 }
 
+static void refuse_unregistered(VarlinkCall *call, const char *dev, uid_t uid) {
+        log_notice("Refused RegisterTunnel of %s from uid %u: root registered no such device, and non-root "
+                   "callers may only confirm root's registration.", dev, (unsigned) uid);
+        (void) varlink_call_errorf(call, VARLINK_ERROR_PERMISSION_DENIED,
+                                   "%s was not registered by root: uid %u may only confirm a registration that "
+                                   "root made for this very device (OpenVPN's up hook runs as root at start)",
+                                   dev, (unsigned) uid);
+}
+
+/* Root's word, recorded (a change once: a call waiting for its routes comes here on every pass). */
 static int registration_record(Manager *m, const HookRequest *h, const Link *l) {
-        Registration *reg;
+        int r = registrations_record(&m->registrations, h->dev, l->info.ifindex, h->config[0] ? h->config : NULL,
+                                     h->daemon_pid, 0, now_realtime());
 
-        HASH_FIND_STR(m->registrations, h->dev, reg);
-        /* A call waiting for its routes comes here on every pass: write the file once per change. */
-        if (reg && reg->ifindex == l->info.ifindex && reg->daemon_pid == h->daemon_pid &&
-            streq_ptr(reg->config, h->config[0] ? h->config : NULL))
-                return 0;
-        if (!reg) {
-                reg = calloc(1, sizeof(Registration));
-                if (!reg)
-                        return -ENOMEM;
-                snprintf(reg->name, sizeof(reg->name), "%s", h->dev);
-                HASH_ADD_STR(m->registrations, name, reg);
+        if (r > 0) {
+                int k = registrations_save(&m->registrations, m->runtime_dir);
+                if (k < 0)
+                        log_warning_errno(k, "Failed to save %s/registrations.json, ignoring: %m. A restarted agent "
+                                          "will not know which OpenVPN registered which tunnel.", m->runtime_dir);
         }
-        free(reg->config);
-        reg->config = h->config[0] ? strdup(h->config) : NULL;
-        reg->ifindex = l->info.ifindex;
-        reg->daemon_pid = h->daemon_pid;
-        reg->registered_at = now_realtime();
-        (void) registrations_save(m);
-        return 0;
+        return r;
 }
 
-static json_t *routes_json(Manager *m, const Prefix *subnets, size_t n) {
+static json_t *routes_json(const Prefix *subnets, size_t n) {
         json_t *a = json_array();
         char buf[PREFIX_STRLEN];
 
@@ -91,9 +96,19 @@ static json_t *routes_json(Manager *m, const Prefix *subnets, size_t n) {
         return a;
 }
 
+static void pending_answer(Manager *m, PendingCall *p, const Link *l, const Prefix *subnets, size_t n) {
+        const Registration *reg = registrations_get_root(&m->registrations, l->info.name, l->info.ifindex);
+
+        log_info("Tunnel %s registered by OpenVPN (pid %d, %s%s), its routes are in.", l->info.name,
+                 reg ? reg->daemon_pid : 0, reg && reg->config ? reg->config : "no config path",
+                 p->uid != 0 ? "; root's registration, confirmed by a non-root caller" : "");
+        (void) varlink_call_reply(p->call, json_pack("{s:s, s:o}", "dev", l->info.name, "routes",
+                                                     routes_json(subnets, n)));
+}
+
 /* Answers the call if its device is there and its routes are in. Returns true when answered. */
 static bool pending_try(Manager *m, PendingCall *p) {
-        Link *l = link_by_name(m, p->request.dev);
+        Link *l = links_by_name(&m->links, p->request.dev);
         Prefix subnets[2];
         size_t n = hook_request_subnets(&p->request, subnets);
 
@@ -105,21 +120,19 @@ static bool pending_try(Manager *m, PendingCall *p) {
                                            l->info.kind[0] ? l->info.kind : "plain");
                 return true;
         }
-        if (registration_record(m, &p->request, l) < 0)
-                return false;
-        if (!l->managed) {
-                tunnels_link_updated(m, l, false);
-                manager_schedule_reconcile(m);
-                return false;
+        /* What a non-root caller says (config, daemon_pid) is not recorded: root's registration stands. */
+        if (p->uid != 0 && !registrations_get_root(&m->registrations, p->request.dev, l->info.ifindex)) {
+                refuse_unregistered(p->call, p->request.dev, p->uid);
+                return true;
         }
+        if (p->uid == 0 && registration_record(m, &p->request, l) < 0)
+                return false;
+        if (!tunnels_get(m, l->info.ifindex))
+                return false;   /* the pass looks at the registration and takes the device over */
         for (size_t i = 0; i < n; i++)
                 if (!subnet_route_present(m, l, &subnets[i]))
                         return false;
-        log_info("Tunnel %s registered by OpenVPN (pid %d, %s), its routes are in table %s.", l->info.name,
-                 p->request.daemon_pid, p->request.config[0] ? p->request.config : "no config path",
-                 m->config->table_name);
-        (void) varlink_call_reply(p->call, json_pack("{s:s, s:o}", "dev", l->info.name, "routes",
-                                                     routes_json(m, subnets, n)));
+        pending_answer(m, p, l, subnets, n);
         return true;
 }
 
@@ -153,7 +166,7 @@ void api_register_tunnel(Manager *m, VarlinkCall *call, json_t *parameters, cons
         char error[HOOK_ERROR_MAX];
         PendingCall *p;
 
-        if (!peer_may_register(m, peer)) {
+        if (!api_peer_may_register(m, peer)) {
                 log_notice("Refused RegisterTunnel from uid %u gid %u (pid %d): not root and not allowed by "
                            "[Control] RegisterUser=/RegisterGroup=.", peer->uid, peer->gid, peer->pid);
                 (void) varlink_call_errorf(call, VARLINK_ERROR_PERMISSION_DENIED,
@@ -167,8 +180,14 @@ void api_register_tunnel(Manager *m, VarlinkCall *call, json_t *parameters, cons
                 free(p);
                 return;
         }
+        if (peer->uid != 0 && !registrations_get_root(&m->registrations, p->request.dev, 0)) {
+                refuse_unregistered(call, p->request.dev, peer->uid);
+                free(p);
+                return;
+        }
         p->manager = m;
         p->call = call;
+        p->uid = peer->uid;
         DL_APPEND(m->pending, p);
         if (pending_try(m, p)) {
                 pending_free(m, p);

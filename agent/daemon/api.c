@@ -7,7 +7,9 @@
 
 #include "api.h"
 #include "log.h"
+#include "firewall.h"
 #include "manager.h"
+#include "rt-files.h"
 #include "strv.h"
 #include "vpnpolicy-defs.h"
 
@@ -32,73 +34,76 @@ static json_t *json_string_or_null(const char *s) {
         return s ? json_string(s) : json_null();
 }
 
-static json_t *status_want(Manager *m, const Want *w) {
+static json_t *status_record(Manager *m, const Record *r) {
+        const RecordTrouble *tr = r->trouble;
         char text[OBJECT_STRLEN];
+        Object o;
 
+        record_to_object(r, VPNPOLICY_PROTO, &o);
+        if (!record_wanted(r))
+                o.oif = r->held_oif;
         return json_pack("{s:s, s:s, s:s, s:s, s:b, s:o, s:I, s:I, s:o, s:o}",
-                         "kind", object_kind_to_string(w->obj.kind),
-                         "role", object_role_to_string(w->role),
-                         "family", family_to_string(w->obj.family),
-                         "object", object_to_string(&w->obj, object_ifname(m, &w->obj), text),
-                         "present", want_is_present(m, w),
-                         "since", json_time(w->present_since),
-                         "restores", (json_int_t) w->restores,
-                         "failures", (json_int_t) w->failures,
-                         "last_error", json_string_or_null(w->failures > 0 ? w->last_error_text : NULL),
-                         "blocked", json_string_or_null(w->blocked));
+                         "kind", object_kind_to_string(r->key.kind),
+                         "role", object_role_to_string(r->role),
+                         "family", family_to_string(r->key.family),
+                         "object", object_to_string(&o, manager_ifname(m, o.oif ?: r->held_oif), text),
+                         "present", record_wanted(r) ? record_present(r) : (bool) (r->flags & RECORD_HELD),
+                         "since", json_time(r->present_since),
+                         "restores", (json_int_t) r->restores,
+                         "failures", (json_int_t) record_failures(r),
+                         "last_error", json_string_or_null(tr && tr->failures > 0 ? tr->last_error_text : NULL),
+                         "blocked", json_string_or_null(block_reason_to_string(r->block)));
+}
+
+/* Health is what the kernel holds: every wanted object present. A tunnel's routes wait while its device
+ * is down (the kernel refuses them then): that alone is no fault. Anything else absent, a policy object
+ * that cannot be sent included, is. */
+static bool record_healthy(const Record *r) {
+        if (!record_wanted(r) || record_present(r))
+                return true;
+        return r->block == BLOCK_DEVICE_DOWN && (r->role == ROLE_TUN_ROUTE || r->role == ROLE_MIRROR_ROUTE);
 }
 
 static json_t *status_objects(Manager *m, bool *ret_healthy) {
         json_t *a = json_array();
         bool healthy = true;
 
-        for (Want *w = m->want; w; w = w->hh.next) {
-                /* A tunnel's routes wait while its device is down: that is how it should be. */
-                bool expected_absent = w->blocked && (w->role == ROLE_TUN_ROUTE || w->role == ROLE_MIRROR_ROUTE);
-
-                healthy = healthy && (want_is_present(m, w) || expected_absent);
-                json_array_append_new(a, status_want(m, w));
-        }
-        for (Have *h = m->have; h; h = h->hh.next) {
-                char text[OBJECT_STRLEN];
-
-                if (want_get(m, &h->key))
+        for (const Record *r = m->records.records; r; r = r->hh.next) {
+                if (!record_wanted(r) && !(r->flags & RECORD_HELD))
                         continue;
-                json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:s, s:b}",
-                                                   "kind", object_kind_to_string(h->obj.kind),
-                                                   "role", object_role_to_string(ROLE_STALE),
-                                                   "family", family_to_string(h->obj.family),
-                                                   "object", object_to_string(&h->obj, object_ifname(m, &h->obj), text),
-                                                   "present", true));
+                healthy = healthy && record_healthy(r);
+                json_array_append_new(a, status_record(m, r));
         }
         *ret_healthy = healthy;
         return a;
 }
 
 static json_t *status_config(const Config *c) {
+        const InAddrUnion *gw4 = config_gateway(c, AF_INET), *gw6 = config_gateway(c, AF_INET6);
+        const char *dev = c->policies[0].gateways[0].device;
         char buf[PREFIX_STRLEN];
         json_t *files = json_array(), *pools = json_array();
 
         STRV_FOREACH(f, c->files)
                 json_array_append_new(files, json_string(*f));
-        for (size_t i = 0; i < c->n_pools; i++)
-                json_array_append_new(pools, json_string(prefix_to_string(&c->pools[i], buf)));
+        for (size_t i = 0; i < c->policies[0].n_pools; i++)
+                json_array_append_new(pools, json_string(prefix_to_string(&c->policies[0].pools[i], buf)));
         return json_pack("{s:o, s:{s:s, s:I, s:I}, s:o, s:{s:o, s:o, s:o}, s:b}",
                          "files", files,
-                         "table", "name", c->table_name, "id", (json_int_t) c->table_id,
-                         "priority", (json_int_t) c->priority,
+                         "table", "name", c->policies[0].table_name, "id", (json_int_t) c->policies[0].table_id,
+                         "priority", (json_int_t) c->policies[0].priority,
                          "pools", pools,
                          "gateway",
-                         "ipv4", c->has_gateway4 ? json_string(addr_to_string(AF_INET, &c->gateway4, buf)) : json_null(),
-                         "ipv6", c->has_gateway6 ? json_string(addr_to_string(AF_INET6, &c->gateway6, buf)) : json_null(),
-                         "device", c->gateway_device[0] ? json_string(c->gateway_device) : json_null(),
+                         "ipv4", gw4 ? json_string(addr_to_string(AF_INET, gw4, buf)) : json_null(),
+                         "ipv6", gw6 ? json_string(addr_to_string(AF_INET6, gw6, buf)) : json_null(),
+                         "device", dev[0] ? json_string(dev) : json_null(),
                          "fail_closed", c->fail_closed);
 }
 
 static json_t *status_counters(const Manager *m) {
         const Counters *c = &m->counters;
 
-        return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+        return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
                          "restores", (json_int_t) c->restores,
                          "restore_throttled", (json_int_t) c->restore_throttled,
                          "resyncs", (json_int_t) c->resyncs,
@@ -110,7 +115,11 @@ static json_t *status_counters(const Manager *m) {
                          "reloads", (json_int_t) c->reloads,
                          "reload_failures", (json_int_t) c->reload_failures,
                          "firewall_restores", (json_int_t) c->firewall_restores,
-                         "firewall_errors", (json_int_t) c->firewall_errors);
+                         "firewall_errors", (json_int_t) c->firewall_errors,
+                         "verifications", (json_int_t) c->verifications,
+                         "verify_repairs", (json_int_t) c->verify_repairs,
+                         "confirms", (json_int_t) c->confirms,
+                         "clashes", (json_int_t) m->records.clashes);
 }
 
 static json_t *status_addresses(const Link *l) {
@@ -124,39 +133,44 @@ static json_t *status_addresses(const Link *l) {
         return a;
 }
 
-static size_t link_main_routes(const Link *l) {
+static size_t tunnel_copies(Manager *m, int ifindex) {
         size_t n = 0;
 
-        for (const MainRoute *r = l->routes; r; r = r->next)
-                n++;
+        for (const Record *r = records_oif_first(&m->records, ifindex); r; r = r->oif_next)
+                n += r->role == ROLE_MIRROR_ROUTE && record_wanted(r);
         return n;
 }
 
-static json_t *status_device(Manager *m, const Link *l) {
-        Registration *reg;
+static json_t *status_device(Manager *m, const Tunnel *t) {
+        const Link *l = links_get(&m->links, t->ifindex);
+        Registration *reg = l ? registrations_get_link(&m->registrations, l->info.name, l->info.ifindex) : NULL;
 
-        HASH_FIND_STR(m->registrations, l->info.name, reg);
-        if (reg && reg->ifindex != l->info.ifindex)
-                reg = NULL;
-        return json_pack("{s:s, s:s, s:i, s:b, s:o, s:I, s:b, s:o, s:o, s:o}",
+        if (!l)
+                return NULL;
+        return json_pack("{s:s, s:s, s:i, s:b, s:o, s:I, s:s, s:b, s:o, s:o, s:o, s:o}",
                          "name", l->info.name,
                          "kind", l->info.kind,
                          "ifindex", l->info.ifindex,
                          "up", (bool) (l->info.flags & IFF_UP),
                          "addresses", status_addresses(l),
-                         "main_routes", (json_int_t) link_main_routes(l),
+                         "main_routes", (json_int_t) tunnel_copies(m, t->ifindex),
+                         "policy", m->config->policies[t->policy].name,
                          "registered", reg != NULL,
                          "config", json_string_or_null(reg ? reg->config : NULL),
                          "daemon_pid", reg && reg->daemon_pid > 0 ? json_integer(reg->daemon_pid) : json_null(),
-                         "registered_at", json_time(reg ? reg->registered_at : 0));
+                         "registered_at", json_time(reg ? reg->registered_at : 0),
+                         "registered_by_uid", reg && reg->registered_by_uid != REGISTRATION_UID_UNKNOWN ?
+                         json_integer((json_int_t) reg->registered_by_uid) : json_null());
 }
 
 static json_t *status_devices(Manager *m) {
         json_t *a = json_array();
 
-        for (Link *l = m->links; l; l = l->hh.next)
-                if (l->managed)
-                        json_array_append_new(a, status_device(m, l));
+        for (const Tunnel *t = m->tunnels.by_ifindex; t; t = t->hh.next) {
+                json_t *d = status_device(m, t);
+                if (d)
+                        json_array_append_new(a, d);
+        }
         return a;
 }
 
@@ -171,7 +185,7 @@ static json_t *status_build(Manager *m) {
         bool healthy;
         json_t *objects = status_objects(m, &healthy);
 
-        return json_pack("{s:i, s:s, s:i, s:o, s:I, s:s, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+        return json_pack("{s:i, s:s, s:i, s:o, s:I, s:s, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
                          "schema", STATUS_SCHEMA_VERSION,
                          "version", VERSION,
                          "pid", (int) getpid(),
@@ -179,6 +193,7 @@ static json_t *status_build(Manager *m) {
                          "uptime_usec", (json_int_t) (now_monotonic() - m->started_monotonic),
                          "health", healthy ? "healthy" : "degraded",
                          "resync_pending", m->need_resync,
+                         "last_verify", json_time(m->last_verify_realtime),
                          "config", status_config(m->config),
                          "objects", objects,
                          "devices", status_devices(m),
@@ -222,6 +237,12 @@ static const Method methods[] = {
         { "io.vpnpolicy.GetStatus", method_get_status, false },
         { "io.vpnpolicy.Reload", method_reload, true },
 };
+
+bool api_peer_privileged(const VarlinkPeer *peer, void *userdata) {
+        Manager *m = userdata;
+
+        return peer_may_read(m, peer) || api_peer_may_register(m, peer);
+}
 
 void api_dispatch(VarlinkCall *call, const char *method, json_t *parameters, const VarlinkPeer *peer,
                   void *userdata) {

@@ -6,11 +6,14 @@
 /* The io.vpnpolicy varlink methods. userdata is the Manager. */
 void api_dispatch(VarlinkCall *call, const char *method, json_t *parameters, const VarlinkPeer *peer,
                   void *userdata);
+/* Whether a peer may call a method at all (read or register): the control socket keeps room for them. */
+bool api_peer_privileged(const VarlinkPeer *peer, void *userdata);
 
 typedef struct Manager Manager;
 
 /* api-tunnel.c: io.vpnpolicy.RegisterTunnel, and answering the calls that wait for their routes. */
 void api_register_tunnel(Manager *m, VarlinkCall *call, json_t *parameters, const VarlinkPeer *peer);
+bool api_peer_may_register(const Manager *m, const VarlinkPeer *peer);
 void api_pending_check(Manager *m);
 void api_pending_free_all(Manager *m);
 

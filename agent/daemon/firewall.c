@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "log.h"
+#include "firewall.h"
 #include "manager.h"
 #include "nft.h"
 
@@ -18,59 +19,59 @@
 static void on_nft_changed(void *userdata) {
         Manager *m = userdata;
 
-        m->firewall_force = true;
-        manager_schedule_reconcile(m);
+        m->firewall.force = true;
 }
 
 int firewall_setup(Manager *m) {
         int r;
 
-        if (!m->config->firewall_manage || m->nft)
+        if (!m->config->firewall_manage || m->firewall.nft)
                 return 0;
-        r = nft_new(m->event, on_nft_changed, m, &m->nft);
+        r = nft_new(m->event, on_nft_changed, m, &m->firewall.nft);
         if (r < 0)
                 return log_error_errno(r, "Failed to open nfnetlink for the nftables table: %m");
-        m->firewall_force = true;
+        m->firewall.force = true;
         return 0;
 }
 
 /* [Firewall] Manage=no: we stop touching nftables; a table of ours from before stays until teardown. */
 void firewall_disable(Manager *m) {
-        m->nft = nft_free(m->nft);
-        free(m->firewall_applied);
-        m->firewall_applied = NULL;
+        m->firewall.nft = nft_free(m->firewall.nft);
+        free(m->firewall.applied);
+        m->firewall.applied = NULL;
 }
 
 static int name_compare(const void *a, const void *b) {
         return strcmp(a, b);
 }
 
-/* The device our default route leaves by: the configured one, or the one the kernel chose. */
+/* The device the main policy's default route leaves by: the configured one, or the one the kernel chose. */
 static void gateway_device(Manager *m, char ret[static IFNAMSIZ]) {
-        snprintf(ret, IFNAMSIZ, "%s", m->config->gateway_device);
-        for (Have *h = m->have; !ret[0] && h; h = h->hh.next)
-                if (h->obj.kind == OBJECT_ROUTE && h->obj.prefix.prefixlen == 0 && h->obj.has_gateway &&
-                    h->obj.table == m->config->table_id && object_ifname(m, &h->obj))
-                        snprintf(ret, IFNAMSIZ, "%s", object_ifname(m, &h->obj));
+        const char *name = NULL;
+
+        for (int i = 0; !name && i < 2; i++) {
+                int ifindex = policy_gateway_ifindex(m, 0, i == 0 ? AF_INET : AF_INET6);
+
+                name = ifindex > 0 ? manager_ifname(m, ifindex) : NULL;
+        }
+        snprintf(ret, IFNAMSIZ, "%s", name ?: m->config->policies[0].n_gateways > 0 ?
+                 m->config->policies[0].gateways[0].device : "");
 }
 
 static int spec_build(Manager *m, NftSpec *spec) {
-        size_t n = 0;
+        const PolicyConfig *p = &m->config->policies[0];
 
-        for (Link *l = m->links; l; l = l->hh.next)
-                n += l->managed;
         *spec = (NftSpec) {
-                .pools = m->config->pools,
-                .n_pools = m->config->n_pools,
-                .tunnels = calloc(MAX(n, (size_t) 1), IFNAMSIZ),
+                .pools = p->pools,
+                .n_pools = p->n_pools,
+                .tunnels = calloc(MAX(m->tunnels.n, (size_t) 1), IFNAMSIZ),
                 .leak_guard = m->config->firewall_leak_guard,
                 .masquerade = m->config->firewall_masquerade,
         };
         if (!spec->tunnels)
                 return -ENOMEM;
-        for (Link *l = m->links; l; l = l->hh.next)
-                if (l->managed)
-                        snprintf(spec->tunnels[spec->n_tunnels++], IFNAMSIZ, "%s", l->info.name);
+        for (Tunnel *t = m->tunnels.by_ifindex; t; t = t->hh.next)
+                snprintf(spec->tunnels[spec->n_tunnels++], IFNAMSIZ, "%s", t->name);
         qsort(spec->tunnels, spec->n_tunnels, IFNAMSIZ, name_compare);
         gateway_device(m, spec->gateway_device);
         return 0;
@@ -97,36 +98,56 @@ static char *spec_signature(const NftSpec *spec) {
         return buf;
 }
 
-/* Returns the time to try again at (CLOCK_MONOTONIC), 0 when nothing is left to do. */
+/* Cheap: whether any input of the table may have changed since it was applied. */
+static bool firewall_inputs_changed(Manager *m) {
+        char gw[IFNAMSIZ];
+
+        gateway_device(m, gw);
+        if (m->firewall.force || m->config_changed || m->firewall.tunnels_generation != m->tunnels.generation ||
+            !streq(gw, m->firewall.gateway_device))
+                return true;
+        return false;
+}
+
+static uint64_t firewall_failed(Manager *m, int r) {
+        m->counters.firewall_errors++;
+        log_warning_errno(r, "Failed to update the nftables table inet %s (%s), retrying in 1s: %m", NFT_TABLE_NAME,
+                          nft_last_error(m->firewall.nft) ?: "no detail");
+        return m->firewall.retry_at = now_monotonic() + FIREWALL_RETRY_USEC;
+}
+
 uint64_t firewall_sync(Manager *m) {
         _cleanup_(freep) char *signature = NULL;
+        Firewall *f = &m->firewall;
         NftSpec spec;
         int r;
 
-        if (!m->nft || (!m->firewall_dirty && !m->firewall_force) || spec_build(m, &spec) < 0)
+        if (!f->nft)
                 return 0;
+        if (f->retry_at > now_monotonic())
+                return f->retry_at;
+        if (!firewall_inputs_changed(m) || spec_build(m, &spec) < 0)
+                return 0;
+        f->tunnels_generation = m->tunnels.generation;
+        snprintf(f->gateway_device, sizeof(f->gateway_device), "%s", spec.gateway_device);
         signature = spec_signature(&spec);
-        if (signature && !m->firewall_force && streq_ptr(signature, m->firewall_applied)) {
+        if (signature && !f->force && streq_ptr(signature, f->applied)) {
                 free(spec.tunnels);
-                m->firewall_dirty = false;
                 return 0;
         }
-        r = nft_apply(m->nft, &spec);
+        r = nft_apply(f->nft, &spec);
         free(spec.tunnels);
-        if (r < 0) {
-                m->counters.firewall_errors++;
-                log_warning_errno(r, "Failed to update the nftables table inet %s (%s), retrying in 1s: %m",
-                                  NFT_TABLE_NAME, nft_last_error(m->nft) ?: "no detail");
-                return now_monotonic() + FIREWALL_RETRY_USEC;
-        }
+        if (r < 0)
+                return firewall_failed(m, r);
+        f->retry_at = 0;
         if (r > 0 && m->ready)
                 log_info("Updated the nftables table inet %s.", NFT_TABLE_NAME);
         /* Changed although the spec was not: someone else touched our table and we put it back. */
-        if (r > 0 && streq_ptr(signature, m->firewall_applied))
+        if (r > 0 && streq_ptr(signature, f->applied))
                 m->counters.firewall_restores++;
-        free(m->firewall_applied);
-        m->firewall_applied = TAKE_PTR(signature);
-        m->firewall_force = m->firewall_dirty = false;
+        free(f->applied);
+        f->applied = TAKE_PTR(signature);
+        f->force = false;
         return 0;
 }
 
@@ -136,23 +157,24 @@ uint64_t firewall_sync(Manager *m) {
 static void firewall_note_drops(Manager *m, json_t *j) {
         json_t *drops = json_object_get(json_object_get(j, "leak_guard_drops"), "packets");
         uint64_t now = now_realtime(), packets;
+        Firewall *f = &m->firewall;
 
         if (!json_is_integer(drops))
                 return;
         packets = (uint64_t) json_integer_value(drops);
-        if (packets > m->leak_drops_seen)
-                m->leak_drops_rose_at = now;
-        m->leak_drops_seen = packets;
+        if (packets > f->leak_drops_seen)
+                f->leak_drops_rose_at = now;
+        f->leak_drops_seen = packets;
         json_object_set_new(j, "leak_guard_rising",
-                            json_boolean(m->leak_drops_rose_at > 0 && now - m->leak_drops_rose_at < LEAK_RISING_WINDOW_USEC));
+                            json_boolean(f->leak_drops_rose_at > 0 && now - f->leak_drops_rose_at < LEAK_RISING_WINDOW_USEC));
         json_object_set_new(j, "leak_guard_last_rise_usec",
-                            m->leak_drops_rose_at > 0 ? json_integer((json_int_t) m->leak_drops_rose_at) : json_null());
+                            f->leak_drops_rose_at > 0 ? json_integer((json_int_t) f->leak_drops_rose_at) : json_null());
 }
 
 json_t *firewall_status(Manager *m) {
         json_t *j = NULL;
 
-        if (!m->nft || nft_counters(m->nft, &j) < 0)
+        if (!m->firewall.nft || nft_counters(m->firewall.nft, &j) < 0)
                 return json_null();
         firewall_note_drops(m, j);
         return j;

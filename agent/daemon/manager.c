@@ -1,4 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The manager: lifecycle, the event loop's sources, and the pass. Inputs (netlink events, nft events,
+ * control calls, timers) only write their own tables and flags; the pass runs from a post source after
+ * every event the loop dispatched, reads what changed, derives what we want (policy.c, tunnels.c),
+ * sends the difference (reconcile.c) and keeps the firewall and waiting hook calls in step. Nothing
+ * below calls up. */
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -7,49 +12,54 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
-#include <time.h>
 
 #include "api.h"
+#include "firewall.h"
+#include "fs-util.h"
 #include "log.h"
 #include "manager.h"
+#include "observed.h"
+#include "plan.h"
+#include "reconcile.h"
 #include "rt-files.h"
 #include "rtnl.h"
 #include "strv.h"
-#include "sysctl.h"
+#include "tables.h"
 #include "varlink.h"
 
-static uint64_t now_clock(clockid_t clock) {
-        struct timespec ts;
+/* Full dumps are rate-limited: under a storm of overruns we resync once a second at most. */
+#define RESYNC_INTERVAL_USEC (1000U * 1000U)
+/* A verification asked for because something looked wrong waits at least this long after the last. */
+#define VERIFY_SOON_USEC (5U * 1000U * 1000U)
+/* The periodic verification may take at most 1% of the time: the next waits 100 times its duration. */
+#define VERIFY_COST_FACTOR 100
+/* Rounds of the pass per loop iteration: events read while a round sends its changes make more work. */
+#define PASS_ROUNDS 8
 
-        clock_gettime(clock, &ts);
-        return (uint64_t) ts.tv_sec * 1000000U + (uint64_t) ts.tv_nsec / 1000U;
-}
+const char *manager_ifname(Manager *m, int ifindex) {
+        Link *l = ifindex > 0 ? links_get(&m->links, ifindex) : NULL;
 
-uint64_t now_monotonic(void) {
-        return now_clock(CLOCK_MONOTONIC);
-}
-
-uint64_t now_realtime(void) {
-        return now_clock(CLOCK_REALTIME);
+        return l ? l->info.name : NULL;
 }
 
 Manager *manager_free(Manager *m) {
-        Dirty *d, *tmp;
-
         if (!m)
                 return NULL;
         api_pending_free_all(m);
         varlink_server_free(m->varlink);
         firewall_disable(m);
-        sd_event_source_disable_unref(m->reconcile_source);
+        sd_event_source_disable_unref(m->pass_source);
+        sd_event_source_disable_unref(m->kick_source);
         sd_event_source_disable_unref(m->retry_timer);
+        sd_event_source_disable_unref(m->confirm_timer);
+        sd_event_source_disable_unref(m->verify_timer);
         rtnl_free(m->rtnl);
-        want_free_all(m);
-        state_free(m);
-        HASH_ITER(hh, m->dirty, d, tmp) {
-                HASH_DEL(m->dirty, d);
-                free(d);
-        }
+        tunnels_done(m);
+        policy_done(&m->policy);
+        records_done(&m->records);
+        links_done(&m->links);
+        registrations_done(&m->registrations);
+        sysctl_link_done(m);
         config_free(m->config);
         sd_event_unref(m->event);
         free(m->config_path);
@@ -82,23 +92,176 @@ static int manager_copy_options(Manager *m, const ManagerOptions *o) {
                 .iproute2_dir = m->iproute2_dir,
         };
         m->rcvbuf = o->rcvbuf > 0 ? o->rcvbuf : RTNL_RCVBUF_DEFAULT;
+        m->verify_interval_usec = o->verify_interval_usec == UINT64_MAX ? VERIFY_INTERVAL_DEFAULT_USEC
+                                                                       : o->verify_interval_usec;
         return 0;
 }
 
-static int on_reconcile(sd_event_source *s, void *userdata) {
-        (void) manager_reconcile(userdata);
+/* ---- the pass ---- */
+
+static bool resync_allowed(Manager *m, uint64_t now) {
+        return m->last_resync == 0 || now >= m->last_resync + RESYNC_INTERVAL_USEC;
+}
+
+static bool verify_allowed(Manager *m, uint64_t now) {
+        return m->verify_due || (m->verify_soon && now >= m->last_verify + VERIFY_SOON_USEC);
+}
+
+static bool confirm_allowed(Manager *m, uint64_t now) {
+        return m->links.confirm_at > 0 && m->links.confirm_at <= now;
+}
+
+/* Only work that can be done now: what waits has a timer. */
+static bool manager_has_work(Manager *m, uint64_t now) {
+        return m->config_changed || (m->need_resync && resync_allowed(m, now)) || verify_allowed(m, now) ||
+               confirm_allowed(m, now) || m->retry_due || m->records.dirty || m->records.all_dirty ||
+               m->links.changed || m->registrations.changed || m->firewall.force;
+}
+
+static void manager_resync(Manager *m, uint64_t now) {
+        int r;
+
+        m->need_resync = false;
+        m->last_resync = now;
+        m->counters.resyncs++;
+        r = observed_enumerate(m);
+        if (r < 0) {
+                m->need_resync = true;
+                m->counters.netlink_errors++;
+                log_error_errno(r, "Failed to read the kernel's state, retrying: %m");
+                return;
+        }
+        log_info("Resynced with the kernel.");
+}
+
+static void manager_verify(Manager *m, uint64_t now) {
+        int r;
+
+        m->verify_due = m->verify_soon = false;
+        m->counters.verifications++;
+        r = observed_verify(m);
+        m->last_verify = now_monotonic();
+        m->last_verify_usec = m->last_verify - now;
+        m->last_verify_realtime = now_realtime();
+        if (r < 0) {
+                m->counters.netlink_errors++;
+                m->need_resync = true;
+                log_warning_errno(r, "Failed to re-read our objects, resyncing: %m");
+                return;
+        }
+        if (r > 0) {
+                m->counters.verify_repairs += (uint64_t) r;
+                log_notice("Verification found %d difference(s) between what the kernel holds and what we "
+                           "believed, repairing.", r);
+        }
+}
+
+static void manager_confirm(Manager *m) {
+        int r = observed_confirm(m);
+
+        if (r < 0) {
+                m->counters.netlink_errors++;
+                m->need_resync = true;
+                log_warning_errno(r, "Failed to confirm the routes of changed devices, resyncing: %m");
+        }
+}
+
+static uint64_t earliest(uint64_t a, uint64_t b) {
+        if (a == 0)
+                return b;
+        return b == 0 ? a : MIN(a, b);
+}
+
+/* One round: read what is due, derive, send, follow up. Returns when something waits. */
+static uint64_t manager_round(Manager *m) {
+        uint64_t now = now_monotonic(), next = 0;
+
+        m->counters.reconcile_passes++;
+        if (m->need_resync && resync_allowed(m, now))
+                manager_resync(m, now);
+        if (verify_allowed(m, now))
+                manager_verify(m, now);
+        if (confirm_allowed(m, now))
+                manager_confirm(m);
+        if (m->retry_due) {
+                m->retry_due = false;
+                next = plan_retry_due(&m->records, now);
+        }
+        policy_update(m);
+        tunnels_update(m);
+        m->config_changed = false;
+        next = earliest(next, reconcile_run(m));
+        policy_gateway_sysctls(m);
+        next = earliest(next, firewall_sync(m));
+        api_pending_check(m);
+        return next;
+}
+
+static void timer_arm(sd_event_source *s, uint64_t at) {
+        uint64_t armed;
+        int enabled;
+
+        if (at == 0)
+                return;
+        /* Only ever earlier: a round that looked at some objects must not cancel what others wait for. */
+        if (sd_event_source_get_enabled(s, &enabled) >= 0 && enabled != SD_EVENT_OFF &&
+            sd_event_source_get_time(s, &armed) >= 0 && armed <= at)
+                return;
+        (void) sd_event_source_set_time(s, at);
+        (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+}
+
+static void manager_arm_timers(Manager *m, uint64_t retry_at) {
+        uint64_t now = now_monotonic();
+
+        if (m->need_resync && !resync_allowed(m, now))
+                retry_at = earliest(retry_at, m->last_resync + RESYNC_INTERVAL_USEC);
+        if (m->verify_soon)
+                retry_at = earliest(retry_at, m->last_verify + VERIFY_SOON_USEC);
+        timer_arm(m->retry_timer, retry_at);
+        timer_arm(m->confirm_timer, m->links.confirm_at);
+}
+
+static void manager_pass(Manager *m) {
+        uint64_t next = 0;
+
+        for (unsigned i = 0; i < PASS_ROUNDS && manager_has_work(m, now_monotonic()); i++)
+                next = earliest(next, manager_round(m));
+        /* Work left (a burst that keeps coming): come round again after the loop looked at its sockets. */
+        if (manager_has_work(m, now_monotonic()))
+                (void) sd_event_source_set_enabled(m->kick_source, SD_EVENT_ONESHOT);
+        manager_arm_timers(m, next);
+}
+
+static int on_post(sd_event_source *s, void *userdata) {
+        manager_pass(userdata);
         return 0;
+}
+
+static int on_kick(sd_event_source *s, void *userdata) {
+        return 0;       /* the post source does the work */
 }
 
 static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
 
-        for (Want *w = m->want; w; w = w->hh.next)
-                if (w->retry_at != 0 || w->failures > 0) {
-                        w->retry_at = 0;
-                        manager_mark_dirty(m, &w->key);
-                }
-        manager_schedule_reconcile(m);
+        m->retry_due = true;
+        return 0;
+}
+
+static int on_confirm(sd_event_source *s, uint64_t usec, void *userdata) {
+        return 0;       /* links.confirm_at has come: the pass sees it */
+}
+
+static uint64_t verify_interval(Manager *m) {
+        return MAX(m->verify_interval_usec, m->last_verify_usec * VERIFY_COST_FACTOR);
+}
+
+static int on_verify(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        m->verify_due = true;
+        (void) sd_event_source_set_time_relative(s, verify_interval(m));
         return 0;
 }
 
@@ -109,22 +272,55 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         return 0;
 }
 
+/* ---- set-up ---- */
+
+static int add_timer(Manager *m, sd_event_source **ret, sd_event_time_handler_t fn, const char *name) {
+        int r = sd_event_add_time(m->event, ret, CLOCK_MONOTONIC, 0, 1000, fn, m);
+
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_enabled(*ret, SD_EVENT_OFF);
+        (void) sd_event_source_set_description(*ret, name);
+        return 0;
+}
+
+static int manager_timers_setup(Manager *m) {
+        int r;
+
+        r = add_timer(m, &m->retry_timer, on_retry, "retry");
+        if (r >= 0)
+                r = add_timer(m, &m->confirm_timer, on_confirm, "confirm");
+        if (r >= 0)
+                r = add_timer(m, &m->verify_timer, on_verify, "verify");
+        if (r < 0)
+                return r;
+        /* A coarse timer: the verification may run up to a second late, so its wakeups coalesce. */
+        if (m->verify_interval_usec > 0) {
+                (void) sd_event_source_set_time_accuracy(m->verify_timer, USEC_PER_SEC);
+                (void) sd_event_source_set_time_relative(m->verify_timer, m->verify_interval_usec);
+                (void) sd_event_source_set_enabled(m->verify_timer, SD_EVENT_ON);
+        }
+        return 0;
+}
+
 static int manager_event_setup(Manager *m) {
         int r;
 
         r = sd_event_default(&m->event);
         if (r < 0)
                 return r;
-        r = sd_event_add_defer(m->event, &m->reconcile_source, on_reconcile, m);
+        r = sd_event_add_post(m->event, &m->pass_source, on_post, m);
         if (r < 0)
                 return r;
-        (void) sd_event_source_set_enabled(m->reconcile_source, SD_EVENT_OFF);
-        (void) sd_event_source_set_description(m->reconcile_source, "reconcile");
-        r = sd_event_add_time(m->event, &m->retry_timer, CLOCK_MONOTONIC, 0, 10000, on_retry, m);
+        (void) sd_event_source_set_description(m->pass_source, "pass");
+        r = sd_event_add_defer(m->event, &m->kick_source, on_kick, m);
         if (r < 0)
                 return r;
-        (void) sd_event_source_set_enabled(m->retry_timer, SD_EVENT_OFF);
-        (void) sd_event_source_set_description(m->retry_timer, "retry");
+        (void) sd_event_source_set_enabled(m->kick_source, SD_EVENT_OFF);
+        (void) sd_event_source_set_description(m->kick_source, "kick");
+        r = manager_timers_setup(m);
+        if (r < 0)
+                return r;
         r = sd_event_add_signal(m->event, NULL, SIGTERM | SD_EVENT_SIGNAL_PROCMASK, NULL, NULL);
         if (r < 0)
                 return r;
@@ -144,36 +340,60 @@ int manager_new(const ManagerOptions *o, Config *config, Manager **ret) {
         m = calloc(1, sizeof(Manager));
         if (!m)
                 return -ENOMEM;
+        m->config = config;     /* owned once we return successfully */
         r = manager_copy_options(m, o);
-        if (r < 0)
+        if (r >= 0)
+                r = manager_event_setup(m);
+        if (r >= 0)
+                r = rtnl_new(m->event, m->rcvbuf, observed_handle_message, observed_handle_overrun, m, &m->rtnl);
+        if (r < 0) {
+                m->config = NULL;
                 return r;
-        r = manager_event_setup(m);
-        if (r < 0)
-                return r;
-        r = rtnl_new(m->event, m->rcvbuf, state_handle_message, state_handle_overrun, m, &m->rtnl);
-        if (r < 0)
-                return r;
-        m->config = config;
+        }
+        records_init(&m->records);
         m->started_realtime = now_realtime();
         m->started_monotonic = now_monotonic();
         m->control_fd = o->control_fd;
+        m->config_changed = true;
         *ret = TAKE_PTR(m);
         return 0;
 }
 
 static int manager_install_names(Manager *m, const Config *c) {
+        const PolicyConfig *p = &c->policies[0];
         int r;
 
-        r = rt_files_install(m->iproute2_dir, c->table_id, c->table_name, VPNPOLICY_PROTO, VPNPOLICY_PROTO_NAME);
+        r = rt_files_install(m->iproute2_dir, p->table_id, p->table_name, VPNPOLICY_PROTO, VPNPOLICY_PROTO_NAME);
         if (r < 0)
                 return log_error_errno(r, "Failed to write the rt_tables.d/rt_protos.d entries for table %s (%u): %m",
-                                       c->table_name, c->table_id);
+                                       p->table_name, p->table_id);
         return 0;
 }
 
+/* Our tables: this configuration's, and those of earlier ones (kept in the runtime directory across
+ * restarts), whose objects with our protocol are still ours to remove. */
+static void manager_remember_tables(Manager *m) {
+        for (size_t i = 0; i < m->config->n_policies; i++)
+                if (records_add_table(&m->records, m->config->policies[i].table_id) < 0)
+                        log_warning("Too many tables remembered, not sweeping objects of table %u later.",
+                                    m->config->policies[i].table_id);
+        if (tables_save(&m->records, m->runtime_dir) < 0)
+                log_warning("Failed to save %s/tables, ignoring: after a restart objects of earlier tables are "
+                            "left alone.", m->runtime_dir);
+}
+
 static int manager_runtime_dir(Manager *m) {
+        int r;
+
         if (mkdir(m->runtime_dir, 0755) < 0 && errno != EEXIST)
                 return log_error_errno(negative_errno(), "Failed to create %s: %m", m->runtime_dir);
+        /* An existing one may have been made by someone else, to read or replace what we keep there. */
+        r = dir_check_owned(m->runtime_dir, geteuid());
+        if (r < 0)
+                return log_error_errno(r, "Refusing the runtime directory %s: %s. It must be a directory owned by "
+                                       "us (uid %u) or root, writable by its owner only (a symlink to it: made "
+                                       "by us or root).",
+                                       m->runtime_dir, dir_check_strerror(r), (unsigned) geteuid());
         return 0;
 }
 
@@ -186,38 +406,17 @@ static int manager_listen(Manager *m) {
         r = varlink_server_new(m->event, path, m->control_fd, api_dispatch, m, &m->varlink);
         if (r < 0)
                 return log_error_errno(r, "Failed to listen on %s: %m", path);
+        varlink_server_set_privileged(m->varlink, api_peer_privileged);
         return 0;
 }
 
-static const struct {
-        int family;
-        const char *path;
-} forwarding_sysctls[] = {
-        { AF_INET, "ipv4/ip_forward" },
-        { AF_INET6, "ipv6/conf/all/forwarding" },
-};
+static void manager_load_state(Manager *m) {
+        int r = registrations_load(&m->registrations, m->runtime_dir);
 
-/* Pools are forwarded traffic: without forwarding nothing of this works. Check, or enable if told to. */
-static void manager_check_forwarding(Manager *m) {
-        for (size_t i = 0; i < ELEMENTSOF(forwarding_sysctls); i++) {
-                const char *path = forwarding_sysctls[i].path;
-                int family = forwarding_sysctls[i].family, v = 0, r;
-
-                if (!config_has_family(m->config, family))
-                        continue;
-                if (m->config->forwarding == FORWARDING_ENABLE) {
-                        r = sysctl_net_ensure(path, "1");
-                        if (r < 0)
-                                log_warning_errno(r, "Failed to enable %s forwarding, ignoring: %m", family_to_string(family));
-                        else if (r > 0)
-                                log_info("Enabled %s forwarding (net.%s).", family_to_string(family), path);
-                }
-                r = sysctl_net_read_int(path, &v);
-                m->forwarding[i] = r >= 0 && v > 0;
-                if (!m->forwarding[i])
-                        log_warning("%s forwarding is off (net.%s): pool traffic is not forwarded. Set [Kernel] "
-                                    "Forwarding=enable or turn it on.", family_to_string(family), path);
-        }
+        if (r > 0)
+                log_debug("Loaded %d registration(s) from %s.", r, m->runtime_dir);
+        (void) tables_load(&m->records, m->runtime_dir);
+        manager_remember_tables(m);
 }
 
 /* The checklist: names, kernel state, first full reconcile, then the control socket, then READY. */
@@ -227,27 +426,27 @@ int manager_start(Manager *m) {
         r = manager_install_names(m, m->config);
         if (r < 0)
                 return r;
-        manager_check_forwarding(m);
+        sysctl_check_forwarding(m);
         r = manager_runtime_dir(m);
         if (r < 0)
                 return r;
-        registrations_load(m);
+        manager_load_state(m);
         r = firewall_setup(m);
         if (r < 0)
                 return r;
-        r = state_enumerate(m);
+        r = observed_enumerate(m);
         if (r < 0)
                 return log_error_errno(r, "Failed to read links, rules and routes from the kernel: %m");
-        registrations_prune(m);
-        r = manager_reconcile(m);
-        if (r < 0)
-                return r;
+        if (registrations_prune(&m->registrations, &m->links))
+                (void) registrations_save(&m->registrations, m->runtime_dir);
+        m->last_verify = now_monotonic();
+        manager_pass(m);
         r = manager_listen(m);
         if (r < 0)
                 return r;
         m->ready = true;
-        log_info("Policy table %s (%u) in place for %zu pool(s), %u object(s) wanted.", m->config->table_name,
-                 m->config->table_id, m->config->n_pools, HASH_COUNT(m->want));
+        log_info("Policy in place: %zu polic%s, %zu object(s) wanted.", m->config->n_policies,
+                 m->config->n_policies == 1 ? "y" : "ies", m->records.n_wanted);
         (void) sd_notify(false, "READY=1\nSTATUS=Policy in place.");
         return 0;
 }
@@ -267,6 +466,12 @@ static void log_config_errors(char **errors) {
                 log_error("%s", *e);
 }
 
+static int reload_failed(Manager *m, int r) {
+        m->counters.reload_failures++;
+        (void) sd_notify(false, "READY=1\nSTATUS=Reload failed, old configuration in force.");
+        return r;
+}
+
 int manager_reload(Manager *m, char ***errors) {
         _cleanup_(config_freep) Config *c = NULL;
         int r;
@@ -275,21 +480,18 @@ int manager_reload(Manager *m, char ***errors) {
         m->counters.reloads++;
         r = config_load(&m->source, &c, errors);
         if (r < 0) {
-                m->counters.reload_failures++;
                 log_config_errors(*errors);
-                (void) sd_notify(false, "READY=1\nSTATUS=Reload failed, old configuration in force.");
-                return log_error_errno(r, "Failed to reload configuration, keeping the old one in force.");
+                log_error_errno(r, "Failed to reload configuration, keeping the old one in force.");
+                return reload_failed(m, r);
         }
         r = manager_install_names(m, c);
         if (r < 0) {
-                m->counters.reload_failures++;
-                (void) strv_extendf(errors, "Cannot name table %s (%u) in rt_tables.d: %s%s", c->table_name,
-                                    c->table_id, strerror(-r),
+                (void) strv_extendf(errors, "Cannot name table %s (%u) in rt_tables.d: %s%s", c->policies[0].table_name,
+                                    c->policies[0].table_id, strerror(-r),
                                     IN_SET(r, -EACCES, -EROFS, -EPERM) ?
                                     " (the daemon runs unprivileged: use 'systemctl reload vpnpolicyd', which "
                                     "writes the names as root first)" : "");
-                (void) sd_notify(false, "READY=1\nSTATUS=Reload failed, old configuration in force.");
-                return r;
+                return reload_failed(m, r);
         }
         config_free(m->config);
         m->config = TAKE_PTR(c);
@@ -297,12 +499,12 @@ int manager_reload(Manager *m, char ***errors) {
                 firewall_disable(m);
         else if (firewall_setup(m) < 0)
                 log_warning("Continuing without the nftables table.");
-        m->refresh_base = true;
-        m->dirty_all = true;
-        m->firewall_dirty = true;
-        manager_check_forwarding(m);
-        tunnels_rebuild(m);
-        (void) manager_reconcile(m);
+        manager_remember_tables(m);
+        m->config_changed = true;
+        sysctl_check_forwarding(m);
+        manager_pass(m);
+        tunnels_reread_routes(m);
+        manager_pass(m);
         (void) sd_notify(false, "READY=1\nSTATUS=Configuration reloaded.");
         log_info("Configuration reloaded.");
         return 0;

@@ -4,84 +4,22 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <jansson.h>
+#include <net/if.h>
 #include <systemd/sd-event.h>
-#include <uthash.h>
 
 #include "config.h"
-#include "object.h"
-#include "rtnl-addr.h"
-#include "rtnl-link.h"
+#include "links.h"
+#include "policy.h"
+#include "records.h"
+#include "registrations.h"
+#include "sysctl-link.h"
+#include "tunnels.h"
+#include "time-util.h"
 
 typedef struct Nft Nft;
 typedef struct Rtnl Rtnl;
 typedef struct VarlinkServer VarlinkServer;
-
-typedef struct Address {
-        AddressInfo info;
-        struct Address *prev, *next;    /* in its link's list */
-} Address;
-
-/* A main-table route via a managed device: the source of a mirrored route. */
-typedef struct MainRoute {
-        ObjectKey key;
-        Object obj;
-        UT_hash_handle hh;              /* Manager.mains, by key */
-        struct MainRoute *prev, *next;  /* in its link's list */
-} MainRoute;
-
-/* A device OpenVPN's up hook told us about. Kept by name across resyncs; dropped with the device. */
-typedef struct Registration {
-        char name[IFNAMSIZ];
-        int ifindex;
-        char *config;           /* OpenVPN's config path, as the hook passed it */
-        int daemon_pid;
-        uint64_t registered_at; /* CLOCK_REALTIME */
-        UT_hash_handle hh;      /* by name */
-} Registration;
-
-typedef struct Link {
-        LinkInfo info;
-        bool managed;
-        bool resync4, resync6;  /* the kernel may have dropped routes via it silently: dump them */
-        bool sysctl_done;
-        bool fresh;             /* during the event that created it: no route via it can have been missed */
-        Address *addresses;
-        MainRoute *routes;
-        UT_hash_handle hh;      /* by info.ifindex */
-} Link;
-
-/* An object of ours the kernel holds (our protocol tag). */
-typedef struct Have {
-        ObjectKey key;
-        Object obj;
-        UT_hash_handle hh;
-} Have;
-
-/* An object we want, and what happened to it. */
-typedef struct Want {
-        ObjectKey key;
-        Object obj;
-        ObjectRole role;
-        const char *blocked;    /* why it cannot be sent now (static text), or NULL */
-        bool mark;              /* for rebuilding a role's set: mark, set, sweep */
-
-        bool seen;              /* the kernel held it at some point: a later add is a restore */
-        uint64_t present_since; /* CLOCK_REALTIME, 0 while absent */
-        unsigned restores;
-        unsigned failures;      /* consecutive */
-        int last_error;
-        char *last_error_text;
-        uint64_t retry_at;      /* CLOCK_MONOTONIC; 0: now */
-        double tokens;          /* restore rate limit (token bucket) */
-        uint64_t tokens_at;
-        bool throttle_logged;
-        UT_hash_handle hh;
-} Want;
-
-typedef struct Dirty {
-        ObjectKey key;
-        UT_hash_handle hh;
-} Dirty;
+typedef struct PendingCall PendingCall;
 
 typedef struct Counters {
         uint64_t restores;
@@ -96,7 +34,22 @@ typedef struct Counters {
         uint64_t reload_failures;
         uint64_t firewall_restores;
         uint64_t firewall_errors;
+        uint64_t verifications;         /* periodic re-reads of our tables and rules */
+        uint64_t verify_repairs;        /* differences they found between the cache and the kernel */
+        uint64_t confirms;              /* dumps confirming the routes via a device after it changed */
 } Counters;
+
+/* The nftables side (firewall.c). */
+typedef struct Firewall {
+        Nft *nft;                       /* NULL with [Firewall] Manage=no */
+        char *applied;                  /* the spec last applied, as text */
+        bool force;                     /* our table was touched by someone else: apply even if equal */
+        uint64_t tunnels_generation;    /* of the tunnels the table was last built for */
+        char gateway_device[IFNAMSIZ];  /* likewise */
+        uint64_t retry_at;
+        uint64_t leak_drops_seen;       /* the leak guard's drop counter at the last look */
+        uint64_t leak_drops_rose_at;    /* CLOCK_REALTIME when it was last seen growing; 0: never */
+} Firewall;
 
 typedef struct Manager {
         sd_event *event;
@@ -106,36 +59,39 @@ typedef struct Manager {
         char *runtime_dir;
         uint32_t rcvbuf;
         int control_fd;
+        uint64_t verify_interval_usec;  /* 0: no periodic verification */
 
         Rtnl *rtnl;
-        Nft *nft;                       /* NULL with [Firewall] Manage=no */
-        char *firewall_applied;         /* the spec last applied, as text */
-        bool firewall_force;            /* our table was touched by someone else: apply even if equal */
-        uint64_t leak_drops_seen;       /* the leak guard's drop counter at the last look */
-        uint64_t leak_drops_rose_at;    /* CLOCK_REALTIME when it was last seen growing; 0: never */
+        Firewall firewall;
         VarlinkServer *varlink;
-        sd_event_source *reconcile_source;      /* deferred, one-shot */
+        sd_event_source *pass_source;   /* post: the pass, after every event the loop dispatched */
+        sd_event_source *kick_source;   /* defer: brings the loop round once more when work is left */
         sd_event_source *retry_timer;
+        sd_event_source *confirm_timer;
+        sd_event_source *verify_timer;
 
-        Link *links;
-        MainRoute *mains;
-        Registration *registrations;
-        struct PendingCall *pending;    /* hook calls waiting for their routes */
-        Have *have;
-        Want *want;
-        Dirty *dirty;
-        bool dirty_all;
-        unsigned n_failing;     /* wants whose last operation failed */
-        bool need_resync;
-        bool enumerating;       /* a full dump is going on */
-        bool firewall_dirty;    /* something the nftables table depends on changed */
-        bool refresh_base;      /* recompute the source rules, default and fail-closed routes */
-        uint64_t last_resync;   /* CLOCK_MONOTONIC */
+        /* The tables, one writer each: links.c, records.c, tunnels.c, policy.c, registrations.c. */
+        Links links;
+        RecordTable records;
+        Tunnels tunnels;
+        PolicyWants policy;
+        Registrations registrations;
+        PendingCall *pending;           /* api-tunnel.c: hook calls waiting for their routes */
+        SysctlDone *sysctls;            /* sysctl-link.c: devices whose redirects are off */
+
+        bool config_changed;            /* derive everything again */
+        bool need_resync;               /* events were lost: read everything again */
+        bool enumerating;               /* a full dump is going on */
+        bool verify_due;                /* the periodic verification's timer fired */
+        bool verify_soon;               /* something looked wrong: verify once the minimum gap passed */
+        bool retry_due;
+        uint64_t last_resync;           /* CLOCK_MONOTONIC */
+        uint64_t last_verify, last_verify_usec, last_verify_realtime;
         bool ready;
 
-        bool forwarding[2];     /* IPv4, IPv6: on at the last check */
+        bool forwarding[2];             /* IPv4, IPv6: on at the last check */
         Counters counters;
-        char *last_error_text;  /* of the last failed operation */
+        char *last_error_text;          /* of the last failed operation */
         uint64_t started_realtime, started_monotonic;
 } Manager;
 
@@ -144,9 +100,12 @@ typedef struct ManagerOptions {
         const char *dropin_dir;
         const char *iproute2_dir;
         const char *runtime_dir;
-        int control_fd;         /* socket-activated control socket, or -1 */
+        int control_fd;                 /* socket-activated control socket, or -1 */
         uint32_t rcvbuf;
+        uint64_t verify_interval_usec;  /* UINT64_MAX: the default */
 } ManagerOptions;
+
+#define VERIFY_INTERVAL_DEFAULT_USEC (60ULL * USEC_PER_SEC)
 
 int manager_new(const ManagerOptions *o, Config *config, Manager **ret);
 Manager *manager_free(Manager *m);
@@ -157,56 +116,5 @@ int manager_run(Manager *m);
 /* Reads the configuration again; on failure *errors says why and nothing changes. */
 int manager_reload(Manager *m, char ***errors);
 
-/* state.c: the observed state, kept by dumps and events. */
-int state_enumerate(Manager *m);
-void state_free(Manager *m);
-int state_resync_links(Manager *m);
-int state_handle_message(const struct nlmsghdr *nlh, void *userdata);
-void state_handle_overrun(void *userdata);
-Link *link_by_name(Manager *m, const char *name);
 /* The device name of a route's output device, or NULL. */
-const char *object_ifname(Manager *m, const Object *o);
-bool have_put(Manager *m, const Object *o);
-bool have_remove(Manager *m, const ObjectKey *key);
-void have_drop_oif(Manager *m, int family, int ifindex);
-void have_clear(Manager *m);
-
-/* want.c: the desired state as the reconciler sees it. */
-Want *want_get(Manager *m, const ObjectKey *key);
-void want_set(Manager *m, const Object *o, ObjectRole role, const char *blocked);
-void want_unset(Manager *m, const ObjectKey *key);
-void want_begin_role(Manager *m, ObjectRole role);
-void want_sweep_role(Manager *m, ObjectRole role);
-void want_free_all(Manager *m);
-bool want_is_present(Manager *m, const Want *w);
-bool want_take_restore_token(Want *w, uint64_t now, uint64_t *ret_wait);
-
-/* tunnels.c: managed devices, their tun routes and the mirrored routes. */
-void tunnels_link_updated(Manager *m, Link *l, bool up_changed);
-void tunnels_link_removed(Manager *m, Link *l);
-void tunnels_address(Manager *m, const AddressInfo *a, bool deleted);
-void tunnels_main_route(Manager *m, const Object *o, bool deleted);
-void tunnels_rebuild(Manager *m);
-void tunnels_forget_routes(Manager *m, Link *l, int family);
-int sysctl_link_setup(Manager *m, Link *l);
-
-/* registrations.c: what OpenVPN's hooks said, kept in the runtime directory across restarts. */
-int registrations_save(Manager *m);
-void registrations_load(Manager *m);
-void registrations_prune(Manager *m);
-
-/* firewall.c: our nftables table, kept in step with config and managed devices. */
-int firewall_setup(Manager *m);
-void firewall_disable(Manager *m);
-uint64_t firewall_sync(Manager *m);
-json_t *firewall_status(Manager *m);
-
-/* reconcile.c */
-void manager_mark_dirty(Manager *m, const ObjectKey *key);
-void manager_mark_failing_dirty(Manager *m);
-void manager_schedule_reconcile(Manager *m);
-int manager_reconcile(Manager *m);
-void manager_refresh_desired(Manager *m);
-
-uint64_t now_monotonic(void);
-uint64_t now_realtime(void);
+const char *manager_ifname(Manager *m, int ifindex);

@@ -5,13 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <utlist.h>
 
 #include "desired.h"
 #include "log.h"
 #include "manager.h"
 #include "rt-files.h"
-#include "sysctl.h"
+#include "sysctl-link.h"
+
+static const int families[] = { AF_INET, AF_INET6 };
 
 _printf_(3, 4) static void log_device(int level, const char *ifname, const char *format, ...) {
         char field[64], msg[256];
@@ -24,233 +25,330 @@ _printf_(3, 4) static void log_device(int level, const char *ifname, const char 
         log_fields(level, 0, FIELDS(field), "%s", msg);
 }
 
-static Link *link_get(Manager *m, int ifindex) {
-        Link *l;
+Tunnel *tunnels_get(Manager *m, int ifindex) {
+        Tunnel *t;
 
-        HASH_FIND_INT(m->links, &ifindex, l);
-        return l;
+        HASH_FIND_INT(m->tunnels.by_ifindex, &ifindex, t);
+        return t;
 }
 
-static bool link_should_be_managed(Manager *m, const Link *l) {
+static const PolicyConfig *tunnel_policy(Manager *m, int index) {
+        return index >= 0 && (size_t) index < m->config->n_policies ? &m->config->policies[index] : NULL;
+}
+
+/* The policy whose pool holds the address, or -1. */
+static int address_policy(Manager *m, int family, const InAddrUnion *a) {
+        const PolicyConfig *p = config_policy_by_address(m->config, family, a);
+
+        return p ? (int) (p - m->config->policies) : -1;
+}
+
+static void log_clash(const Object *o, const char *ifname, ObjectRole role) {
+        char text[OBJECT_STRLEN];
+
+        log_device(LOG_WARNING, ifname, "Not adding %s for %s: %s; another object of ours holds that place.",
+                   object_role_to_string(role), ifname, object_to_string(o, ifname, text));
+}
+
+static void want_derived(Manager *m, const Object *o, const char *ifname, ObjectRole role, BlockReason block) {
+        if (records_want(&m->records, o, role, block, NULL) == -EBUSY)
+                log_clash(o, ifname, role);
+}
+
+/* ---- which links are ours ---- */
+
+static bool tunnel_should_manage(Manager *m, const Link *l, int *ret_policy, bool *ret_single) {
         Registration *reg;
+        int policy = -1;
+        bool single = true;
 
-        if (desired_link_matches(m->config, l->info.kind, l->info.name))
-                return true;
-        HASH_FIND_STR(m->registrations, l->info.name, reg);
-        return reg && reg->ifindex == l->info.ifindex && desired_kind_is_tunnel(l->info.kind);
+        if (!desired_kind_is_tunnel(l->info.kind))
+                return false;
+        for (const Address *a = l->addresses; a; a = a->next) {
+                int p = address_policy(m, a->info.family, &a->info.local);
+
+                if (p < 0)
+                        continue;
+                if (policy < 0)
+                        policy = p;
+                else if (p != policy)
+                        single = false;
+        }
+        reg = registrations_get_link(&m->registrations, l->info.name, l->info.ifindex);
+        if (!(reg && reg->registered_by_uid == 0) && !(policy >= 0 && desired_link_matches(m->config, l->info.kind, l->info.name)))
+                return false;
+        *ret_policy = MAX(policy, 0);
+        *ret_single = single;
+        return true;
 }
 
-/* The kernel refuses routes via a device that is down (and flushes them when it goes down). */
-static const char *link_blocked(const Link *l) {
-        return l->info.flags & IFF_UP ? NULL : "the device is down";
-}
+/* ---- what a tunnel wants ---- */
 
-static void want_tun_route(Manager *m, const Link *l, const AddressInfo *a, bool set) {
-        Prefix subnet = address_subnet(a);
-        bool has_peer = !addr_equal(a->family, &a->local, &a->peer);
-        Object o;
+static void tunnel_want_rules(Manager *m, Tunnel *t, bool want) {
+        const PolicyConfig *p = tunnel_policy(m, t->rule_policy);
 
-        if (!desired_tun_route(m->config, l->info.ifindex, a->family, &subnet, has_peer, VPNPOLICY_PROTO, &o))
-                return;
-        if (set)
-                want_set(m, &o, ROLE_TUN_ROUTE, link_blocked(l));
-        else {
-                ObjectKey key = object_key(&o);
-                want_unset(m, &key);
+        for (size_t i = 0; p && i < ELEMENTSOF(families); i++) {
+                Object o;
+
+                if (!(t->rule_families & (1U << i)))
+                        continue;
+                o = desired_iif_rule(p, families[i], t->name, VPNPOLICY_PROTO);
+                if (want)
+                        want_derived(m, &o, t->name, ROLE_IIF_RULE, BLOCK_NONE);
+                else
+                        records_unwant(&m->records, &o, ROLE_IIF_RULE);
         }
 }
 
-static void want_mirror(Manager *m, const Link *l, const MainRoute *r, bool set) {
-        Object o;
-        ObjectKey key;
+/* The rules of a tunnel whose pool addresses are all in one policy: one per family that policy has. A
+ * device serving several policies (one WireGuard device for several profiles) gets none: its traffic
+ * follows the pools' source rules. */
+static void tunnel_update_rules(Manager *m, Tunnel *t, const char *name, int policy, bool single) {
+        const PolicyConfig *p = tunnel_policy(m, policy);
+        uint8_t fam = 0;
 
-        if (!desired_mirror_route(m->config, &r->obj, VPNPOLICY_PROTO, &o))
+        for (size_t i = 0; single && p && i < ELEMENTSOF(families); i++)
+                if (policy_has_family(p, families[i]))
+                        fam |= (uint8_t) (1U << i);
+        if (fam == t->rule_families && policy == t->rule_policy && streq(name, t->name) && !m->config_changed)
                 return;
-        if (set) {
-                want_set(m, &o, ROLE_MIRROR_ROUTE, link_blocked(l));
-                return;
+        tunnel_want_rules(m, t, false);
+        snprintf(t->name, sizeof(t->name), "%s", name);
+        t->rule_families = fam;
+        t->rule_policy = policy;
+        tunnel_want_rules(m, t, true);
+}
+
+static void tunnel_want_tun_routes(Manager *m, Tunnel *t, const Link *l) {
+        BlockReason block = t->up ? BLOCK_NONE : BLOCK_DEVICE_DOWN;
+
+        for (const Address *a = l->addresses; a; a = a->next) {
+                const PolicyConfig *p = tunnel_policy(m, address_policy(m, a->info.family, &a->info.local));
+                Prefix subnet = address_subnet(&a->info);
+                bool has_peer = !addr_equal(a->info.family, &a->info.local, &a->info.peer);
+                Object o;
+
+                if (!p)
+                        p = tunnel_policy(m, t->policy);
+                if (desired_tun_route(p->table_id, l->info.ifindex, a->info.family, &subnet, has_peer,
+                                      VPNPOLICY_PROTO, &o))
+                        want_derived(m, &o, l->info.name, ROLE_TUN_ROUTE, block);
         }
-        key = object_key(&o);
-        want_unset(m, &key);
 }
 
-static void link_wants(Manager *m, Link *l, bool set) {
-        Address *a;
-        MainRoute *r;
+/* Tun routes follow the addresses (mark, want, sweep); copies only learn whether they can be sent. */
+static void tunnel_derive(Manager *m, Tunnel *t, const Link *l) {
+        BlockReason block = t->up ? BLOCK_NONE : BLOCK_DEVICE_DOWN;
+        Record *r, *next;
 
-        DL_FOREACH(l->addresses, a)
-                want_tun_route(m, l, &a->info, set);
-        DL_FOREACH(l->routes, r)
-                want_mirror(m, l, r, set);
+        for (r = records_oif_first(&m->records, t->ifindex); r; r = r->oif_next)
+                if (r->role == ROLE_TUN_ROUTE)
+                        r->flags &= (uint16_t) ~RECORD_SOURCE_SEEN;
+        tunnel_want_tun_routes(m, t, l);
+        for (r = records_oif_first(&m->records, t->ifindex); r; r = next) {
+                next = r->oif_next;
+                if (!record_wanted(r) || r->oif != t->ifindex)
+                        continue;
+                if (r->role == ROLE_TUN_ROUTE && !(r->flags & RECORD_SOURCE_SEEN))
+                        records_unwant_record(&m->records, r);
+                else if (r->role == ROLE_MIRROR_ROUTE)
+                        records_set_block(&m->records, r, block);
+        }
 }
 
-static void main_route_free(Manager *m, Link *l, MainRoute *r) {
-        HASH_DEL(m->mains, r);
-        DL_DELETE(l->routes, r);
-        free(r);
+/* Gives up every claim of the device: tun routes, copies, rules. */
+static void tunnel_release(Manager *m, Tunnel *t) {
+        Record *r, *next;
+
+        for (r = records_oif_first(&m->records, t->ifindex); r; r = next) {
+                next = r->oif_next;
+                if (record_wanted(r) && r->oif == t->ifindex &&
+                    (r->role == ROLE_TUN_ROUTE || r->role == ROLE_MIRROR_ROUTE))
+                        records_unwant_record(&m->records, r);
+        }
+        tunnel_want_rules(m, t, false);
+        HASH_DEL(m->tunnels.by_ifindex, t);
+        m->tunnels.n--;
+        m->tunnels.generation++;
+        free(t);
 }
 
-/* Forgets the main-table routes via the link (family AF_UNSPEC: all), with their mirrors. */
-void tunnels_forget_routes(Manager *m, Link *l, int family) {
-        MainRoute *r, *tmp;
+static Tunnel *tunnel_new(Manager *m, Link *l) {
+        Tunnel *t = calloc(1, sizeof(Tunnel));
 
-        DL_FOREACH_SAFE(l->routes, r, tmp)
-                if (family == AF_UNSPEC || r->obj.family == family) {
-                        want_mirror(m, l, r, false);
-                        main_route_free(m, l, r);
+        if (!t)
+                return NULL;
+        t->ifindex = l->info.ifindex;
+        t->rule_policy = -1;
+        snprintf(t->name, sizeof(t->name), "%s", l->info.name);
+        HASH_ADD_INT(m->tunnels.by_ifindex, ifindex, t);
+        m->tunnels.n++;
+        m->tunnels.generation++;
+        log_device(LOG_INFO, l->info.name, "Managing %s device %s.", l->info.kind, l->info.name);
+        /* Main-table routes via it were not kept while it was not ours: ask the kernel for them, unless it
+         * was made while we watched and none came, or a full dump is on its way. */
+        if (!m->enumerating && (!l->fresh || l->routes_missed))
+                links_request_routes(&m->links, l);
+        return t;
+}
+
+static void tunnel_evaluate(Link *l, void *userdata) {
+        Manager *m = userdata;
+        Tunnel *t = tunnels_get(m, l->info.ifindex);
+        int policy;
+        bool single;
+
+        if (!tunnel_should_manage(m, l, &policy, &single)) {
+                if (t) {
+                        log_device(LOG_INFO, t->name, "No longer managing %s.", t->name);
+                        tunnel_release(m, t);
                 }
-}
-
-static void link_set_managed(Manager *m, Link *l, bool managed) {
-        l->managed = managed;
-        m->firewall_dirty = true;
-        if (managed) {
-                /* We kept no main-table routes for an unmanaged device: ask the kernel for them, unless
-                 * the device was just created and can have none yet. */
-                l->resync4 = l->resync6 = !l->fresh;
-                l->sysctl_done = false;
-                link_wants(m, l, true);
-                log_device(LOG_INFO, l->info.name, "Managing %s device %s.", l->info.kind, l->info.name);
                 return;
         }
-        link_wants(m, l, false);
-        tunnels_forget_routes(m, l, AF_UNSPEC);
-}
-
-void tunnels_link_updated(Manager *m, Link *l, bool up_changed) {
-        bool managed = link_should_be_managed(m, l);
-
-        if (managed != l->managed)
-                link_set_managed(m, l, managed);
-        else if (managed && up_changed)
-                link_wants(m, l, true);         /* blocked or not */
-        if (l->managed && !l->sysctl_done && (l->info.flags & IFF_UP))
-                l->sysctl_done = sysctl_link_setup(m, l) >= 0;
-}
-
-void tunnels_link_removed(Manager *m, Link *l) {
-        Address *a, *tmp;
-        Registration *reg;
-
-        if (l->managed) {
-                link_wants(m, l, false);
-                m->firewall_dirty = true;
-        }
-        tunnels_forget_routes(m, l, AF_UNSPEC);
-        DL_FOREACH_SAFE(l->addresses, a, tmp) {
-                DL_DELETE(l->addresses, a);
-                free(a);
-        }
-        HASH_FIND_STR(m->registrations, l->info.name, reg);
-        if (reg && reg->ifindex == l->info.ifindex) {
-                HASH_DEL(m->registrations, reg);
-                free(reg->config);
-                free(reg);
-                (void) registrations_save(m);
-        }
-}
-
-static Address *address_find(Link *l, const AddressInfo *a) {
-        Address *i;
-
-        DL_FOREACH(l->addresses, i)
-                if (i->info.family == a->family && i->info.prefixlen == a->prefixlen &&
-                    addr_equal(a->family, &i->info.local, &a->local) &&
-                    addr_equal(a->family, &i->info.peer, &a->peer))
-                        return i;
-        return NULL;
-}
-
-void tunnels_address(Manager *m, const AddressInfo *a, bool deleted) {
-        Link *l = link_get(m, a->ifindex);
-        Address *i;
-
-        if (!l)
+        if (!t && !(t = tunnel_new(m, l)))
                 return;
-        i = address_find(l, a);
-        if (deleted) {
-                if (!i)
-                        return;
-                if (l->managed)
-                        want_tun_route(m, l, &i->info, false);
-                DL_DELETE(l->addresses, i);
-                free(i);
+        if (!streq(t->name, l->info.name))
+                m->tunnels.generation++;        /* the tunnels set is by name */
+        t->policy = policy;
+        t->single_policy = single;
+        t->up = l->info.flags & IFF_UP;
+        tunnel_update_rules(m, t, l->info.name, policy, single);
+        tunnel_derive(m, t, l);
+        if (t->up)
+                sysctl_link_setup(m, l);
+}
+
+/* After a reload the copies may belong elsewhere (another table, MirrorRoutes=no): the main-table
+ * routes are not kept, so each tunnel's are read again and the copies swept. */
+void tunnels_reread_routes(Manager *m) {
+        for (Tunnel *t = m->tunnels.by_ifindex; t; t = t->hh.next) {
+                Link *l = links_get(&m->links, t->ifindex);
+                if (l)
+                        links_request_routes(&m->links, l);
+        }
+}
+
+void tunnels_update(Manager *m) {
+        bool registrations = registrations_take_changed(&m->registrations);
+
+        if (m->config_changed || registrations) {
+                /* Whether a link is ours depends on the pools and the registrations: look at all. */
+                for (Link *l = m->links.links; l; l = l->hh.next)
+                        tunnel_evaluate(l, m);
+                links_take_changed(&m->links, NULL, NULL);
                 return;
         }
-        if (!i) {
-                i = calloc(1, sizeof(Address));
-                if (!i)
-                        return;
-                DL_APPEND(l->addresses, i);
+        links_take_changed(&m->links, tunnel_evaluate, m);
+}
+
+/* ---- copies of main-table routes ---- */
+
+/* A copy goes to the table of the policy whose pool holds its gateway (OpenVPN with DCO routes a client's
+ * iroute via the client's VPN address), else to the tunnel's. */
+static const PolicyConfig *mirror_policy(Manager *m, const Tunnel *t, const Object *o) {
+        int p = o->has_gateway ? address_policy(m, o->family, &o->gateway) : -1;
+
+        return tunnel_policy(m, p >= 0 ? p : t->policy);
+}
+
+/* The main table holds one route per identity, so a copy with the route's identity is its copy, whatever
+ * device it was via: a route replaced by one via another device, or by one that is not copied, or moved
+ * to another policy's table, gives up its old copy. */
+static void mirror_unwant_others(Manager *m, const Object *o, uint32_t keep_table) {
+        for (size_t i = 0; i < m->config->n_policies; i++) {
+                Object copy = *o;
+                ObjectKey key;
+                Record *r;
+
+                if (m->config->policies[i].table_id == keep_table)
+                        continue;
+                copy.table = m->config->policies[i].table_id;
+                copy.protocol = VPNPOLICY_PROTO;
+                key = object_key(&copy);
+                r = records_get(&m->records, &key);
+                if (r && r->role == ROLE_MIRROR_ROUTE)
+                        records_unwant_record(&m->records, r);
         }
-        i->info = *a;
-        if (l->managed)
-                want_tun_route(m, l, a, true);
 }
 
 void tunnels_main_route(Manager *m, const Object *o, bool deleted) {
-        ObjectKey key = object_key(o);
-        Link *l = o->oif > 0 ? link_get(m, o->oif) : NULL;
-        MainRoute *r;
+        Tunnel *t = o->oif > 0 ? tunnels_get(m, o->oif) : NULL;
+        const PolicyConfig *p = t ? mirror_policy(m, t, o) : NULL;
+        Object copy;
 
-        HASH_FIND(hh, m->mains, &key, sizeof(key), r);
-        if (r) {
-                Link *owner = link_get(m, r->obj.oif);
-                want_mirror(m, owner, r, false);
-                main_route_free(m, owner, r);
+        if (!t && !deleted) {
+                Link *l = o->oif > 0 ? links_get(&m->links, o->oif) : NULL;
+
+                if (l && desired_kind_is_tunnel(l->info.kind))
+                        links_note_route_missed(&m->links, l);
         }
-        if (deleted || !l || !l->managed)
+        if (!t || deleted || !p || !desired_mirror_route(m->config, p, o, VPNPOLICY_PROTO, &copy)) {
+                mirror_unwant_others(m, o, 0);
                 return;
-        r = calloc(1, sizeof(MainRoute));
-        if (!r)
-                return;
-        r->key = key;
-        r->obj = *o;
-        HASH_ADD(hh, m->mains, key, sizeof(r->key), r);
-        DL_APPEND(l->routes, r);
-        want_mirror(m, l, r, true);
-}
-
-/* After a reload: managed devices, tun routes and mirrors from scratch, keeping what is unchanged. */
-void tunnels_rebuild(Manager *m) {
-        want_begin_role(m, ROLE_TUN_ROUTE);
-        want_begin_role(m, ROLE_MIRROR_ROUTE);
-        for (Link *l = m->links; l; l = l->hh.next) {
-                bool managed = link_should_be_managed(m, l);
-
-                if (managed != l->managed)
-                        link_set_managed(m, l, managed);
-                else if (managed)
-                        link_wants(m, l, true);
         }
-        want_sweep_role(m, ROLE_TUN_ROUTE);
-        want_sweep_role(m, ROLE_MIRROR_ROUTE);
+        if (m->config->n_policies > 1)
+                mirror_unwant_others(m, o, copy.table);
+        want_derived(m, &copy, t->name, ROLE_MIRROR_ROUTE, t->up ? BLOCK_NONE : BLOCK_DEVICE_DOWN);
 }
 
-/* ICMP redirects (seed 002): a router that forwards back out of the interface a packet came in on
- * tells the sender to go direct, and neighbours cache that. The kernel sends them when the device's
- * OR the "all" setting is on (IN_DEV_TX_REDIRECTS is IN_DEV_ORCONF in include/linux/inetdevice.h),
- * so "all" must be 0 too; devices that are not ours keep their own value. */
-static int sysctl_redirects_off(const char *ifname) {
-        char path[128];
-        int r;
+void tunnels_forget_routes(Manager *m, int ifindex, int family) {
+        Record *r, *next;
 
-        r = sysctl_net_ensure("ipv4/conf/all/send_redirects", "0");
-        if (r < 0)
-                return r;
-        snprintf(path, sizeof(path), "ipv4/conf/%s/send_redirects", ifname);
-        return sysctl_net_ensure(path, "0");
+        for (r = records_oif_first(&m->records, ifindex); r; r = next) {
+                next = r->oif_next;
+                if (r->role == ROLE_MIRROR_ROUTE && record_wanted(r) && r->oif == ifindex &&
+                    (family == AF_UNSPEC || r->key.family == family))
+                        records_unwant_record(&m->records, r);
+        }
 }
 
-int sysctl_link_setup(Manager *m, Link *l) {
-        int r;
+void tunnels_link_removed(Manager *m, Link *l) {
+        Tunnel *t = tunnels_get(m, l->info.ifindex);
 
-        if (m->config->send_redirects)
-                return 0;
-        r = sysctl_redirects_off(l->info.name);
-        if (r < 0)
-                return log_warning_errno(r, "Failed to turn off ICMP redirects on %s, ignoring: %m", l->info.name);
-        if (r > 0)
-                log_info("Turned off ICMP redirects on %s.", l->info.name);
-        return 0;
+        if (t)
+                tunnel_release(m, t);
+        if (registrations_drop(&m->registrations, l->info.name, l->info.ifindex))
+                (void) registrations_save(&m->registrations, m->runtime_dir);
+        sysctl_link_forget(m, l->info.ifindex);
+}
+
+static void sweep_clear(Record *r) {
+        if (r->role == ROLE_MIRROR_ROUTE)
+                r->flags &= (uint16_t) ~RECORD_SOURCE_SEEN;
+}
+
+static void sweep_check(Manager *m, Record *r) {
+        if (r->role == ROLE_MIRROR_ROUTE && record_wanted(r) && !(r->flags & RECORD_SOURCE_SEEN))
+                records_unwant_record(&m->records, r);
+}
+
+void tunnels_begin_sweep(Manager *m, int ifindex) {
+        Record *r = ifindex > 0 ? records_oif_first(&m->records, ifindex) : m->records.records;
+
+        for (; r; r = ifindex > 0 ? r->oif_next : r->hh.next)
+                sweep_clear(r);
+}
+
+void tunnels_end_sweep(Manager *m, int ifindex) {
+        Record *r, *next;
+
+        if (ifindex > 0) {
+                for (r = records_oif_first(&m->records, ifindex); r; r = next) {
+                        next = r->oif_next;
+                        sweep_check(m, r);
+                }
+                return;
+        }
+        HASH_ITER(hh, m->records.records, r, next)
+                sweep_check(m, r);
+}
+
+void tunnels_done(Manager *m) {
+        Tunnel *t, *tmp;
+
+        HASH_ITER(hh, m->tunnels.by_ifindex, t, tmp) {
+                HASH_DEL(m->tunnels.by_ifindex, t);
+                free(t);
+        }
+        m->tunnels = (Tunnels) {};
 }

@@ -25,6 +25,7 @@ typedef struct Args {
         bool print;
         bool install_names;
         uint32_t rcvbuf;
+        uint64_t verify_interval_usec;
 } Args;
 
 static void help(void) {
@@ -39,7 +40,10 @@ static void help(void) {
                "                          (the unit's privileged ExecStartPre=+ step)\n"
                "      --log-level LEVEL   debug, info, notice, warning, err (default info)\n"
                "      --iproute2-dir DIR  where rt_tables lives (default /etc/iproute2)\n"
-               "      --netlink-rcvbuf N  netlink event socket buffer in bytes (default 8 MiB)\n"
+               "      --netlink-rcvbuf N  netlink event socket buffer in bytes (default 64 MiB)\n"
+               "      --verify-interval SEC\n"
+               "                          re-read our rules and routes from the kernel this often\n"
+               "                          (default 60, 0: never; never more than 1%% of the time)\n"
                "  -h, --help              show this help\n"
                "      --version           show the version\n\n"
                "Exit status: 0 success, 1 failure, 2 usage error, 78 invalid configuration.\n",
@@ -54,6 +58,7 @@ enum {
         ARG_LOG_LEVEL,
         ARG_IPROUTE2_DIR,
         ARG_RCVBUF,
+        ARG_VERIFY_INTERVAL,
         ARG_VERSION,
 };
 
@@ -66,6 +71,7 @@ static const struct option options[] = {
         { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
         { "iproute2-dir", required_argument, NULL, ARG_IPROUTE2_DIR },
         { "netlink-rcvbuf", required_argument, NULL, ARG_RCVBUF },
+        { "verify-interval", required_argument, NULL, ARG_VERIFY_INTERVAL },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, ARG_VERSION },
         {}
@@ -100,6 +106,17 @@ static int parse_option(int c, Args *a) {
                 if (parse_u32(optarg, &a->rcvbuf) < 0 || a->rcvbuf < 4096)
                         return log_error_errno(-EINVAL, "Invalid --netlink-rcvbuf '%s'.", optarg);
                 return 1;
+        case ARG_VERIFY_INTERVAL: {
+                double sec;
+                char *end;
+
+                errno = 0;
+                sec = strtod(optarg, &end);
+                if (errno != 0 || end == optarg || *end || !(sec >= 0) || sec > 86400)
+                        return log_error_errno(-EINVAL, "Invalid --verify-interval '%s': seconds, 0 to 86400.", optarg);
+                a->verify_interval_usec = (uint64_t) (sec * 1e6);
+                return 1;
+        }
         case 'h':
                 help();
                 return 0;
@@ -152,11 +169,11 @@ static int check_config(const Args *a, Config *c) {
 static int install_names(const Args *a, const Config *c) {
         int r;
 
-        r = rt_files_install(a->iproute2_dir ?: IPROUTE2_DIR_DEFAULT, c->table_id, c->table_name, VPNPOLICY_PROTO,
+        r = rt_files_install(a->iproute2_dir ?: IPROUTE2_DIR_DEFAULT, c->policies[0].table_id, c->policies[0].table_name, VPNPOLICY_PROTO,
                              VPNPOLICY_PROTO_NAME);
         if (r < 0)
                 return log_error_errno(r, "Failed to write the rt_tables.d/rt_protos.d entries: %m");
-        log_info("Table %s (%u) and protocol %s (%u) named in %s.", c->table_name, c->table_id,
+        log_info("Table %s (%u) and protocol %s (%u) named in %s.", c->policies[0].table_name, c->policies[0].table_id,
                  VPNPOLICY_PROTO_NAME, VPNPOLICY_PROTO, a->iproute2_dir ?: IPROUTE2_DIR_DEFAULT);
         return 0;
 }
@@ -182,7 +199,7 @@ static int control_fd(void) {
 int main(int argc, char *argv[]) {
         _cleanup_(manager_freep) Manager *m = NULL;
         _cleanup_(config_freep) Config *c = NULL;
-        Args a = {};
+        Args a = { .verify_interval_usec = UINT64_MAX };
         int r;
 
         log_setup();
@@ -202,12 +219,13 @@ int main(int argc, char *argv[]) {
                 .runtime_dir = a.runtime_dir,
                 .control_fd = control_fd(),
                 .rcvbuf = a.rcvbuf,
+                .verify_interval_usec = a.verify_interval_usec,
         };
         raise_nofile();
         r = manager_new(&o, c, &m);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up: %m"), EXIT_FAILURE;
-        TAKE_PTR(c);
+        TAKE_PTR(c);    /* the manager owns it now */
         if (manager_start(m) < 0)
                 return EXIT_FAILURE;
         return manager_run(m) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;

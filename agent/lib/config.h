@@ -24,12 +24,14 @@ ForwardingMode forwarding_mode_from_string(const char *s);
 typedef struct ProbeConfig {
         bool enabled;                   /* Probe=icmp; default: icmp when the policy has two or more
                                          * gateways, none otherwise (a lone gateway keeps today's meaning) */
-        uint64_t interval_usec;         /* ProbeIntervalSec=, default 1 s */
-        uint64_t timeout_usec;          /* ProbeTimeoutSec=, default 1 s */
-        unsigned fall;                  /* FailCount=: failed probes in a row to go down, default 3 */
-        unsigned rise;                  /* RiseCount=: good probes in a row to come back, default 3 */
-        unsigned loss_max_percent;      /* MaxLossPercent= over the last PROBE_WINDOW probes; 100: off */
-        uint64_t rtt_max_usec;          /* MaxRTTSec=; 0: no limit */
+        uint64_t interval_usec;         /* ProbeIntervalSec=, 100ms..1h, default 1 s */
+        uint64_t timeout_usec;          /* ProbeTimeoutSec=, 10ms..interval, default 1 s */
+        unsigned fall;                  /* FailCount=: failed probes in a row to go down; 1..100, 3 */
+        unsigned rise;                  /* RiseCount=: good probes in a row to come back; 1..100, 3 */
+        unsigned loss_max_percent;      /* MaxLossPercent=: down when more than this share of the last
+                                         * PROBE_WINDOW probes was lost; 0..100, default 20; 100: off */
+        uint64_t rtt_max_usec;          /* MaxRTTSec=: a reply slower than this counts as lost, at most
+                                         * the timeout; default 0: no limit but the timeout */
         bool has_target4, has_target6;  /* ProbeTarget=: a host behind the gateway, probed through it */
         InAddrUnion target4, target6;
 } ProbeConfig;
@@ -37,7 +39,7 @@ typedef struct ProbeConfig {
 #define PROBE_WINDOW 10
 
 typedef struct GatewayConfig {
-        char *name;                     /* Name=; the unnamed [Gateway] of the main file is "gateway" */
+        char *name;                     /* Name=; a [Gateway] section without Name= is "gateway" */
         bool has_ipv4, has_ipv6;
         InAddrUnion ipv4, ipv6;
         char device[IFNAMSIZ];          /* "" when unset */
@@ -45,38 +47,42 @@ typedef struct GatewayConfig {
         ProbeConfig probe;
 } GatewayConfig;
 
+/* Defaults of the keys above that config-print.c leaves out when they are in force (see there). */
+#define GATEWAY_NAME_DEFAULT "gateway"
+#define GATEWAY_PRIORITY_DEFAULT 100
+#define PROBE_INTERVAL_DEFAULT_USEC (1000ULL * 1000ULL)
+#define PROBE_TIMEOUT_DEFAULT_USEC (1000ULL * 1000ULL)
+#define PROBE_FALL_DEFAULT 3
+#define PROBE_RISE_DEFAULT 3
+#define PROBE_LOSS_MAX_DEFAULT 20
+#define PROBE_RTT_MAX_DEFAULT_USEC 0
+#define PREEMPT_DEFAULT true
+#define PREEMPT_HOLD_DEFAULT_USEC (30ULL * 1000ULL * 1000ULL)
+
 /* A policy: pools, the table their traffic looks up (with the rules' priority), and its gateways. The main
- * file's [Table]/[Pool]/[Gateway] are policies[0]; further policies come from policies.d/NAME.conf or
- * [Policy] Name= sections. */
+ * file's [Table]/[Pool]/[Gateway]/[Failover] are policies[0], named after its table; further policies come
+ * from policies.d/NAME.conf or [Policy] Name= sections. */
 typedef struct PolicyConfig {
         char *name;
-        char *table_name;
-        uint32_t table_id;
-        uint32_t priority;
-        Prefix *pools;
+        char *table_name;               /* default: "vpn" for policies[0], the policy's name for others */
+        uint32_t table_id;              /* default 200 for policies[0]; required for others */
+        uint32_t priority;              /* of the source rules; default 32765 for policies[0]; required for
+                                         * others. No two policies share a name, table name, id or
+                                         * priority, and no two pools of any policies overlap. */
+        Prefix *pools;                  /* at least one */
         size_t n_pools;
-        GatewayConfig *gateways;        /* sorted by priority, ties in the order written */
+        GatewayConfig *gateways;        /* at least one; sorted by priority, ties in the order written */
         size_t n_gateways;
         bool preempt;                   /* [Failover] Preempt=, default yes */
-        uint64_t preempt_hold_usec;     /* [Failover] PreemptHoldSec=, default 30 s */
+        uint64_t preempt_hold_usec;     /* [Failover] PreemptHoldSec=, 0..1d, default 30 s */
 } PolicyConfig;
 
 typedef struct Config {
-        char **files;                   /* every file read, in order: main file first, then drop-ins */
+        char **files;                   /* every file read, in order: main file, policies.d, drop-ins */
 
-        /* [Table] */
-        char *table_name;               /* default "vpn" */
-        uint32_t table_id;              /* default 200 */
-        uint32_t priority;              /* default 32765: before the main rule at 32766 */
-
-        /* [Pool] */
-        Prefix *pools;
-        size_t n_pools;
-
-        /* [Gateway] */
-        bool has_gateway4, has_gateway6;
-        InAddrUnion gateway4, gateway6;
-        char gateway_device[IFNAMSIZ];  /* "" when unset */
+        /* [Table], [Pool], [Gateway], [Failover] of every policy; policies[0] is the main file's. */
+        PolicyConfig *policies;
+        size_t n_policies;              /* >= 1 */
 
         /* [Tunnels] */
         char **tunnel_match;            /* globs; default { "tun*" }; NULL after an empty Match= */
@@ -99,36 +105,40 @@ typedef struct Config {
         uid_t *register_uids;
         char **register_groups;
         gid_t *register_gids;
-
-        /* Derived from the keys above and the policy files: what the daemon and the CLI use. */
-        PolicyConfig *policies;         /* policies[0] is the main file's */
-        size_t n_policies;
 } Config;
 
 #define CONFIG_PATH_DEFAULT "/etc/vpnpolicy/vpnpolicy.conf"
+/* Each file is read only if it is a regular file of at most this size. */
+#define CONFIG_FILE_SIZE_MAX (1024 * 1024)
 
 typedef struct ConfigSource {
         const char *path;               /* NULL: /etc/vpnpolicy/vpnpolicy.conf */
         const char *dropin_dir;         /* NULL: PATH + ".d" */
+        const char *policies_dir;       /* NULL: dirname(PATH) + "/policies.d" */
         const char *iproute2_dir;       /* NULL: /etc/iproute2; read for the rt_tables clash check */
 } ConfigSource;
 
 Config *config_free(Config *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Config *, config_free);
 
-/* Reads and verifies. On failure returns -EINVAL (or -errno for I/O) and appends one line per problem to
- * *errors, each "FILE:LINE: [Section] Key: reason" (FILE: [Section] Key: reason for problems with no line,
- * such as a missing required key). Never touches the kernel. */
+/* Reads and verifies: the main file, policies_dir/NAME.conf (one policy each), then the drop-ins, each
+ * directory in the byte order of the names; only regular files of at most CONFIG_FILE_SIZE_MAX bytes. On
+ * failure returns -EINVAL (or -errno for I/O) and appends one line per problem to *errors, each
+ * "FILE:LINE: [Section] Key: reason" ("FILE: [Section] Key: reason" for problems with no line, such as a
+ * missing required key). Never touches the kernel. */
 int config_load(const ConfigSource *src, Config **ret, char ***errors);
 
 /* Normalized form; config_load() of it gives a config_equal() Config. */
 int config_print(const Config *c, FILE *f);
 bool config_equal(const Config *a, const Config *b);
 
-bool config_has_family(const Config *c, int family);    /* any pool of that family */
-bool policy_has_family(const PolicyConfig *p, int family);
+bool policy_has_family(const PolicyConfig *p, int family);     /* any pool of that family */
 /* The policy whose pool contains the address, or NULL. */
 const PolicyConfig *config_policy_by_address(const Config *c, int family, const InAddrUnion *a);
 const PolicyConfig *config_policy_by_table(const Config *c, uint32_t table_id);
 const InAddrUnion *gateway_address(const GatewayConfig *g, int family);      /* NULL if none */
-const InAddrUnion *config_gateway(const Config *c, int family); /* NULL if none */
+
+/* The main policy's (policies[0]): any pool of that family; the address of its first gateway (by priority)
+ * that has one, or NULL. For code that knows one policy only. */
+bool config_has_family(const Config *c, int family);
+const InAddrUnion *config_gateway(const Config *c, int family);

@@ -2,50 +2,60 @@
 #include <linux/rtnetlink.h>
 #include <sys/socket.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include "desired.h"
 #include "parse-util.h"
 #include "strv.h"
 
-static const int families[] = { AF_INET, AF_INET6 };
-
-size_t desired_base_max(const Config *c) {
-        return c->n_pools + 2 * ELEMENTSOF(families);
-}
-
-static Object source_rule(const Config *c, const Prefix *pool, uint8_t protocol) {
+Object desired_source_rule(const PolicyConfig *p, const Prefix *pool, uint8_t protocol) {
         return (Object) {
                 .kind = OBJECT_RULE,
                 .family = pool->family,
-                .table = c->table_id,
-                .priority = c->priority,
+                .table = p->table_id,
+                .priority = p->priority,
                 .prefix = *pool,
                 .protocol = protocol,
         };
 }
 
-static Object default_route(const Config *c, int family, int gateway_ifindex, uint8_t protocol) {
+Object desired_iif_rule(const PolicyConfig *p, int family, const char *ifname, uint8_t protocol) {
+        Object o = {
+                .kind = OBJECT_RULE,
+                .family = family,
+                .table = p->table_id,
+                .priority = p->priority,
+                .prefix = { .family = family },
+                .protocol = protocol,
+        };
+
+        snprintf(o.iifname, sizeof(o.iifname), "%s", ifname);
+        return o;
+}
+
+Object desired_default_route(const PolicyConfig *p, int family, const InAddrUnion *gateway, int oif,
+                             uint8_t protocol) {
         return (Object) {
                 .kind = OBJECT_ROUTE,
                 .family = family,
-                .table = c->table_id,
+                .table = p->table_id,
                 .priority = family == AF_INET6 ? IPV6_DEFAULT_METRIC : 0,
                 .prefix = { .family = family },
                 .protocol = protocol,
                 .type = RTN_UNICAST,
                 .scope = RT_SCOPE_UNIVERSE,
-                .oif = MAX(gateway_ifindex, 0),
+                .oif = MAX(oif, 0),
                 .has_gateway = true,
-                .gateway = *config_gateway(c, family),
+                .gateway = *gateway,
         };
 }
 
-static Object fail_closed_route(const Config *c, int family, uint8_t protocol) {
+Object desired_fail_closed(const PolicyConfig *p, int family, uint8_t protocol) {
         return (Object) {
                 .kind = OBJECT_ROUTE,
                 .family = family,
-                .table = c->table_id,
+                .table = p->table_id,
                 .priority = FAIL_CLOSED_METRIC,
                 .prefix = { .family = family },
                 .protocol = protocol,
@@ -54,30 +64,7 @@ static Object fail_closed_route(const Config *c, int family, uint8_t protocol) {
         };
 }
 
-size_t desired_base(const Config *c, int gateway_ifindex, uint8_t protocol, DesiredObject *ret) {
-        size_t n = 0;
-
-        for (size_t i = 0; i < c->n_pools; i++)
-                ret[n++] = (DesiredObject) { source_rule(c, &c->pools[i], protocol), ROLE_SOURCE_RULE, NULL };
-
-        for (size_t i = 0; i < ELEMENTSOF(families); i++) {
-                int family = families[i];
-
-                /* A gateway without pools of its family still gets its route: it costs nothing and a
-                 * pool added by a reload finds the table ready. */
-                if (config_gateway(c, family))
-                        ret[n++] = (DesiredObject) {
-                                default_route(c, family, gateway_ifindex, protocol), ROLE_DEFAULT_ROUTE,
-                                gateway_ifindex < 0 ? "the gateway device does not exist" : NULL,
-                        };
-                if (c->fail_closed && config_has_family(c, family))
-                        ret[n++] = (DesiredObject) { fail_closed_route(c, family, protocol), ROLE_FAIL_CLOSED,
-                                                     NULL };
-        }
-        return n;
-}
-
-static const char *const tunnel_kinds[] = { "tun", "ovpn-dco", "ovpn" };
+static const char *const tunnel_kinds[] = { "tun", "ovpn-dco", "ovpn", "wireguard" };
 
 bool desired_kind_is_tunnel(const char *kind) {
         for (size_t i = 0; i < ELEMENTSOF(tunnel_kinds); i++)
@@ -101,7 +88,7 @@ static bool prefix_is_link_local_or_multicast(const Prefix *p) {
         return (p->addr.bytes[0] == 0xfe && (p->addr.bytes[1] & 0xc0) == 0x80) || p->addr.bytes[0] == 0xff;
 }
 
-bool desired_tun_route(const Config *c, int ifindex, int family, const Prefix *subnet, bool has_peer,
+bool desired_tun_route(uint32_t table, int ifindex, int family, const Prefix *subnet, bool has_peer,
                        uint8_t protocol, Object *ret) {
         if (prefix_is_link_local_or_multicast(subnet))
                 return false;
@@ -110,7 +97,7 @@ bool desired_tun_route(const Config *c, int ifindex, int family, const Prefix *s
         *ret = (Object) {
                 .kind = OBJECT_ROUTE,
                 .family = family,
-                .table = c->table_id,
+                .table = table,
                 .priority = family == AF_INET6 ? IPV6_CONNECTED_METRIC : 0,
                 .prefix = *subnet,
                 .protocol = protocol,
@@ -121,13 +108,30 @@ bool desired_tun_route(const Config *c, int ifindex, int family, const Prefix *s
         return true;
 }
 
-bool desired_mirror_route(const Config *c, const Object *main_route, uint8_t protocol, Object *ret) {
+static bool prefix_covers_gateway(const PolicyConfig *p, const Prefix *pfx) {
+        for (size_t i = 0; i < p->n_gateways; i++) {
+                const InAddrUnion *gw = gateway_address(&p->gateways[i], pfx->family);
+
+                if (gw && prefix_contains(pfx, pfx->family, gw))
+                        return true;
+        }
+        return false;
+}
+
+static bool mirror_prefix_allowed(const PolicyConfig *p, const Prefix *pfx) {
+        uint8_t min = pfx->family == AF_INET ? MIRROR_MIN_PREFIXLEN4 : MIRROR_MIN_PREFIXLEN6;
+
+        return pfx->prefixlen >= min && !prefix_is_link_local_or_multicast(pfx) && !prefix_covers_gateway(p, pfx);
+}
+
+bool desired_mirror_route(const Config *c, const PolicyConfig *p, const Object *main_route, uint8_t protocol,
+                          Object *ret) {
         Object o = *main_route;
 
         if (!c->mirror_routes || main_route->protocol == RTPROT_KERNEL || main_route->type != RTN_UNICAST ||
-            main_route->oif <= 0 || prefix_is_link_local_or_multicast(&main_route->prefix))
+            main_route->oif <= 0 || !mirror_prefix_allowed(p, &main_route->prefix))
                 return false;
-        o.table = c->table_id;
+        o.table = p->table_id;
         o.protocol = protocol;
         /* The source address only matters for traffic the host itself sends, which never uses this
          * table; without it the copy does not vanish with an address. */

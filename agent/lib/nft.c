@@ -1530,6 +1530,16 @@ int nft_remove(Nft *n) {
         return k < 0 ? k : 1;
 }
 
+int nft_present(Nft *n) {
+        _cleanup_(model_done) NftModel m = {};
+        int k;
+
+        k = dump_table_objects(n, NFT_MSG_GETTABLE, 0, table_cb, &m);
+        if (k == -ENOENT)
+                return 0;
+        return k < 0 ? k : m.present;
+}
+
 const char *nft_last_error(const Nft *n) {
         return n->error;
 }

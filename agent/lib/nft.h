@@ -57,6 +57,8 @@ int nft_counters(Nft *n, json_t **ret);
 
 /* Deletes our table (teardown). Returns 1 if it was there, 0 if it was absent already. */
 int nft_remove(Nft *n);
+/* Whether our table exists: 1 yes, 0 no. */
+int nft_present(Nft *n);
 
 /* The kernel's extended-ack text for the last failed transaction, or NULL; valid until the next call. */
 const char *nft_last_error(const Nft *n);

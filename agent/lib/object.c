@@ -15,6 +15,7 @@ static const char *const object_role_table[_ROLE_MAX] = {
         [ROLE_SOURCE_RULE] = "source-rule",
         [ROLE_DEFAULT_ROUTE] = "default-route",
         [ROLE_FAIL_CLOSED] = "fail-closed",
+        [ROLE_IIF_RULE] = "tunnel-rule",
         [ROLE_TUN_ROUTE] = "tun-route",
         [ROLE_MIRROR_ROUTE] = "mirror-route",
         [ROLE_STALE] = "stale",
@@ -28,6 +29,21 @@ const char *object_role_to_string(ObjectRole r) {
         return r >= 0 && r < _ROLE_MAX ? object_role_table[r] : NULL;
 }
 
+int object_role_precedence(ObjectRole r) {
+        switch (r) {
+        case ROLE_SOURCE_RULE:
+        case ROLE_DEFAULT_ROUTE:
+        case ROLE_FAIL_CLOSED:
+                return 3;
+        case ROLE_IIF_RULE:
+                return 2;
+        case ROLE_TUN_ROUTE:
+                return 1;
+        default:
+                return 0;
+        }
+}
+
 ObjectKey object_key(const Object *o) {
         ObjectKey k;
 
@@ -37,7 +53,11 @@ ObjectKey object_key(const Object *o) {
         k.prefixlen = o->prefix.prefixlen;
         k.table = o->table;
         k.priority = o->priority;
-        memcpy(k.addr, o->prefix.addr.bytes, family_addr_size(o->family));
+        if (o->kind == OBJECT_RULE && o->iifname[0]) {
+                k.flags = OBJECT_KEY_IIF;
+                strncpy((char *) k.addr, o->iifname, sizeof(k.addr));
+        } else
+                memcpy(k.addr, o->prefix.addr.bytes, family_addr_size(o->family));
         return k;
 }
 
@@ -94,6 +114,9 @@ const char *object_to_string(const Object *o, const char *ifname, char buf[stati
 
         if (o->kind == OBJECT_ROUTE)
                 route_to_string(o, ifname, buf, OBJECT_STRLEN);
+        else if (o->iifname[0])
+                snprintf(buf, OBJECT_STRLEN, "from all iif %s lookup %u pref %u proto %u", o->iifname, o->table,
+                         o->priority, o->protocol);
         else
                 snprintf(buf, OBJECT_STRLEN, "from %s lookup %u pref %u proto %u",
                          o->prefix.prefixlen == 0 ? "all" : prefix_to_string(&o->prefix, src), o->table,

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <net/if.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <uthash.h>
 
 #include "addr.h"
 #include "macro.h"
@@ -18,11 +18,13 @@ typedef enum ObjectKind {
         _OBJECT_KIND_INVALID = -EINVAL,
 } ObjectKind;
 
-/* Why we want an object; shown by status. */
+/* Why we want an object; shown by status. The order is the precedence when two roles claim one kernel
+ * identity (object_role_precedence()): the policy's own objects before what tunnels derive. */
 typedef enum ObjectRole {
         ROLE_SOURCE_RULE,
         ROLE_DEFAULT_ROUTE,
         ROLE_FAIL_CLOSED,
+        ROLE_IIF_RULE,          /* traffic arriving from a pool tunnel, whatever its source */
         ROLE_TUN_ROUTE,
         ROLE_MIRROR_ROUTE,
         ROLE_STALE,             /* ours in the kernel, no longer wanted */
@@ -32,21 +34,28 @@ typedef enum ObjectRole {
 
 const char *object_kind_to_string(ObjectKind k);
 const char *object_role_to_string(ObjectRole r);
+/* Higher wins a clash: 3 for the policy's rules and routes, 2 for tunnel rules, 1 for tun routes, 0 for
+ * mirrored routes (and stale objects). */
+int object_role_precedence(ObjectRole r);
 
 /* Identity. Byte-compared by the hash table, so always built with object_key() on zeroed memory.
  * Rules: what rule_exists() in net/core/fib_rules.c compares for the selectors we use (family,
- * preference, source prefix, table). Routes: what fib_table_insert() (net/ipv4/fib_trie.c) and
- * fib6_add_rt2node() (net/ipv6/ip6_fib.c) compare (family, table, destination, metric; tos and the v6
- * source prefix are always 0 for us). Everything else is content that an update replaces. */
+ * preference, source prefix or input device, table). Routes: what fib_table_insert()
+ * (net/ipv4/fib_trie.c) and fib6_add_rt2node() (net/ipv6/ip6_fib.c) compare (family, table,
+ * destination, metric; tos and the v6 source prefix are always 0 for us). Everything else is content
+ * that an update replaces. */
 typedef struct ObjectKey {
         uint8_t kind;
         uint8_t family;
         uint8_t prefixlen;
-        uint8_t reserved;
+        uint8_t flags;          /* OBJECT_KEY_IIF: addr holds the rule's input device name */
         uint32_t table;
         uint32_t priority;      /* rule preference or route metric */
-        uint8_t addr[16];       /* rule source or route destination */
+        uint8_t addr[16];       /* rule source, route destination, or the iif name (IFNAMSIZ bytes) */
 } ObjectKey;
+
+#define OBJECT_KEY_IIF 0x01
+_Static_assert(IFNAMSIZ == 16, "ObjectKey.addr holds an interface name");
 
 typedef struct Object {
         ObjectKind kind;
@@ -55,6 +64,9 @@ typedef struct Object {
         uint32_t priority;      /* FRA_PRIORITY or RTA_PRIORITY */
         Prefix prefix;          /* rule source, or route destination */
         uint8_t protocol;
+
+        /* rules only: "iif NAME" ("" for none); a rule with one has no source prefix */
+        char iifname[IFNAMSIZ];
 
         /* routes only */
         uint8_t type;           /* RTN_UNICAST, RTN_UNREACHABLE */

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "conf-files.h"
+#include "fs-util.h"
 #include "parse-util.h"
 #include "rt-files.h"
 #include "strv.h"
@@ -82,33 +83,43 @@ int rt_name_line_parse(char *line, uint32_t *ret_id, char **ret_name) {
         return 1;
 }
 
-/* getline(), not iproute2's fgets() into 512 bytes: a longer line is read whole, where iproute2 would read
- * its pieces as lines of their own. */
+/* Name maps are small; a larger file is refused rather than read into memory. */
+#define RT_NAMES_FILE_MAX (1024U * 1024U)
+
+/* Only a regular file, opened non-blocking: a FIFO dropped into rt_tables.d must not hang the agent or
+ * the CLI (iproute2 would block on it). A directory named NAME.conf is read as empty, as iproute2's
+ * fgets() reads nothing from it. Lines end at '\n' only; a line longer than iproute2's 512-byte fgets()
+ * buffer is read whole, where iproute2 would read its pieces as lines of their own. */
 static int names_read_file(const char *path, rt_name_cb_t cb, void *userdata) {
-        _cleanup_(fclosep) FILE *f = NULL;
-        _cleanup_(freep) char *buf = NULL;
-        size_t size = 0;
+        _cleanup_(freep) char *text = NULL;
+        size_t size;
         unsigned line = 0;
+        int r;
 
-        f = fopen(path, "re");
-        if (!f)
-                return errno == ENOENT ? 0 : negative_errno();
-        while (getline(&buf, &size, f) >= 0) {
+        r = read_file_regular(path, RT_NAMES_FILE_MAX, &text, &size);
+        if (IN_SET(r, -ENOENT, -EISDIR))
+                return 0;
+        if (r < 0)
+                return r;
+        for (char *p = text, *end = text + size; p < end;) {
+                char *nl = memchr(p, '\n', (size_t) (end - p)), *name;
                 uint32_t id;
-                char *name;
-                int r;
 
+                if (nl)
+                        *nl = '\0';
                 line++;
-                r = rt_name_line_parse(buf, &id, &name);
+                /* An embedded NUL ends the line for us as it ends sscanf()'s input for iproute2. */
+                r = rt_name_line_parse(p, &id, &name);
                 if (r == -EBADMSG)
                         break;  /* iproute2 says "Database ... is corrupted" and reads no further */
-                if (r == 0)
-                        continue;
-                r = cb(path, line, id, name, userdata);
-                if (r < 0)
-                        return r;
+                if (r > 0) {
+                        r = cb(path, line, id, name, userdata);
+                        if (r < 0)
+                                return r;
+                }
+                p = nl ? nl + 1 : end;
         }
-        return ferror(f) ? -EIO : 0;
+        return 0;
 }
 
 int rt_names_foreach(const char *dir, const char *map, bool skip_ours, rt_name_cb_t cb, void *userdata) {

@@ -47,7 +47,8 @@ typedef int (*rt_name_cb_t)(const char *path, unsigned line, uint32_t id, const 
 
 /* The one reader of the name maps: DIR/MAP, then DIR/MAP.d/\*.conf in strcmp() order (iproute2 takes
  * readdir() order; sorted, what we report is stable), MAP being "rt_tables" or "rt_protos"; with
- * skip_ours, without our own MAP.d/vpnpolicy.conf. Missing files are fine; -errno if one is unreadable. */
+ * skip_ours, without our own MAP.d/vpnpolicy.conf. Missing files are fine; -errno if one is unreadable
+ * or not a regular file (read_file_regular(): -EBADFD for a FIFO, device or socket, -EFBIG beyond 1 MiB). */
 int rt_names_foreach(const char *dir, const char *map, bool skip_ours, rt_name_cb_t cb, void *userdata);
 
 /* Looks through DIR/MAP and then DIR/MAP.d/\*.conf, MAP being "rt_tables" or "rt_protos", for the first

@@ -3,6 +3,8 @@
 #include <libmnl/libmnl.h>
 #include <linux/fib_rules.h>
 #include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -21,14 +23,16 @@ int rule_to_netlink(const Object *rule, struct nlmsghdr *nlh) {
         mnl_attr_put_u32(nlh, FRA_TABLE, rule->table);
         mnl_attr_put_u32(nlh, FRA_PRIORITY, rule->priority);
         mnl_attr_put_u8(nlh, FRA_PROTOCOL, rule->protocol);
+        if (rule->iifname[0])
+                mnl_attr_put_strz(nlh, FRA_IIFNAME, rule->iifname);
         if (rule->prefix.prefixlen > 0)
                 mnl_attr_put(nlh, FRA_SRC, family_addr_size(rule->family), rule->prefix.addr.bytes);
         return 0;
 }
 
-/* The selectors beyond a source prefix: a rule carrying any of these is not one of ours. */
+/* The selectors beyond a source prefix or an input device: a rule carrying any of these is not one of ours. */
 static const uint16_t foreign_selectors[] = {
-        FRA_DST, FRA_IIFNAME, FRA_OIFNAME, FRA_FWMARK, FRA_TUN_ID, FRA_L3MDEV,
+        FRA_DST, FRA_OIFNAME, FRA_FWMARK, FRA_TUN_ID, FRA_L3MDEV,
         FRA_UID_RANGE, FRA_IP_PROTO, FRA_SPORT_RANGE, FRA_DPORT_RANGE, FRA_GOTO,
 };
 
@@ -50,6 +54,7 @@ static int rule_attr_cb(const struct nlattr *attr, void *data) {
                 if (mnl_attr_validate(attr, MNL_TYPE_U8) < 0)
                         return MNL_CB_OK;
                 break;
+
         default:
                 break;
         }
@@ -100,6 +105,16 @@ int rule_from_netlink(const struct nlmsghdr *nlh, Object *ret) {
         o.table = tb[FRA_TABLE] ? mnl_attr_get_u32(tb[FRA_TABLE]) : frh->table;
         o.priority = tb[FRA_PRIORITY] ? mnl_attr_get_u32(tb[FRA_PRIORITY]) : 0;
         o.protocol = tb[FRA_PROTOCOL] ? mnl_attr_get_u8(tb[FRA_PROTOCOL]) : 0;
+        if (tb[FRA_IIFNAME]) {
+                if (mnl_attr_validate(tb[FRA_IIFNAME], MNL_TYPE_NUL_STRING) < 0 ||
+                    mnl_attr_get_payload_len(tb[FRA_IIFNAME]) > IFNAMSIZ)
+                        return -EBADMSG;
+                if (frh->src_len > 0)
+                        return -EOPNOTSUPP;     /* we never combine the two */
+                snprintf(o.iifname, sizeof(o.iifname), "%s", mnl_attr_get_str(tb[FRA_IIFNAME]));
+                if (!o.iifname[0])
+                        return -EOPNOTSUPP;
+        }
         *ret = o;
         return 0;
 }

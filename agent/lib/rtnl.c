@@ -26,6 +26,7 @@ struct Rtnl {
         void *userdata;
         uint64_t forged;
         uint8_t *buf;
+        uint8_t *chunk;         /* requests being sent */
 };
 
 static const unsigned rtnl_groups[] = {
@@ -42,6 +43,7 @@ Rtnl *rtnl_free(Rtnl *r) {
         if (r->requests)
                 mnl_socket_close(r->requests);
         free(r->buf);
+        free(r->chunk);
         free(r);
         return NULL;
 }
@@ -73,9 +75,10 @@ static void events_dispatch(Rtnl *r, size_t len) {
                         (void) r->on_event(nlh, r->userdata);
 }
 
-static int on_events_readable(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        Rtnl *r = userdata;
-
+/* Reads and dispatches every event queued on the event socket. */
+static int events_drain(Rtnl *r) {
+        if (!r->events)
+                return 0;
         for (;;) {
                 ssize_t n = rtnl_recv(r, r->events);
 
@@ -93,6 +96,14 @@ static int on_events_readable(sd_event_source *s, int fd, uint32_t revents, void
         }
 }
 
+static int on_events_readable(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        return events_drain(userdata);
+}
+
+int rtnl_drain_events(Rtnl *r) {
+        return events_drain(r);
+}
+
 int rtnl_new(sd_event *e, uint32_t rcvbuf, rtnl_message_handler_t on_event, rtnl_overrun_handler_t on_overrun,
              void *userdata, Rtnl **ret) {
         _cleanup_(rtnl_freep) Rtnl *r = NULL;
@@ -105,7 +116,8 @@ int rtnl_new(sd_event *e, uint32_t rcvbuf, rtnl_message_handler_t on_event, rtnl
         r->on_overrun = on_overrun;
         r->userdata = userdata;
         r->buf = malloc(RTNL_RECV_BUFFER);
-        if (!r->buf)
+        r->chunk = malloc(RTNL_SEND_CHUNK);
+        if (!r->buf || !r->chunk)
                 return -ENOMEM;
 
         /* Without an event loop (the CLI): the request socket only. */
@@ -122,7 +134,7 @@ int rtnl_new(sd_event *e, uint32_t rcvbuf, rtnl_message_handler_t on_event, rtnl
         if (k < 0)
                 return k;
         r->requests_portid = mnl_socket_get_portid(r->requests);
-        (void) nl_set_rcvbuf(r->requests, RTNL_RCVBUF_DEFAULT);
+        (void) nl_set_rcvbuf(r->requests, RTNL_RCVBUF_REQUESTS);
         /* Lets the kernel filter route dumps by output device (net/ipv4/fib_frontend.c ip_valid_fib_dump_req). */
         k = nl_setsockopt_int(r->requests, SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1);
         if (k < 0)
@@ -157,7 +169,9 @@ static ssize_t requests_recv(Rtnl *r) {
                                    &r->forged);
 }
 
-static struct nlmsghdr *dump_request(void *buf, uint16_t type, int family, int oif, uint32_t seq) {
+static struct nlmsghdr *dump_request(void *buf, const RtnlDumpFilter *f, uint32_t seq) {
+        uint16_t type = f->type;
+        int family = f->family;
         struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
 
         nlh->nlmsg_type = type;
@@ -182,8 +196,10 @@ static struct nlmsghdr *dump_request(void *buf, uint16_t type, int family, int o
         default: {
                 struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
                 rtm->rtm_family = (uint8_t) family;
-                if (oif > 0)
-                        mnl_attr_put_u32(nlh, RTA_OIF, (uint32_t) oif);
+                if (f->oif > 0)
+                        mnl_attr_put_u32(nlh, RTA_OIF, (uint32_t) f->oif);
+                if (f->table > 0)
+                        mnl_attr_put_u32(nlh, RTA_TABLE, f->table);
                 break;
         }
         }
@@ -213,14 +229,13 @@ static int dump_process(Rtnl *r, size_t len, uint32_t seq, bool *intr, rtnl_mess
         return 0;
 }
 
-static int dump_once(Rtnl *r, uint16_t type, int family, int oif, rtnl_message_handler_t handler,
-                     void *userdata) {
+static int dump_once(Rtnl *r, const RtnlDumpFilter *f, rtnl_message_handler_t handler, void *userdata) {
         uint8_t req[256];
         struct nlmsghdr *nlh;
         bool intr = false;
         uint32_t seq = ++r->seq;
 
-        nlh = dump_request(req, type, family, oif, seq);
+        nlh = dump_request(req, f, seq);
         if (mnl_socket_sendto(r->requests, nlh, nlh->nlmsg_len) < 0)
                 return negative_errno();
         for (;;) {
@@ -235,12 +250,18 @@ static int dump_once(Rtnl *r, uint16_t type, int family, int oif, rtnl_message_h
         }
 }
 
-int rtnl_dump(Rtnl *r, uint16_t type, int family, int oif, rtnl_message_handler_t handler, void *userdata) {
+int rtnl_dump_filtered(Rtnl *r, const RtnlDumpFilter *f, rtnl_message_handler_t handler, void *userdata) {
         int k = -EINTR;
 
         for (unsigned i = 0; i < RTNL_DUMP_RETRIES && k == -EINTR; i++)
-                k = dump_once(r, type, family, oif, handler, userdata);
+                k = dump_once(r, f, handler, userdata);
         return k;
+}
+
+int rtnl_dump(Rtnl *r, uint16_t type, int family, int oif, rtnl_message_handler_t handler, void *userdata) {
+        RtnlDumpFilter f = { .type = type, .family = family, .oif = oif };
+
+        return rtnl_dump_filtered(r, &f, handler, userdata);
 }
 
 /* Returns 1 with *ret set when the answer to seq was in this datagram, 0 when it was not. */
@@ -317,83 +338,13 @@ int rtnl_route_get(Rtnl *r, const RtnlRouteQuery *q, struct nlmsghdr **ret) {
         return rtnl_call(r, nlh, ret);
 }
 
-struct RtnlBatch {
-        uint8_t *buf;
-        size_t used, allocated;
-        size_t *offsets;        /* where each message starts */
-        size_t n, n_allocated;
-};
-
-RtnlBatch *rtnl_batch_new(void) {
-        return calloc(1, sizeof(RtnlBatch));
-}
-
-RtnlBatch *rtnl_batch_free(RtnlBatch *b) {
-        if (!b)
-                return NULL;
-        free(b->buf);
-        free(b->offsets);
-        free(b);
-        return NULL;
-}
-
-size_t rtnl_batch_size(const RtnlBatch *b) {
-        return b->n;
-}
-
-static int batch_reserve(RtnlBatch *b) {
-        if (b->used + RTNL_MESSAGE_MAX > b->allocated) {
-                size_t a = MAX(b->allocated * 2, (size_t) 16 * RTNL_MESSAGE_MAX);
-                uint8_t *p = realloc(b->buf, a);
-                if (!p)
-                        return -ENOMEM;
-                b->buf = p;
-                b->allocated = a;
-        }
-        if (b->n == b->n_allocated) {
-                size_t a = MAX(b->n_allocated * 2, (size_t) 64);
-                size_t *p = reallocarray(b->offsets, a, sizeof(size_t));
-                if (!p)
-                        return -ENOMEM;
-                b->offsets = p;
-                b->n_allocated = a;
-        }
-        return 0;
-}
-
-/* Closes the previous message: builders only append, so its final length is known now. */
-static void batch_close_last(RtnlBatch *b) {
-        if (b->n > 0) {
-                const struct nlmsghdr *last = (const struct nlmsghdr *) (b->buf + b->offsets[b->n - 1]);
-                b->used = b->offsets[b->n - 1] + NLMSG_ALIGN(last->nlmsg_len);
-        }
-}
-
-struct nlmsghdr *rtnl_batch_add(RtnlBatch *b, uint16_t type, uint16_t flags) {
-        struct nlmsghdr *nlh;
-
-        batch_close_last(b);
-        if (batch_reserve(b) < 0)
-                return NULL;
-        memset(b->buf + b->used, 0, RTNL_MESSAGE_MAX);
-        nlh = mnl_nlmsg_put_header(b->buf + b->used);
-        nlh->nlmsg_type = type;
-        nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | flags;
-        b->offsets[b->n++] = b->used;
-        return nlh;
-}
-
-static struct nlmsghdr *batch_message(const RtnlBatch *b, size_t i) {
-        return (struct nlmsghdr *) (b->buf + b->offsets[i]);
-}
-
-typedef struct AckState {
+typedef struct SendState {
         uint32_t first_seq;
         size_t first, count;    /* the chunk in flight */
         size_t acked;
-        rtnl_ack_handler_t handler;
+        rtnl_ack_handler_t on_ack;
         void *userdata;
-} AckState;
+} SendState;
 
 static int ext_ack_attr_cb(const struct nlattr *attr, void *data) {
         const char **msg = data;
@@ -418,7 +369,7 @@ static const char *ext_ack_message(const struct nlmsghdr *nlh) {
         return msg;
 }
 
-static void acks_process(Rtnl *r, size_t len, AckState *s) {
+static void acks_process(Rtnl *r, size_t len, SendState *s) {
         const struct nlmsghdr *nlh = (const struct nlmsghdr *) r->buf;
         int remaining = (int) len;
 
@@ -429,32 +380,41 @@ static void acks_process(Rtnl *r, size_t len, AckState *s) {
                 if (nlh->nlmsg_type != NLMSG_ERROR || nlh->nlmsg_pid != r->requests_portid || i >= s->count)
                         continue;
                 err = mnl_nlmsg_get_payload(nlh);
-                s->handler(s->first + i, err->error, err->error < 0 ? ext_ack_message(nlh) : NULL, s->userdata);
+                s->on_ack(s->first + i, err->error, err->error < 0 ? ext_ack_message(nlh) : NULL, s->userdata);
                 s->acked++;
         }
 }
 
-static size_t chunk_end(const RtnlBatch *b, size_t first) {
-        size_t last = first, bytes = 0;
+/* Builds requests from s->first on into the chunk buffer until it is full or none is left; sets
+ * s->count and returns the bytes used. */
+static int chunk_build(Rtnl *r, size_t n, rtnl_build_t build, SendState *s, size_t *ret_bytes) {
+        size_t used = 0;
 
-        while (last < b->n) {
-                size_t len = NLMSG_ALIGN(batch_message(b, last)->nlmsg_len);
-                if (bytes > 0 && bytes + len > RTNL_SEND_CHUNK)
-                        break;
-                bytes += len;
-                last++;
+        s->count = 0;
+        s->first_seq = r->seq + 1;
+        while (s->first + s->count < n && used + RTNL_MESSAGE_MAX <= RTNL_SEND_CHUNK) {
+                struct nlmsghdr *nlh;
+                int k;
+
+                memset(r->chunk + used, 0, RTNL_MESSAGE_MAX);
+                nlh = mnl_nlmsg_put_header(r->chunk + used);
+                k = build(s->first + s->count, nlh, s->userdata);
+                if (k < 0)
+                        return k;
+                nlh->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
+                nlh->nlmsg_seq = s->first_seq + (uint32_t) s->count;
+                used += NLMSG_ALIGN(nlh->nlmsg_len);
+                s->count++;
         }
-        return last;
+        r->seq += (uint32_t) s->count;
+        *ret_bytes = used;
+        return 0;
 }
 
-static int chunk_send(Rtnl *r, RtnlBatch *b, AckState *s) {
-        size_t end = s->first + s->count;
-        size_t bytes = b->offsets[end - 1] - b->offsets[s->first] +
-                       NLMSG_ALIGN(batch_message(b, end - 1)->nlmsg_len);
-
-        for (size_t i = s->first; i < end; i++)
-                batch_message(b, i)->nlmsg_seq = s->first_seq + (uint32_t) (i - s->first);
-        if (mnl_socket_sendto(r->requests, b->buf + b->offsets[s->first], bytes) < 0)
+/* The kernel handles a whole datagram of requests inside sendmsg() and queues one ack for each, so the
+ * acks of a chunk are read before the next one goes out: they never pile up in the socket. */
+static int chunk_send(Rtnl *r, size_t bytes, SendState *s) {
+        if (mnl_socket_sendto(r->requests, r->chunk, bytes) < 0)
                 return negative_errno();
         s->acked = 0;
         while (s->acked < s->count) {
@@ -466,17 +426,22 @@ static int chunk_send(Rtnl *r, RtnlBatch *b, AckState *s) {
         return 0;
 }
 
-int rtnl_batch_send(Rtnl *r, RtnlBatch *b, rtnl_ack_handler_t handler, void *userdata) {
-        AckState s = { .handler = handler, .userdata = userdata };
+int rtnl_send(Rtnl *r, size_t n, rtnl_build_t build, rtnl_ack_handler_t on_ack, void *userdata) {
+        SendState s = { .on_ack = on_ack, .userdata = userdata };
 
-        batch_close_last(b);
-        while (s.first < b->n) {
+        while (s.first < n) {
+                size_t bytes;
                 int k;
 
-                s.count = chunk_end(b, s.first) - s.first;
-                s.first_seq = r->seq + 1;
-                r->seq += (uint32_t) s.count;
-                k = chunk_send(r, b, &s);
+                k = chunk_build(r, n, build, &s, &bytes);
+                if (k < 0)
+                        return k;
+                k = chunk_send(r, bytes, &s);
+                if (k < 0)
+                        return k;
+                /* What the kernel announced meanwhile (the echoes of these requests, and whatever else
+                 * happens) is read now, so that a burst does not overrun the event socket. */
+                k = events_drain(r);
                 if (k < 0)
                         return k;
                 s.first += s.count;

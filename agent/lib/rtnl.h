@@ -25,7 +25,12 @@ typedef int (*rtnl_message_handler_t)(const struct nlmsghdr *nlh, void *userdata
 /* The event socket overflowed (ENOBUFS): events were lost, a full resync is due. */
 typedef void (*rtnl_overrun_handler_t)(void *userdata);
 
-#define RTNL_RCVBUF_DEFAULT (8U * 1024U * 1024U)
+/* The event socket's buffer. The kernel charges about 830 bytes per route event to it; a burst of 100,000
+ * routes (plus the echoes of our copies) is absorbed while a pass runs. Memory is only used while events
+ * wait, and SO_RCVBUFFORCE (CAP_NET_ADMIN) lets us pass net.core.rmem_max. */
+#define RTNL_RCVBUF_DEFAULT (64U * 1024U * 1024U)
+/* For the request socket: replies to one dump datagram or one chunk of acks at a time. */
+#define RTNL_RCVBUF_REQUESTS (8U * 1024U * 1024U)
 
 /* e NULL: no event socket, only synchronous requests (the CLI); on_event and on_overrun may be NULL then. */
 int rtnl_new(sd_event *e, uint32_t rcvbuf, rtnl_message_handler_t on_event, rtnl_overrun_handler_t on_overrun,
@@ -36,11 +41,25 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Rtnl *, rtnl_free);
 uint64_t rtnl_forged_messages(const Rtnl *r);  /* messages dropped because not from the kernel */
 uint32_t rtnl_event_portid(const Rtnl *r);
 
+/* Reads and dispatches every event queued on the event socket now (after a dump: what happened while it
+ * ran, before deciding what the dump did not show). */
+int rtnl_drain_events(Rtnl *r);
+
 /* A dump (RTM_GETLINK, RTM_GETADDR, RTM_GETROUTE or RTM_GETRULE) of one family. oif > 0 asks the kernel
  * to filter routes by output device (strict dump checking). The handler sees each object; the whole
  * dump is retried when the kernel flags it NLM_F_DUMP_INTR (changed while dumping): the handler must be
  * idempotent. */
 int rtnl_dump(Rtnl *r, uint16_t type, int family, int oif, rtnl_message_handler_t handler, void *userdata);
+
+/* The same with the kernel filtering routes by table as well (table 0: any). */
+typedef struct RtnlDumpFilter {
+        uint16_t type;
+        int family;
+        int oif;
+        uint32_t table;
+} RtnlDumpFilter;
+
+int rtnl_dump_filtered(Rtnl *r, const RtnlDumpFilter *f, rtnl_message_handler_t handler, void *userdata);
 
 /* One request that is not a dump, answered by one message (RTM_GETROUTE by RTM_NEWROUTE, RTM_GETNEIGH by
  * RTM_NEWNEIGH): a malloc()ed copy of the answer in *ret, or the kernel's -errno. Sets nlh's flags and
@@ -62,21 +81,13 @@ typedef struct RtnlRouteQuery {
 
 int rtnl_route_get(Rtnl *r, const RtnlRouteQuery *q, struct nlmsghdr **ret);
 
-/* A batch: many requests, each with NLM_F_ACK and its own sequence number, sent with as few sendmsg()
- * calls as the socket buffer allows, every ack checked. */
-typedef struct RtnlBatch RtnlBatch;
-
-RtnlBatch *rtnl_batch_new(void);
-RtnlBatch *rtnl_batch_free(RtnlBatch *b);
-DEFINE_TRIVIAL_CLEANUP_FUNC(RtnlBatch *, rtnl_batch_free);
-size_t rtnl_batch_size(const RtnlBatch *b);
-
-/* Starts a message; the returned header stays valid until the next call. Builders append attributes
- * with mnl_attr_put*(); RTNL_MESSAGE_MAX bounds a message. */
+/* Many requests, each with NLM_F_ACK and its own sequence number, sent with as few sendmsg() calls as
+ * the socket buffer allows, every ack checked. build(i) writes request i into nlh: its type, flags
+ * (NLM_F_CREATE, NLM_F_REPLACE, ...) and payload; RTNL_MESSAGE_MAX bounds a message. on_ack(i) follows
+ * once per request in order: error is 0 or -errno from the kernel's ack, ext_ack the kernel's extended
+ * ack text or NULL. Between datagrams the event socket is drained (its handler runs), so the handlers
+ * must cope with being called while requests are out. */
 #define RTNL_MESSAGE_MAX 1024U
-struct nlmsghdr *rtnl_batch_add(RtnlBatch *b, uint16_t type, uint16_t flags);
-
-/* Called once per request in order: error is 0 or -errno from the kernel's ack, ext_ack the kernel's
- * extended ack text or NULL. */
+typedef int (*rtnl_build_t)(size_t index, struct nlmsghdr *nlh, void *userdata);
 typedef void (*rtnl_ack_handler_t)(size_t index, int error, const char *ext_ack, void *userdata);
-int rtnl_batch_send(Rtnl *r, RtnlBatch *b, rtnl_ack_handler_t handler, void *userdata);
+int rtnl_send(Rtnl *r, size_t n, rtnl_build_t build, rtnl_ack_handler_t on_ack, void *userdata);

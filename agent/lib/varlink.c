@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -26,6 +27,7 @@ struct VarlinkConnection {
         VarlinkConnection *prev, *next;
         int fd;
         VarlinkPeer peer;
+        bool privileged;               /* a non-root peer the daemon serves: counted in its own budget */
         sd_event_source *io_source;
         sd_event_source *timer_source; /* deadline for a partial request or an unread answer */
         sd_event_source *defer_source; /* resumes the connection once the method answered */
@@ -49,9 +51,11 @@ struct VarlinkServer {
         sd_event_source *listen_source;
         sd_event_source *retry_source; /* re-enables accepting after running out of fds */
         varlink_method_t method;
+        varlink_privileged_t privileged;
         void *userdata;
         VarlinkConnection *connections;
         unsigned n_connections;
+        unsigned n_class[2];            /* non-root connections: [0] unprivileged, [1] privileged */
 };
 
 /* sd_event_source_disable_unref() needs libsystemd 243; we support 239. */
@@ -203,6 +207,8 @@ static VarlinkConnection *connection_free(VarlinkConnection *c) {
                 if (c->next)
                         c->next->prev = c->prev;
                 c->server->n_connections--;
+                if (c->peer.uid != 0)
+                        c->server->n_class[c->privileged]--;
         }
         /* Safe from inside the io callback: sd-event detaches a source freed during its dispatch. */
         event_source_free(c->io_source);
@@ -540,42 +546,71 @@ bool varlink_peer_in_group(const VarlinkPeer *peer, gid_t gid) {
         return false;
 }
 
-static unsigned server_connections_of(const VarlinkServer *s, uid_t uid) {
+static unsigned server_connections_of(const VarlinkServer *s, uid_t uid, bool privileged) {
         unsigned n = 0;
 
         for (const VarlinkConnection *c = s->connections; c; c = c->next)
-                n += c->peer.uid == uid;
+                n += c->peer.uid == uid && c->privileged == privileged;
         return n;
+}
+
+/* The unprivileged peers' budget, also bounded by the open-file limit: whatever they do, the last
+ * VARLINK_FD_RESERVE descriptors stay for root and the peers the daemon serves (the limit is read each
+ * time: it may be raised at run time). */
+static unsigned server_unprivileged_max(void) {
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+                return VARLINK_CONNECTIONS_MAX;
+        if (rl.rlim_cur <= VARLINK_FD_RESERVE)
+                return 0;
+        return (unsigned) MIN(rl.rlim_cur - VARLINK_FD_RESERVE, (rlim_t) VARLINK_CONNECTIONS_MAX);
+}
+
+/* Root is never refused for lack of room; everyone else is capped, in all and per user, in the budget of
+ * its class, so that no user can crowd the others out, and unauthorized users never the authorized. */
+static bool server_has_room(const VarlinkServer *s, const VarlinkPeer *peer, bool privileged) {
+        if (peer->uid == 0)
+                return true;
+        if (privileged)
+                return s->n_class[1] < VARLINK_CONNECTIONS_PRIVILEGED_MAX &&
+                       server_connections_of(s, peer->uid, true) < VARLINK_CONNECTIONS_PRIVILEGED_PER_UID_MAX;
+        return s->n_class[0] < server_unprivileged_max() &&
+               server_connections_of(s, peer->uid, false) < VARLINK_CONNECTIONS_PER_UID_MAX;
 }
 
 static int server_add_connection(VarlinkServer *s, int fd) {
         _cleanup_(closep) int owned = fd;
         VarlinkConnection *c;
+        VarlinkPeer peer;
         struct ucred ucred;
         socklen_t l = sizeof(ucred);
+        bool privileged;
         int r;
 
         /* At accept time: the credentials of the process that connected, not of whoever writes later. */
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &ucred, &l) < 0)
                 return -errno;
-        /* Root (the hook, the admin) is never refused for lack of room; everyone else is capped, in all
-         * and per user, so that no user can crowd the others out. */
-        if (ucred.uid != 0 && (s->n_connections >= VARLINK_CONNECTIONS_MAX ||
-                               server_connections_of(s, ucred.uid) >= VARLINK_CONNECTIONS_PER_UID_MAX))
+        peer = (VarlinkPeer) { .pid = ucred.pid, .uid = ucred.uid, .gid = ucred.gid };
+        peer_groups(fd, &peer);
+        privileged = peer.uid != 0 && s->privileged && s->privileged(&peer, s->userdata);
+        if (!server_has_room(s, &peer, privileged))
                 return -EMFILE;
 
         c = calloc(1, sizeof(VarlinkConnection));
         if (!c)
                 return -ENOMEM;
         c->fd = TAKE_FD(owned);
-        c->peer = (VarlinkPeer) { .pid = ucred.pid, .uid = ucred.uid, .gid = ucred.gid };
-        peer_groups(c->fd, &c->peer);
+        c->peer = peer;
+        c->privileged = privileged;
         c->server = s;
         c->next = s->connections;
         if (c->next)
                 c->next->prev = c;
         s->connections = c;
         s->n_connections++;
+        if (c->peer.uid != 0)
+                s->n_class[c->privileged]++;
 
         r = connection_add_sources(c);
         if (r >= 0)
@@ -671,6 +706,7 @@ static int socket_listen_path(const char *path, int *ret_fd) {
         _cleanup_(closep) int fd = -EBADF;
         struct sockaddr_un sa;
         socklen_t sa_len;
+        mode_t mask;
         int r;
 
         r = varlink_client_sockaddr(path, &sa, &sa_len);
@@ -682,12 +718,15 @@ static int socket_listen_path(const char *path, int *ret_fd) {
         r = socket_remove_stale(&sa, sa_len);
         if (r < 0)
                 return r;
-        if (bind(fd, (const struct sockaddr *) &sa, sa_len) < 0)
-                return -errno;
-        /* Everyone may connect: each method checks the peer's credentials. chmod before listen(), so no
-         * connection is ever accepted under the umask's mode. */
-        if (chmod(path, 0666) < 0)
-                return -errno;
+        /* Everyone may connect: each method checks the peer's credentials. The mode comes from the umask
+         * at bind() (unix_bind() in net/unix/af_unix.c makes the inode 0777 & ~umask), not from a chmod()
+         * by name afterwards, which would follow a symlink swapped in meanwhile. The daemon is
+         * single-threaded: the process umask is ours to change around the call. */
+        mask = umask(0111);
+        r = bind(fd, (const struct sockaddr *) &sa, sa_len) < 0 ? -errno : 0;
+        (void) umask(mask);
+        if (r < 0)
+                return r;
         if (listen(fd, SOMAXCONN) < 0)
                 return -errno;
 
@@ -749,6 +788,11 @@ int varlink_server_new(sd_event *e, const char *path, int fd, varlink_method_t m
         s->fd = fd >= 0 ? fd : TAKE_FD(bound);
         *ret = TAKE_PTR(s);
         return 0;
+}
+
+void varlink_server_set_privileged(VarlinkServer *s, varlink_privileged_t privileged) {
+        assert(s);
+        s->privileged = privileged;
 }
 
 VarlinkServer *varlink_server_free(VarlinkServer *s) {

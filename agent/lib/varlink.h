@@ -21,8 +21,14 @@
 #define VARLINK_ERROR_REQUEST_TOO_LARGE "io.vpnpolicy.RequestTooLarge"
 
 #define VARLINK_REQUEST_MAX (64U * 1024U)      /* larger requests are refused and the connection closed */
-#define VARLINK_CONNECTIONS_MAX 4096U         /* further connections from non-root peers are closed at once */
-#define VARLINK_CONNECTIONS_PER_UID_MAX 2048U /* per non-root uid: half the room, so one user cannot lock others out */
+/* Connection budgets. Root (the hook, the admin) is never refused for lack of room. Non-root peers the
+ * daemon serves (varlink_server_set_privileged(): ReadGroup= members, RegisterUser=) have room of their
+ * own, which the others can never take; per uid half of each, so one user cannot lock the others out. */
+#define VARLINK_CONNECTIONS_MAX 4096U            /* further connections from other non-root peers are closed at once */
+#define VARLINK_CONNECTIONS_PER_UID_MAX 2048U
+#define VARLINK_CONNECTIONS_PRIVILEGED_MAX 1024U /* the same for the non-root peers the daemon serves */
+#define VARLINK_CONNECTIONS_PRIVILEGED_PER_UID_MAX 512U
+#define VARLINK_FD_RESERVE 256U /* descriptors below RLIMIT_NOFILE that unprivileged peers never get */
 #define VARLINK_IDLE_TIMEOUT_USEC (10U * 1000000U) /* an idle connection, a started request or an unread
                                                      * answer gets this long */
 #define VARLINK_REPLY_MAX (256U * 1024U * 1024U) /* varlink_call() refuses larger replies: status at 100k routes is ~30 MiB */
@@ -50,11 +56,17 @@ typedef void (*varlink_method_t)(VarlinkCall *call, const char *method, json_t *
                                  const VarlinkPeer *peer, void *userdata);
 
 /* fd >= 0: a listening socket handed over by systemd, owned by the server on success; else bind PATH (mode
- * 0666, access is decided per method from the peer's credentials) in an existing directory, replacing a
+ * 0666 from the umask at bind(), access is decided per method from the peer's credentials) in an existing
+ * directory, replacing a
  * stale socket file: -EADDRINUSE when another process still listens on it, -EEXIST when PATH is not a
  * socket. The method callback must not free the server. */
 int varlink_server_new(sd_event *e, const char *path, int fd, varlink_method_t method, void *userdata,
                        VarlinkServer **ret);
+/* Whether a non-root peer is one the daemon serves (authorized for some method), asked once per connection
+ * when it is accepted, with the server's userdata. It keeps the varlink layer free of any policy. Without
+ * it, every non-root peer counts as unprivileged. */
+typedef bool (*varlink_privileged_t)(const VarlinkPeer *peer, void *userdata);
+void varlink_server_set_privileged(VarlinkServer *s, varlink_privileged_t privileged);
 VarlinkServer *varlink_server_free(VarlinkServer *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(VarlinkServer *, varlink_server_free);
 unsigned varlink_server_connections(const VarlinkServer *s);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
-/* Config files: the bytes are the main file (no drop-ins, no rt_tables). Besides memory errors, two
- * properties abort: an error line that does not start with the file's name, and a config that loads but
- * whose printed form does not load again to an equal config (the --check-config --print contract). */
+/* Config files: the bytes are the main file (no drop-ins, no policies.d, no rt_tables; further policies
+ * come from [Policy] sections, as --print writes them). Besides memory errors, two properties abort: an
+ * error line that does not start with the file's name, and a config that loads but whose printed form
+ * does not load again to an equal config (the --check-config --print contract). */
 
 #include <stdio.h>
 #include <sys/mman.h>
@@ -28,7 +29,8 @@ static int memfd_path(const void *data, size_t size, char path[static 64]) {
 }
 
 static Config *load(const char *path, char ***errors) {
-        ConfigSource src = { .path = path, .dropin_dir = NOWHERE, .iproute2_dir = NOWHERE };
+        ConfigSource src = { .path = path, .dropin_dir = NOWHERE, .policies_dir = NOWHERE,
+                             .iproute2_dir = NOWHERE };
         Config *c = NULL;
 
         if (config_load(&src, &c, errors) < 0)

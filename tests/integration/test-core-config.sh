@@ -1,12 +1,14 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Configuration, end to end through the binaries:
-#  - `vpnpolicyd --check-config` rejects every file of tests/unit/bad-configs with exit 78 and the
+#  - `vpnpolicyd --check-config` rejects every file of tests/unit/bad-configs (and each case of
+#    bad-configs/dirs: policies.d and drop-ins beside the main file) with exit 78 and the
 #    expected "FILE:LINE: [Section] Key: reason" on stderr, inside a namespace, touching nothing: no
 #    kernel event (ip monitor), no rt_tables.d/rt_protos.d file written. A clash with the namespace's own
 #    rt_tables.d and an error in a drop-in are reported the same way; the daemon proper refuses to start
 #    with exit 78 and changes nothing either.
-#  - `--check-config --print` output parses back to the same output (packaging config, good corpus).
+#  - `--check-config --print` output parses back to the same output (packaging config, good corpus,
+#    and good-configs/dirs, whose policies.d and drop-ins print into one file, as their golden DIR.print).
 #  - A bad SIGHUP reload and a bad `vpnpolicyctl reload` keep the old config: no kernel change, the error
 #    with file:line, reload_failures counted. A good reload that changes the pools removes the dropped
 #    pool's rule and adds the new one with no event at all for the unchanged ones. A reload from Id=200 to
@@ -53,6 +55,28 @@ done
 info "$n bad configs checked"
 check "corpus is not empty (>= 50 files)" test "$n" -ge 50
 assert_eq "every bad config: exit 78 with FILE:LINE: message" "" "$(printf '%s\n' "${bad[@]}")"
+
+# a main file with policies.d/ and drop-ins beside it: the error names the file it is in ("@/" in the
+# expected text stands for the case's directory)
+n=0 bad=()
+for d in "$SOURCE_ROOT"/tests/unit/bad-configs/dirs/*/; do
+        d=${d%/}
+        first=$(head -n1 "$d/vpnpolicy.conf")
+        [[ $first =~ ^#\ expect:\ ([^:]+):([-0-9]+):\ (.*)$ ]] || { bad+=("$d: no expect line"); continue; }
+        rel=${BASH_REMATCH[1]} line=${BASH_REMATCH[2]} text=${BASH_REMATCH[3]//@\//$d/}
+        if [[ $line == - ]]; then want="$d/$rel: "; else want="$d/$rel:$line: "; fi
+        rc=0
+        ns_exec "$NS" "$VPNPOLICYD" --check-config --config "$d/vpnpolicy.conf" --iproute2-dir "$T/iproute2-bad" \
+                >"$T/out" 2>"$T/err" || rc=$?
+        n=$((n + 1))
+        if ((rc != 78)); then
+                bad+=("${d##*/}: exit $rc, not 78")
+        elif ! grep -F -- "$want" "$T/err" | grep -qF -- "$text"; then
+                bad+=("${d##*/}: stderr lacks '$want...$text': $(head -c 300 "$T/err")")
+        fi
+done
+check "policy-file corpus is not empty (>= 10 cases)" test "$n" -ge 10
+assert_eq "every bad policy directory: exit 78 with FILE:LINE: message" "" "$(printf '%s\n' "${bad[@]}")"
 
 # the namespace's /etc/iproute2 (no --iproute2-dir): a few bad ones and a good one, none writes
 for f in 02-unknown-key 24-prefix-host-bits 32-v6-pool-no-gateway; do
@@ -127,6 +151,19 @@ for f in "$SOURCE_ROOT/packaging/vpnpolicy.conf" "$SOURCE_ROOT"/tests/unit/good-
         fi
 done
 check "round trip: $rt_ok configs printed, re-parsed and printed identically" test "$rt_ok" -ge 5
+# with policies.d and drop-ins: all in one printed file, which re-parses alone (in a directory of its own,
+# without policies.d) to the same text, the golden DIR.print
+for d in "$SOURCE_ROOT"/tests/unit/good-configs/dirs/*/; do
+        d=${d%/} b=${d##*/}
+        mkdir -p "$T/rt-$b"
+        "$VPNPOLICYD" --check-config --print --config "$d/vpnpolicy.conf" --iproute2-dir "$T/iproute2-empty" \
+                >"$T/rt-$b/vpnpolicy.conf" 2>"$T/e1-$b" || true
+        "$VPNPOLICYD" --check-config --print --config "$T/rt-$b/vpnpolicy.conf" --iproute2-dir "$T/iproute2-empty" \
+                >"$T/p2-$b" 2>"$T/e2-$b" || true
+        assert_eq "round trip $b (policies.d, drop-ins): printed once = golden" "$(cat "$d.print")" \
+                "$(cat "$T/rt-$b/vpnpolicy.conf" "$T/e1-$b")"
+        assert_eq "round trip $b: printed twice = golden" "$(cat "$d.print")" "$(cat "$T/p2-$b" "$T/e2-$b")"
+done
 check "printed packaging config keeps the pools" grep -qx 'Prefix=fd00:4242:4242:4242::/64' "$T/p1-vpnpolicy.conf"
 check "printed packaging config keeps the table" grep -qx 'Id=200' "$T/p1-vpnpolicy.conf"
 # a drop-in is folded into the printed config

@@ -3,10 +3,11 @@
 # vpnpolicyctl teardown (issue "vpnpolicyctl"): refuses while the agent runs (found by its socket, or as a
 # process in this network namespace when its socket is elsewhere) and changes nothing; without --yes and
 # without a terminal it refuses too, and on a terminal it asks (answer "n": nothing removed). With --yes it
-# removes every rule and route with protocol 211 in any table, v4 and v6, and our two iproute2 files, and
-# nothing else: foreign rules and routes (also with our selector or in our table) and a foreign
-# rt_tables.d file survive, compared before and after. It prints what it removed; a second run finds
-# nothing. A file of our name that we did not write is left in place (exit 1).
+# removes every rule and route with protocol 211 in any table, v4 and v6, our nftables table (inet
+# vpnpolicy, listed before it asks), and our two iproute2 files, and nothing else: foreign rules and routes
+# (also with our selector or in our table), a foreign nftables table and a foreign rt_tables.d file
+# survive, compared before and after. It prints what it removed; a second run finds nothing. A file of our
+# name that we did not write is left in place (exit 1).
 set -euo pipefail
 # shellcheck source=../lib/common.sh
 source "$(dirname "$0")/../lib/common.sh"
@@ -29,6 +30,8 @@ ip -n "$NS" route add 10.40.0.0/16 dev eth1 table 200
 ip -n "$NS" route add 10.41.0.0/16 via 192.168.1.1 proto static
 ip -n "$NS" -6 route add fd00:30::/64 via fd00:1010:1010:1010::1 table 200 proto static
 printf '300\tother\n' >"$IPR/rt_tables.d/other.conf"
+ip netns exec "$NS" nft add table inet other
+ip netns exec "$NS" nft add chain inet other input '{ type filter hook input priority 0; }'
 
 agent_start "$NS" "$conf"
 wait_until 3000 test -n "$(ip -n "$NS" -6 route show table 200 default via fd00:1010:1010:1010::1)" ||
@@ -54,8 +57,12 @@ teardown() {
         ctl "$NS" teardown "$@" >"$T/t.out" 2>"$T/t.err" || TRC=$?
 }
 
+# nft_tables NS: the nftables tables, "FAMILY NAME" per line, sorted
+nft_tables() { ip netns exec "$1" nft -j list tables | jq -r '.nftables[] | .table // empty | "\(.family) \(.name)"' | sort; }
+
 n_ours=$(ours "$NS")
 check "the agent made its objects" test "$n_ours" -ge 8
+check "the agent made its nftables table" grep -qx 'inet vpnpolicy' <<<"$(nft_tables "$NS")"
 before=$(foreign "$NS")
 
 # ---- refused while the agent runs
@@ -71,6 +78,7 @@ assert_eq "agent running, socket elsewhere: nothing removed" "$n_ours" "$(ours "
 
 agent_stop
 assert_eq "SIGTERM leaves the objects" "$n_ours" "$(ours "$NS")"
+check "SIGTERM leaves the nftables table" grep -qx 'inet vpnpolicy' <<<"$(nft_tables "$NS")"
 # ours in other tables too, and a rule of ours the agent never made
 ip -n "$NS" route add 10.50.0.0/16 dev eth1 table 300 proto 211
 ip -n "$NS" -6 rule add pref 5000 from fd00:50::/64 lookup 300 proto 211
@@ -86,8 +94,10 @@ assert_eq "no terminal: nothing removed" "$n_ours" "$(ours "$NS")"
 if command -v script >/dev/null; then
         printf 'n\n' | ip netns exec "$NS" script -qec "$VPNPOLICYCTL --runtime-dir $T/run-$NS teardown" /dev/null \
                 >"$T/t.out" 2>&1 || true
-        check "terminal: asks" grep -q 'Remove these .* objects and vpnpolicy.s iproute2 names? \[y/N\]' "$T/t.out"
+        check "terminal: asks" grep -q "Remove these $((n_ours + 1)) objects and vpnpolicy.s iproute2 names? \\[y/N\\]" "$T/t.out"
+        check "terminal: lists the nftables table before asking" grep -q '^nftables table inet vpnpolicy' "$T/t.out"
         assert_eq "terminal, answer n: nothing removed" "$n_ours" "$(ours "$NS")"
+        check "terminal, answer n: the nftables table kept" grep -qx 'inet vpnpolicy' <<<"$(nft_tables "$NS")"
 fi
 
 # ---- --yes: exactly ours
@@ -100,14 +110,20 @@ check "teardown: lists the default route" grep -qx 'removed route ipv4 default v
 check "teardown: lists the v6 fail-closed route" \
         grep -qx 'removed route ipv6 unreachable default proto vpnpolicy metric 4294967295 table vpn' "$T/t.out"
 check "teardown: lists the route in another table" grep -qx 'removed route ipv4 10.50.0.0/16 dev eth1 proto vpnpolicy table other' "$T/t.out"
-assert_eq "teardown: one line per object, and the files" "$((n_ours * 2 + 1))" "$(wc -l <"$T/t.out")"
+check "teardown: lists the nftables table" grep -qx 'nftables table inet vpnpolicy' "$T/t.out"
+check "teardown: says it removed the nftables table" grep -qx 'removed nftables table inet vpnpolicy' "$T/t.out"
+assert_eq "teardown: nftables table inet vpnpolicy gone, the foreign one kept" "inet other" "$(nft_tables "$NS")"
+assert_eq "teardown: one line per object and the nftables table, and the files" "$((n_ours * 2 + 3))" \
+        "$(wc -l <"$T/t.out")"
 check "teardown: rt_tables.d file gone" test ! -e "$IPR/rt_tables.d/vpnpolicy.conf"
 check "teardown: rt_protos.d file gone" test ! -e "$IPR/rt_protos.d/vpnpolicy.conf"
 check "teardown: foreign rt_tables.d file kept" test -e "$IPR/rt_tables.d/other.conf"
 
 teardown --yes
 assert_eq "again: exit 0" 0 "$TRC"
-check "again: nothing to do" grep -q '^No rule or route of vpnpolicy.s (proto 211) in the kernel.$' "$T/t.out"
+check "again: nothing to do" \
+        grep -qx 'No rule or route of vpnpolicy.s (proto 211) in the kernel, and no nftables table inet vpnpolicy.' "$T/t.out"
+check "again: nothing removed, nftables neither" test "$(grep -c '^removed' "$T/t.out")" = 1
 
 # ---- a file of our name we did not write stays
 printf '200\tvpn\n' >"$IPR/rt_tables.d/vpnpolicy.conf"

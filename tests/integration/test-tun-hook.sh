@@ -6,8 +6,11 @@
 # shows the registration). Hostile or bad input is refused with one "vpnpolicy up hook:" line on stderr,
 # exit 0 (1 with --strict), and nothing changes in the kernel. Agent not running, or hung (SIGSTOP):
 # exit 0 (1 with --strict) within the 2 s bound; a broken or hostile reply likewise, and none of its control
-# characters reach OpenVPN's log. A non-root caller is refused unless RegisterUser= or
-# RegisterGroup= allows it. The hook needs libc alone. Measures the hook's wall time over 100 calls.
+# characters reach OpenVPN's log. A non-root caller is refused unless RegisterUser= or RegisterGroup=
+# allows it, and then may only confirm a registration root made for that very device (as OpenVPN's hook
+# does at --up-restart, after dropping root): a device root never registered is refused with the reason,
+# and what the caller passes as config and daemon_pid is ignored (root's are kept). The hook needs libc
+# alone. Measures the hook's wall time over 100 calls.
 set -euo pipefail
 # shellcheck source=../lib/common.sh
 source "$(dirname "$0")/../lib/common.sh"
@@ -20,10 +23,11 @@ CONVERGE_MS=${CONVERGE_MS:-3000}
 CALLS=${CALLS:-100}
 
 # write_conf FILE [LINE...]: the seed 003 configuration with Forwarding=enable, and LINEs.
+# (pools wide enough for every address the test gives a tun: a tun matching tun* is ours only with one)
 write_conf() {
         local f=$1
         shift
-        seed003_config "$f" '[Kernel]' 'Forwarding=enable' "$@"
+        seed003_config --pool 10.0.0.0/8 --pool fd00:4242:4242:4242::/64 "$f" '[Kernel]' 'Forwarding=enable' "$@"
 }
 
 # hook [HOOK OPTIONS...] -- NAME=VALUE...: run the hook inside the namespace as OpenVPN would (no PATH, only
@@ -291,11 +295,25 @@ check_fail "uid 65534 refused: ovpn3 not managed" has_route 10.50.0.0/24
 
 write_conf "$T/root.conf" '[Control]' 'RegisterUser=nobody'
 check "reload with RegisterUser=nobody" ctl "$NS" reload
-hook -- "${U[@]}"
-check "uid 65534 with RegisterUser=nobody: exit 0" test "$HOOK_RC" = 0
+before=$(kernel_snapshot)
+hook --strict -- "${U[@]}"
+check "uid 65534 with RegisterUser=nobody, ovpn3 never registered by root, --strict: exit 1" test "$HOOK_RC" = 1
+check "... the reason: not registered by root" \
+        grep -q 'PermissionDenied: ovpn3 was not registered by root: uid 65534 may only confirm a registration that root made' "$T/hook.err"
+check "... logged" grep -q 'Refused RegisterTunnel of ovpn3 from uid 65534: root registered no such device' "$T/agent-$NS.log"
+assert_eq "... kernel unchanged" "$before" "$(kernel_snapshot)"
+check_fail "... ovpn3 not managed" has_route 10.50.0.0/24
+HOOK_PREFIX=()
+hook --strict -- "${U[@]}" config=/etc/openvpn/server/ovpn3.conf daemon_pid=$$
+check "root registers ovpn3 (as OpenVPN's up hook at start): exit 0" test "$HOOK_RC" = 0
+HOOK_PREFIX=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+hook -- "${U[@]}" config=/dev/zero daemon_pid=1
+check "uid 65534 with RegisterUser=nobody confirms root's registration: exit 0" test "$HOOK_RC" = 0
 check "uid 65534 with RegisterUser=nobody: silent" test ! -s "$T/hook.err"
 check "uid 65534 with RegisterUser=nobody: route in when the hook returns" has_route 10.50.0.0/24
-check "status: ovpn3 registered" jq -e '.devices[] | select(.name == "ovpn3" and .registered)' <<<"$(status)"
+check "status: ovpn3 registered by root, with root's config and daemon_pid (the caller's ignored)" \
+        jq -e --argjson pid $$ '.devices[] | select(.name == "ovpn3" and .registered and .registered_by_uid == 0
+                and .config == "/etc/openvpn/server/ovpn3.conf" and .daemon_pid == $pid)' <<<"$(status)"
 
 tun_add "$NS" ovpn4
 ip -n "$NS" addr add 10.60.0.1/24 dev ovpn4
@@ -310,7 +328,16 @@ hook --strict -- "${U4[@]}"
 check "uid 65533 gid 65533 (not in nogroup), --strict: exit 1" test "$HOOK_RC" = 1
 HOOK_PREFIX=(setpriv --reuid=65533 --regid=65534 --clear-groups)
 hook --strict -- "${U4[@]}"
-check "uid 65533 gid 65534 (nogroup) with RegisterGroup=nogroup: exit 0" test "$HOOK_RC" = 0
+check "uid 65533 gid 65534 (nogroup) with RegisterGroup=nogroup, ovpn4 not registered by root: exit 1" \
+        test "$HOOK_RC" = 1
+check_fail "RegisterGroup, not registered by root: ovpn4 not managed" has_route 10.60.0.0/24
+HOOK_PREFIX=()
+hook --strict -- "${U4[@]}"
+check "root registers ovpn4: exit 0" test "$HOOK_RC" = 0
+HOOK_PREFIX=(setpriv --reuid=65533 --regid=65534 --clear-groups)
+hook --strict -- "${U4[@]}"
+check "uid 65533 gid 65534 (nogroup) with RegisterGroup=nogroup confirms root's registration: exit 0" \
+        test "$HOOK_RC" = 0
 check "RegisterGroup: route in when the hook returns" has_route 10.60.0.0/24
 HOOK_PREFIX=(setpriv --reuid=65534 --regid=65533 --clear-groups)
 hook --strict -- dev=ovpn3 ifconfig_local=10.50.0.1 ifconfig_netmask=255.255.255.0

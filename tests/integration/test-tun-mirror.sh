@@ -34,7 +34,7 @@ arr() { jq -cs . <<<"$(printf '%s\n' "$@")"; }
 
 setup() {
         seed003_uplink --no-forwarding NS GW
-        tun_add "$NS" tunb
+        barrier_tun_add "$NS"
         seed003_tun "$NS" tun0
         tun_add "$NS" vpn0
         ip -n "$NS" addr add 10.20.0.1/24 dev vpn0

@@ -17,7 +17,8 @@ source "$(dirname "$0")/../lib/seed003.sh"
 TRIALS=${TRIALS:-200}
 CONVERGE_MS=${CONVERGE_MS:-3000}
 
-# write_conf FILE [MATCH...] [-- EXTRA INI LINES]: the seed 003 configuration.
+# write_conf FILE [MATCH...] [-- EXTRA INI LINES]: the seed 003 configuration, with pools wide enough for
+# every address this test puts on a tun (a matching tun is ours only when it carries a pool address).
 write_conf() {
         local f=$1 match=()
         shift
@@ -26,7 +27,8 @@ write_conf() {
                 shift
         done
         [[ ${1:-} != -- ]] || shift
-        seed003_config "$f" '[Kernel]' 'Forwarding=enable' '[Tunnels]' "${match[@]}" "$@"
+        seed003_config --pool 10.0.0.0/8 --pool fd00:4242::/32 --pool fd00:5050::/32 "$f" \
+                '[Kernel]' 'Forwarding=enable' '[Tunnels]' "${match[@]}" "$@"
 }
 
 status() { ctl "$1" status --json || true; }     # exit 3 (degraded) is fine: blocked objects are not present
@@ -44,7 +46,7 @@ seed003_uplink --no-forwarding NS GW
 ip netns exec "$NS" sysctl -qw net.ipv4.conf.all.send_redirects=1 \
         net.ipv4.conf.default.send_redirects=1 net.ipv4.conf.eth1.send_redirects=1 >/dev/null
 write_conf "$T/default.conf"
-tun_add "$NS" tunb
+barrier_tun_add "$NS"
 agent_start "$NS" "$T/default.conf"
 tun_add "$NS" tun0
 # Keep the v6 address over down/up, so the v6 route can be checked coming back too.

@@ -18,10 +18,10 @@ NDEL=$((NDEV / 2))
 CONVERGE_MS=${CONVERGE_MS:-30000}
 
 seed003_uplink --no-forwarding NS GW
-seed003_config "$T/scale.conf" '[Kernel]' 'Forwarding=enable'
+seed003_config --pool 10.10.10.0/24 --pool fd00:4242:4242:4242::/64 --pool 100.64.0.0/16 "$T/scale.conf" '[Kernel]' 'Forwarding=enable'
 agent_start "$NS" "$T/scale.conf"
 
-# tun i: 100.64.(i/64).(i%64*4+1)/30, so its tun route is 100.64.(i/64).(i%64*4)/30
+# tun i (in the pool 100.64.0.0/16, which makes it ours): 100.64.(i/64).(i%64*4+1)/30, so its tun route is 100.64.(i/64).(i%64*4)/30
 for ((i = 0; i < NDEV; i++)); do
         echo "tuntap add dev tun$i mode tun"
         echo "link set tun$i up group $((i < NDEL ? 7 : 0))"

@@ -175,7 +175,7 @@ check "no_new_privs is set" grep -qE '^NoNewPrivs:\s+1$' "$status"
 
 assert_eq "the source rule is in" \
         '[{"priority":32765,"src":"10.10.10.0","srclen":24,"table":"vpn","protocol":"vpnpolicy"}]' \
-        "$(rules_json "$NS" 4 vpnpolicy)"
+        "$(source_rules_json "$NS" 4 vpnpolicy)"
 want_routes='[{"dst":"default","gateway":"192.168.1.1","dev":"eth1","type":"unicast","metric":0,"protocol":"vpnpolicy"},
  {"dst":"default","type":"unreachable","metric":4294967295,"protocol":"vpnpolicy"},
  {"dst":"10.10.10.0/24","dev":"tun0","type":"unicast","metric":0,"protocol":"vpnpolicy"}]'
@@ -198,7 +198,7 @@ check "status --json: healthy" eval 'ctl "$NS" status --json | jq -e ".health ==
 info "restore under the restrictions"
 ip -n "$NS" rule del pref 32765 from 10.10.10.0/24
 check "a deleted rule is restored" wait_until 3000 eval \
-        '[[ $(rules_json "$NS" 4 vpnpolicy | jq length) == 1 ]]'
+        '[[ $(source_rules_json "$NS" 4 vpnpolicy | jq length) == 1 ]]'
 ip -n "$NS" route del default via 192.168.1.1 dev eth1 table 200
 wait_until 3000 eval '[[ $(routes_json "$NS" 4 vpn vpnpolicy | jq length) == 3 ]]' || true
 assert_eq "a deleted route is restored" "$want_routes" "$(routes_json "$NS" 4 vpn vpnpolicy)"
@@ -209,7 +209,7 @@ n=$(notify_lines "$NS")
 kill -HUP "$AGENT_PID"
 check "SIGHUP: RELOADING=1 then READY=1" notify_wait "$NS" READY=1 5000 "$n"
 check "the rule moved to priority 32000" wait_until 3000 eval \
-        '[[ $(rules_json "$NS" 4 vpnpolicy | jq -c "map(.priority)") == "[32000]" ]]'
+        '[[ $(source_rules_json "$NS" 4 vpnpolicy | jq -c "map(.priority)") == "[32000]" ]]'
 # A new table name needs a new rt_tables.d line: the daemon may not write it, so without the unit's
 # `ExecReload=+vpnpolicyd --install-names` the reload fails and the old configuration stays.
 write_conf vpnx 32000
@@ -218,18 +218,18 @@ kill -HUP "$AGENT_PID"
 notify_wait "$NS" READY=1 5000 "$n" || true
 check "a new table name without --install-names: reload refused" wait_until 3000 eval \
         '[[ $(ctl "$NS" status --json | jq .counters.reload_failures) == 1 ]]'
-check "... and the old rule stays" eval '[[ $(rules_json "$NS" 4 vpnpolicy | jq -r ".[0].table") == vpn ]]'
+check "... and the old rule stays" eval '[[ $(source_rules_json "$NS" 4 vpnpolicy | jq -r ".[0].table") == vpn ]]'
 check "--install-names as root (ExecReload=+) names vpnx" ns_exec "$NS" "$VPNPOLICYD" --config "$conf" --install-names
 n=$(notify_lines "$NS")
 kill -HUP "$AGENT_PID"
 check "then SIGHUP: READY=1" notify_wait "$NS" READY=1 5000 "$n"
 check "the rule now looks up vpnx" wait_until 3000 eval \
-        '[[ $(rules_json "$NS" 4 vpnpolicy | jq -r ".[0].table") == vpnx ]]'
+        '[[ $(source_rules_json "$NS" 4 vpnpolicy | jq -r ".[0].table") == vpnx ]]'
 check "agent alive" _vpt_alive "$AGENT_PID"
 
 agent_stop TERM
 assert_eq "SIGTERM: exit status 0" 0 "$AGENT_RC"
-check "SIGTERM leaves the rule in place" eval '[[ $(rules_json "$NS" 4 vpnpolicy | jq length) == 1 ]]'
+check "SIGTERM leaves the rule in place" eval '[[ $(source_rules_json "$NS" 4 vpnpolicy | jq length) == 1 ]]'
 
 # ---------------------------------------------------------------------------------------------------------
 # SystemCallFilter=@system-service ~@privileged ~@resources and RestrictAddressFamilies=AF_NETLINK AF_UNIX,
@@ -245,7 +245,7 @@ if command -v strace >/dev/null; then
         check "strace runs the daemon as its child" grep -qx vpnpolicyd "/proc/${daemon:-0}/comm"
         ip -n "$NS" rule del pref 32000 from 10.10.10.0/24
         check "under strace: a deleted rule is restored" wait_until 3000 eval \
-                '[[ $(rules_json "$NS" 4 vpnpolicy | jq length) == 1 ]]'
+                '[[ $(source_rules_json "$NS" 4 vpnpolicy | jq length) == 1 ]]'
         n=$(notify_lines "$NS")
         kill -HUP "$daemon"
         check "under strace: SIGHUP reloads" notify_wait "$NS" READY=1 5000 "$n"

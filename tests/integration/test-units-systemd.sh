@@ -31,7 +31,7 @@ inside() {
                 printf '[Table]\nName=vpn\nId=200\nPriority=%s\n[Pool]\nPrefix=10.10.10.0/24\n[Gateway]\nIPv4=192.168.1.1\nDevice=veth0\n[Kernel]\nForwarding=enable\nSendRedirects=no\n' \
                         "$1" >"$conf"
         }
-        rule_prio() { ip -j rule show | jq -r '.[] | select(.protocol == "vpnpolicy") | .priority' | tr '\n' ' ' | sed 's/ $//'; }
+        rule_prio() { ip -j rule show | jq -r '.[] | select(.protocol == "vpnpolicy" and (has("iif") | not)) | .priority' | tr '\n' ' ' | sed 's/ $//'; }
         mainpid() { systemctl show -p MainPID --value vpnpolicyd.service; }
         prio_is() { test "$(rule_prio)" = "$1"; }
         active() { test "$(systemctl is-active vpnpolicyd.service)" = active; }
@@ -81,7 +81,7 @@ inside() {
 
         write_conf 32000
         chk "systemctl reload (valid config)" systemctl reload vpnpolicyd.service
-        chk "the rule moved to 32000" waitfor 3 sh -c 'test "$(ip -j rule show | jq -r ".[] | select(.protocol == \"vpnpolicy\") | .priority")" = 32000'
+        chk "the rule moved to 32000" waitfor 3 sh -c 'test "$(ip -j rule show | jq -r ".[] | select(.protocol == \"vpnpolicy\" and (has(\"iif\") | not)) | .priority")" = 32000'
         write_conf 32100
         printf 'Bogus=1\n' >>"$conf"
         chk "systemctl reload with an invalid config fails" sh -c '! systemctl reload vpnpolicyd.service'

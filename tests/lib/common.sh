@@ -319,7 +319,7 @@ agent_start() {
         local log=$T/agent-$ns.log nlog=$T/notify-$ns.log
         local n0 t0 pid line ts deadline rc
 
-        mkdir -p "$T/run-$ns"
+        mkdir -p -m 0755 "$T/run-$ns"        # the agent refuses a runtime directory others may write
         _vpt_notify_ensure "$ns" || return 1
         n0=$(_vpt_lines "$nlog")
         echo "=== agent_start $(date +%T.%N) ${_VPT_WRAPPER[*]} $VPNPOLICYD --config $conf $*" >>"$log"
@@ -504,8 +504,15 @@ rules_json() {
         out=$(ip netns exec "$ns" ip -j -d -"$fam" rule show) || return 1
         jq -cS --arg proto "${3:-}" '
                 [.[] | select(if $proto == "" then .protocol != "kernel" else .protocol == $proto end)
-                 | {priority, src: (.src // "all"), srclen: (.srclen // 0), table: (.table // null), protocol}]
+                 | {priority, src: (.src // "all"), srclen: (.srclen // 0), table: (.table // null), protocol}
+                   + (if .iif then {iif} else {} end)]
                 | sort' <<<"$out"
+}
+
+# source_rules_json NS FAMILY [PROTOCOL]: rules_json without the rules by input device ("iif tun0", which the
+# agent adds for each tunnel).
+source_rules_json() {
+        rules_json "$@" | jq -c '[.[] | select(has("iif") | not)]'
 }
 
 # routes_json NS FAMILY TABLE [PROTO]: the routes of TABLE (a missing table is empty), optionally only

@@ -134,8 +134,14 @@ expect_routes() {
 table200_has() { [[ -n $(ip -n "$1" route show table 200 "$2") ]]; }
 table200_lacks() { [[ -z $(ip -n "$1" route show table 200 "$2") ]]; }
 
+# barrier_tun_add NS: the tun "tunb" for barrier: a pool host address (no route of its own) makes it one of
+# the agent's tunnels.
+barrier_tun_add() {
+        tun_add "$1" tunb && ip -n "$1" addr add 10.10.10.254/32 dev tunb
+}
+
 # barrier NS: prove the agent has handled every event so far (it handles them in order): an address on the
-# managed tun "tunb" (the test made it) gets its route in table 200, and loses it again.
+# managed tun "tunb" (barrier_tun_add made it) gets its route in table 200, and loses it again.
 barrier() {
         local ns=$1
         ip -n "$ns" addr add 10.254.254.1/30 dev tunb

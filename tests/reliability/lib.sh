@@ -96,7 +96,7 @@ rel_flush() {
 agent_spawn() {
         local ns=$1 conf=$2
         shift 2
-        mkdir -p "$T/run-$ns"
+        mkdir -p -m 0755 "$T/run-$ns"        # the agent refuses a runtime directory others may write
         _vpt_notify_ensure "$ns" || return 1
         echo "=== agent_spawn $(date +%T.%N) $VPNPOLICYD --config $conf $*" >>"$T/agent-$ns.log"
         NOTIFY_SOCKET=$T/notify-$ns.sock ip netns exec "$ns" "${_VPT_WRAPPER[@]}" "$VPNPOLICYD" \

@@ -17,8 +17,9 @@
  *         closed_by_agent KIND N           (per kind: how many the agent closed, with or without answer)
  *         reply KIND ERROR N with_reason N (per kind and error name; "ok" for a reply without error)
  *         unanswered KIND N
- *   vlstress probe SOCKET --interval-ms MS --duration-ms MS
- *       GetStatus on a fresh connection every interval (as vpnpolicyctl does); prints
+ *   vlstress probe SOCKET --interval-ms MS --duration-ms MS [--request JSON]
+ *       GetStatus (or the request JSON, e.g. a RegisterTunnel) on a fresh connection every interval (as
+ *       vpnpolicyctl does); prints
  *         probe ok N fail N max_ms X p50_ms X
  *       (fail: no reply within 2 s, a refused connection, or an error reply).
  */
@@ -271,9 +272,9 @@ static int cmd_clients(const char *path, int counts[N_KINDS], unsigned hold_ms) 
 }
 
 /* One GetStatus on a fresh blocking connection, 2 s bound; returns 0 and the latency, or -1. */
-static int probe_once(const char *path, uint64_t *ms) {
-        static const char req[] = "{\"method\":\"io.vpnpolicy.GetStatus\",\"parameters\":{}}";
+static int probe_once(const char *path, const char *req, uint64_t *ms) {
         static char buf[1 << 20];
+        size_t req_size = strlen(req) + 1; /* with the NUL that ends it */
         uint64_t t0 = now_ms();
         size_t got = 0;
         int fd = connect_to(path, true), ok = -1;
@@ -283,7 +284,7 @@ static int probe_once(const char *path, uint64_t *ms) {
                 return -1;
         p.fd = fd;
         p.events = POLLOUT;
-        if (poll(&p, 1, 2000) != 1 || send(fd, req, sizeof(req), MSG_NOSIGNAL) != (ssize_t) sizeof(req))
+        if (poll(&p, 1, 2000) != 1 || send(fd, req, req_size, MSG_NOSIGNAL) != (ssize_t) req_size)
                 goto out;
         for (;;) {
                 int64_t left = 2000 - (int64_t) (now_ms() - t0);
@@ -314,14 +315,14 @@ static int cmp_u64(const void *a, const void *b) {
         return x < y ? -1 : x > y;
 }
 
-static int cmd_probe(const char *path, unsigned interval_ms, unsigned duration_ms) {
+static int cmd_probe(const char *path, const char *req, unsigned interval_ms, unsigned duration_ms) {
         uint64_t end = now_ms() + duration_ms, *lat = calloc(100000, sizeof(uint64_t)), max = 0;
         unsigned ok = 0, fail = 0;
 
         while (now_ms() < end && ok < 100000) {
                 uint64_t t0 = now_ms(), ms;
 
-                if (probe_once(path, &ms) == 0) {
+                if (probe_once(path, req, &ms) == 0) {
                         lat[ok++] = ms;
                         if (ms > max)
                                 max = ms;
@@ -341,6 +342,7 @@ static int cmd_probe(const char *path, unsigned interval_ms, unsigned duration_m
 int main(int argc, char **argv) {
         int counts[N_KINDS] = {};
         unsigned hold_ms = 3000, interval_ms = 100, duration_ms = 1000;
+        const char *request = "{\"method\":\"io.vpnpolicy.GetStatus\",\"parameters\":{}}";
 
         raise_nofile();
         if (argc < 3) {
@@ -367,6 +369,8 @@ int main(int argc, char **argv) {
                         interval_ms = v;
                 else if (!strcmp(o, "--duration-ms"))
                         duration_ms = v;
+                else if (!strcmp(o, "--request"))
+                        request = argv[i + 1];
                 else {
                         fprintf(stderr, "vlstress: unknown option %s\n", o);
                         return 2;
@@ -375,7 +379,7 @@ int main(int argc, char **argv) {
         if (!strcmp(argv[1], "clients"))
                 return cmd_clients(argv[2], counts, hold_ms);
         if (!strcmp(argv[1], "probe"))
-                return cmd_probe(argv[2], interval_ms, duration_ms);
+                return cmd_probe(argv[2], request, interval_ms, duration_ms);
         fprintf(stderr, "vlstress: unknown command %s\n", argv[1]);
         return 2;
 }

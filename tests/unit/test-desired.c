@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include "desired.h"
+#include "macro.h"
 #include "strv.h"
 #include "tests.h"
 
@@ -16,116 +17,103 @@ static Prefix P(const char *s) {
         return p;
 }
 
-static Config config(void) {
-        static Prefix pools[2];
-        static char *match[] = { (char *) "tun*", NULL };
-        Config c = {
+static GatewayConfig gateways[1];
+static Prefix pools[2];
+
+static PolicyConfig policy(void) {
+        PolicyConfig p = {
+                .name = (char *) "vpn",
                 .table_name = (char *) "vpn",
                 .table_id = 200,
                 .priority = 32765,
                 .pools = pools,
                 .n_pools = 2,
-                .has_gateway4 = true,
-                .has_gateway6 = true,
-                .tunnel_match = match,
-                .mirror_routes = true,
-                .fail_closed = true,
+                .gateways = gateways,
+                .n_gateways = 1,
         };
 
         pools[0] = P("10.10.10.0/24");
         pools[1] = P("fd00:4242:4242:4242::/64");
-        ASSERT(addr_parse(AF_INET, "192.168.1.1", NULL, &c.gateway4) >= 0);
-        ASSERT(addr_parse(AF_INET6, "fd00:1010:1010:1010::1", NULL, &c.gateway6) >= 0);
-        return c;
+        gateways[0] = (GatewayConfig) { .name = (char *) "gateway", .has_ipv4 = true, .has_ipv6 = true };
+        ASSERT(addr_parse(AF_INET, "192.168.1.1", NULL, &gateways[0].ipv4) >= 0);
+        ASSERT(addr_parse(AF_INET6, "fd00:1010:1010:1010::1", NULL, &gateways[0].ipv6) >= 0);
+        return p;
 }
 
-static size_t count_role(const DesiredObject *d, size_t n, ObjectRole role, int family) {
-        size_t k = 0;
+static Config config(PolicyConfig *p) {
+        static char *match[] = { (char *) "tun*", NULL };
 
-        for (size_t i = 0; i < n; i++)
-                if (d[i].role == role && d[i].obj.family == family)
-                        k++;
-        return k;
+        return (Config) {
+                .tunnel_match = match,
+                .mirror_routes = true,
+                .fail_closed = true,
+                .policies = p,
+                .n_policies = 1,
+        };
 }
 
 static void test_base(void) {
-        Config c = config();
-        DesiredObject d[16];
-        size_t n;
+        PolicyConfig p = policy();
+        Object o;
 
-        ASSERT(desired_base_max(&c) <= 16);
-        n = desired_base(&c, 0, 211, d);
-        ASSERT(n == 6);
-        for (int f = AF_INET; f <= AF_INET6; f += AF_INET6 - AF_INET) {
-                ASSERT(count_role(d, n, ROLE_SOURCE_RULE, f) == 1);
-                ASSERT(count_role(d, n, ROLE_DEFAULT_ROUTE, f) == 1);
-                ASSERT(count_role(d, n, ROLE_FAIL_CLOSED, f) == 1);
-        }
-        for (size_t i = 0; i < n; i++) {
-                ASSERT(d[i].obj.protocol == 211 && d[i].obj.table == 200 && !d[i].blocked);
-                if (d[i].role == ROLE_FAIL_CLOSED)
-                        ASSERT(d[i].obj.type == RTN_UNREACHABLE && d[i].obj.priority == UINT32_MAX);
-                if (d[i].role == ROLE_DEFAULT_ROUTE)
-                        ASSERT(d[i].obj.priority == (d[i].obj.family == AF_INET6 ? 1024U : 0U));
-                if (d[i].role == ROLE_SOURCE_RULE)
-                        ASSERT(d[i].obj.priority == 32765);
-        }
+        o = desired_source_rule(&p, &pools[0], 211);
+        ASSERT(o.kind == OBJECT_RULE && o.table == 200 && o.priority == 32765 && o.protocol == 211);
+        ASSERT(prefix_equal(&o.prefix, &pools[0]) && !o.iifname[0]);
+
+        o = desired_default_route(&p, AF_INET6, &gateways[0].ipv6, 0, 211);
+        ASSERT(o.priority == 1024U && o.has_gateway && o.oif == 0 && o.type == RTN_UNICAST);
+        o = desired_default_route(&p, AF_INET, &gateways[0].ipv4, 7, 211);
+        ASSERT(o.priority == 0 && o.oif == 7 && o.table == 200 && o.prefix.prefixlen == 0);
+
+        o = desired_fail_closed(&p, AF_INET, 211);
+        ASSERT(o.type == RTN_UNREACHABLE && o.priority == UINT32_MAX && !o.has_gateway);
 }
 
-static void test_base_variants(void) {
-        Config c = config();
-        DesiredObject d[16];
-        size_t n;
+/* One rule per tunnel and family, keyed by the device name: two tunnels never share a key, and a rule
+ * with a device is never the same object as a source rule. */
+static void test_iif_rule(void) {
+        PolicyConfig p = policy();
+        Object a = desired_iif_rule(&p, AF_INET, "tun0", 211), b = desired_iif_rule(&p, AF_INET, "tun1", 211);
+        Object all = { .kind = OBJECT_RULE, .family = AF_INET, .table = 200, .priority = 32765, .protocol = 211,
+                       .prefix = { .family = AF_INET } };
+        ObjectKey ka = object_key(&a), kb = object_key(&b), kall = object_key(&all);
+        char text[OBJECT_STRLEN];
 
-        c.fail_closed = false;
-        n = desired_base(&c, 0, 211, d);
-        ASSERT(n == 4 && count_role(d, n, ROLE_FAIL_CLOSED, AF_INET) == 0);
-
-        /* Device= configured but absent: wanted, and blocked with a reason. */
-        n = desired_base(&c, -1, 211, d);
-        for (size_t i = 0; i < n; i++)
-                ASSERT((d[i].role == ROLE_DEFAULT_ROUTE) == (d[i].blocked != NULL));
-        n = desired_base(&c, 7, 211, d);
-        for (size_t i = 0; i < n; i++)
-                if (d[i].role == ROLE_DEFAULT_ROUTE)
-                        ASSERT(d[i].obj.oif == 7);
-
-        /* A v4-only setup: no v6 fail-closed route; the v6 gateway's route is kept. */
-        c = config();
-        c.n_pools = 1;
-        n = desired_base(&c, 0, 211, d);
-        ASSERT(count_role(d, n, ROLE_FAIL_CLOSED, AF_INET6) == 0);
-        ASSERT(count_role(d, n, ROLE_FAIL_CLOSED, AF_INET) == 1);
-        ASSERT(count_role(d, n, ROLE_SOURCE_RULE, AF_INET6) == 0);
+        ASSERT(streq(a.iifname, "tun0") && a.prefix.prefixlen == 0 && a.table == 200);
+        ASSERT(memcmp(&ka, &kb, sizeof(ka)) != 0);
+        ASSERT(memcmp(&ka, &kall, sizeof(ka)) != 0);
+        ASSERT_STREQ(object_to_string(&a, NULL, text), "from all iif tun0 lookup 200 pref 32765 proto 211");
 }
 
 static void test_tunnel_match(void) {
-        Config c = config();
+        PolicyConfig p = policy();
+        Config c = config(&p);
 
         ASSERT(desired_link_matches(&c, "tun", "tun0"));
         ASSERT(desired_link_matches(&c, "ovpn-dco", "tun12"));
         ASSERT(!desired_link_matches(&c, "veth", "tun0"));      /* kind matters, not only the name */
         ASSERT(!desired_link_matches(&c, "tun", "vpn0"));
         ASSERT(!desired_link_matches(&c, "", "tun0"));
+        ASSERT(desired_link_matches(&c, "wireguard", "tun3"));
 }
 
 static void test_tun_route(void) {
-        Config c = config();
         Prefix s4 = P("10.10.10.0/24"), s6 = P("fd00:4242:4242:4242::/64"), ll = P("fe80::/64");
         Prefix host = P("10.10.10.1/32"), peer = P("10.8.0.2/32");
         Object o;
 
-        ASSERT(desired_tun_route(&c, 4, AF_INET, &s4, false, 211, &o));
+        ASSERT(desired_tun_route(200, 4, AF_INET, &s4, false, 211, &o));
         ASSERT(o.oif == 4 && o.scope == RT_SCOPE_LINK && !o.has_gateway && o.priority == 0 && o.table == 200);
-        ASSERT(desired_tun_route(&c, 4, AF_INET6, &s6, false, 211, &o));
+        ASSERT(desired_tun_route(200, 4, AF_INET6, &s6, false, 211, &o));
         ASSERT(o.priority == IPV6_CONNECTED_METRIC && o.scope == RT_SCOPE_UNIVERSE);
-        ASSERT(!desired_tun_route(&c, 4, AF_INET6, &ll, false, 211, &o));
-        ASSERT(!desired_tun_route(&c, 4, AF_INET, &host, false, 211, &o));
-        ASSERT(desired_tun_route(&c, 4, AF_INET, &peer, true, 211, &o));
+        ASSERT(!desired_tun_route(200, 4, AF_INET6, &ll, false, 211, &o));
+        ASSERT(!desired_tun_route(200, 4, AF_INET, &host, false, 211, &o));
+        ASSERT(desired_tun_route(200, 4, AF_INET, &peer, true, 211, &o));
 }
 
 static void test_mirror(void) {
-        Config c = config();
+        PolicyConfig p = policy();
+        Config c = config(&p);
         Object main_route = {
                 .kind = OBJECT_ROUTE, .family = AF_INET, .table = RT_TABLE_MAIN, .prefix = P("172.16.1.0/24"),
                 .protocol = RTPROT_BOOT, .type = RTN_UNICAST, .oif = 4, .has_gateway = true, .has_prefsrc = true,
@@ -133,19 +121,47 @@ static void test_mirror(void) {
         Object o;
 
         ASSERT(addr_parse(AF_INET, "10.10.10.2", NULL, &main_route.gateway) >= 0);
-        ASSERT(desired_mirror_route(&c, &main_route, 211, &o));
+        ASSERT(desired_mirror_route(&c, &p, &main_route, 211, &o));
         ASSERT(o.table == 200 && o.protocol == 211 && o.oif == 4 && o.has_gateway && !o.has_prefsrc);
         ASSERT(memcmp(&o.gateway, &main_route.gateway, sizeof(o.gateway)) == 0);
 
         main_route.protocol = RTPROT_KERNEL;
-        ASSERT(!desired_mirror_route(&c, &main_route, 211, &o));
+        ASSERT(!desired_mirror_route(&c, &p, &main_route, 211, &o));
         main_route.protocol = RTPROT_STATIC;
         c.mirror_routes = false;
-        ASSERT(!desired_mirror_route(&c, &main_route, 211, &o));
+        ASSERT(!desired_mirror_route(&c, &p, &main_route, 211, &o));
         c.mirror_routes = true;
         main_route.family = AF_INET6;
         main_route.prefix = P("fe80::/64");
-        ASSERT(!desired_mirror_route(&c, &main_route, 211, &o));
+        ASSERT(!desired_mirror_route(&c, &p, &main_route, 211, &o));
+}
+
+/* What covers the default route or the gateway is a client tunnel's redirect-gateway: never copied. */
+static void test_mirror_never_default(void) {
+        static const char *const refused[] = {
+                "0.0.0.0/0", "0.0.0.0/1", "128.0.0.0/1", "192.168.0.0/16", "192.168.1.1/32",
+                "::/0", "::/3", "2000::/4", "3000::/4", "fc00::/7", "fd00:1010:1010:1010::/64",
+        };
+        static const char *const copied[] = { "10.0.0.0/8", "64.0.0.0/2", "2001:db8::/32", "fd00:9::/48" };
+        PolicyConfig p = policy();
+        Config c = config(&p);
+        Object main_route = { .kind = OBJECT_ROUTE, .table = RT_TABLE_MAIN, .protocol = RTPROT_STATIC,
+                              .type = RTN_UNICAST, .oif = 4 };
+        Object o;
+
+        for (size_t i = 0; i < ELEMENTSOF(refused); i++) {
+                main_route.prefix = P(refused[i]);
+                main_route.family = main_route.prefix.family;
+                if (desired_mirror_route(&c, &p, &main_route, 211, &o)) {
+                        fprintf(stderr, "%s was copied\n", refused[i]);
+                        ASSERT(false);
+                }
+        }
+        for (size_t i = 0; i < ELEMENTSOF(copied); i++) {
+                main_route.prefix = P(copied[i]);
+                main_route.family = main_route.prefix.family;
+                ASSERT(desired_mirror_route(&c, &p, &main_route, 211, &o));
+        }
 }
 
 static void test_keys(void) {
@@ -169,10 +185,11 @@ static void test_keys(void) {
 
 int main(void) {
         RUN(test_base);
-        RUN(test_base_variants);
+        RUN(test_iif_rule);
         RUN(test_tunnel_match);
         RUN(test_tun_route);
         RUN(test_mirror);
+        RUN(test_mirror_never_default);
         RUN(test_keys);
         TESTS_DONE();
 }

@@ -200,6 +200,31 @@ static void test_foreach(void) {
         /* After the corrupt line iproute2 reads nothing: 202 is free. */
         ASSERT(rt_names_find_clash(dir, "rt_tables", 202, "mine", NULL, NULL) == 0);
 
+        /* A FIFO dropped into the .d directory is refused, never opened for a blocking read; a directory
+         * named NAME.conf reads as empty, as it does for iproute2. */
+        setup();
+        mkdir_at("rt_tables.d");
+        mkdir_at("rt_tables.d/dir.conf");
+        write_at("rt_tables.d/z.conf", "200 z\n");
+        seen = (Seen) {};
+        ASSERT(rt_names_foreach(dir, "rt_tables", false, on_name, &seen) == 0);
+        ASSERT(seen.n == 1 && streq(seen.names[0], "z"));
+        ASSERT(mkfifo(at("rt_tables.d/fifo.conf"), 0644) == 0);
+        ASSERT_INT(rt_names_foreach(dir, "rt_tables", false, on_name, &seen), -EBADFD);
+        ASSERT_INT(rt_names_find_clash(dir, "rt_tables", 200, "vpn", NULL, NULL), -EBADFD);
+
+        /* An embedded NUL ends its line, as it ends sscanf()'s input in iproute2. */
+        setup();
+        {
+                static const char text[] = "201 a\0junk\n202 b\n";
+                FILE *f = fopen(at("rt_tables"), "we");
+
+                ASSERT(f && fwrite(text, 1, sizeof(text) - 1, f) == sizeof(text) - 1 && fclose(f) == 0);
+        }
+        seen = (Seen) {};
+        ASSERT(rt_names_foreach(dir, "rt_tables", false, on_name, &seen) == 0);
+        ASSERT(seen.n == 2 && streq(seen.names[0], "a") && seen.ids[1] == 202);
+
         /* A file where the directory should be is no directory to iproute2, not an error. */
         setup();
         write_at("rt_tables.d", "200 not-a-dir\n");

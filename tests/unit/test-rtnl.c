@@ -67,6 +67,9 @@ static void test_rule_round_trip(void) {
         r = (Object) { .kind = OBJECT_RULE, .family = AF_INET6, .table = 200, .priority = 1,
                        .prefix = P("fd00:4242:4242:4242::/64"), .protocol = 211 };
         round_trip(&r);
+        r = (Object) { .kind = OBJECT_RULE, .family = AF_INET6, .table = 200, .priority = 32765,
+                       .prefix = { .family = AF_INET6 }, .protocol = 211, .iifname = "tun15" };
+        round_trip(&r);
 }
 
 static void test_route_round_trip(void) {
@@ -99,7 +102,12 @@ static void test_rule_kernel_shape(void) {
         ASSERT(rule_from_netlink(nlh, &o) >= 0);
         ASSERT(o.priority == 32766 && o.table == RT_TABLE_MAIN && o.prefix.prefixlen == 0);
 
+        /* "iif tun0": a rule of the kind we make for tunnels, its device part of its identity. */
         mnl_attr_put_strz(nlh, FRA_IIFNAME, "tun0");
+        ASSERT(rule_from_netlink(nlh, &o) >= 0);
+        ASSERT(streq(o.iifname, "tun0") && o.prefix.prefixlen == 0);
+        /* ... but never together with an output device. */
+        mnl_attr_put_strz(nlh, FRA_OIFNAME, "eth0");
         ASSERT(rule_from_netlink(nlh, &o) == -EOPNOTSUPP);
 
         nlh = header(RTM_NEWRULE);
