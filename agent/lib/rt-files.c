@@ -216,56 +216,16 @@ int rt_names_find_clash(const char *dir, const char *map, uint32_t id, const cha
         return r;
 }
 
-/* Reads a file of at most RT_FILES_MAX_SIZE bytes; a larger one is -EFBIG. */
-static int read_small_file(const char *path, char **ret) {
-        _cleanup_(closep) int fd = -EBADF;
-        _cleanup_(freep) char *buf = NULL;
-        size_t n = 0;
+/* Our file, or what sits in its place: a regular file of at most RT_FILES_MAX_SIZE bytes. Anything else
+ * (larger, a directory, a FIFO) is not ours: -EEXIST. */
+static int read_ours(const char *path, char **ret) {
+        int r = read_file_regular(path, RT_FILES_MAX_SIZE, ret, NULL);
 
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return negative_errno();
-        buf = malloc(RT_FILES_MAX_SIZE + 1);
-        if (!buf)
-                return -ENOMEM;
-
-        for (;;) {
-                ssize_t k = read(fd, buf + n, RT_FILES_MAX_SIZE + 1 - n);
-
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return negative_errno();
-                if (k == 0)
-                        break;
-                n += (size_t) k;
-                if (n > RT_FILES_MAX_SIZE)
-                        return -EFBIG;
-        }
-        buf[n] = '\0';
-
-        *ret = TAKE_PTR(buf);
-        return 0;
+        return IN_SET(r, -EFBIG, -EISDIR, -EBADFD) ? -EEXIST : r;
 }
 
 static bool content_is_ours(const char *content) {
         return strncmp(content, RT_FILES_HEADER, strlen(RT_FILES_HEADER)) == 0;
-}
-
-static int write_all(int fd, const char *s) {
-        size_t n = strlen(s);
-
-        while (n > 0) {
-                ssize_t k = write(fd, s, n);
-
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return negative_errno();
-                s += k;
-                n -= (size_t) k;
-        }
-        return 0;
 }
 
 static int fsync_path(const char *path) {
@@ -296,7 +256,7 @@ static int write_atomic(const char *dir, const char *name, const char *content) 
         if (fchmod(fd, 0644) < 0)
                 r = negative_errno();
         if (r >= 0)
-                r = write_all(fd, content);
+                r = write_all(fd, content, strlen(content));
         if (r >= 0 && fsync(fd) < 0)
                 r = negative_errno();
         if (r >= 0 && close(TAKE_FD(fd)) < 0)
@@ -331,9 +291,7 @@ static int install_one(const char *dir, const char *map, uint32_t id, const char
         if (r < 0)
                 return r;
 
-        r = read_small_file(path, &old);
-        if (r == -EFBIG)
-                return -EEXIST;
+        r = read_ours(path, &old);
         if (r < 0 && r != -ENOENT)
                 return r;
         if (old && streq(old, content))
@@ -384,13 +342,13 @@ static int remove_one(const char *dir, const char *map) {
         if (asprintf(&path, "%s/%s.d/%s", dir, map, RT_FILES_OURS) < 0)
                 return -ENOMEM;
 
-        r = read_small_file(path, &old);
+        r = read_ours(path, &old);
         if (r == -ENOENT)
                 return 0;
-        if (r == -EFBIG || (r >= 0 && !content_is_ours(old)))
-                return -EEXIST;
         if (r < 0)
                 return r;
+        if (!content_is_ours(old))
+                return -EEXIST;
 
         if (unlink(path) < 0)
                 return errno == ENOENT ? 0 : negative_errno();

@@ -288,6 +288,18 @@ static void test_install_refuses(void) {
         ASSERT(rt_files_remove(dir) == -EEXIST);
         ASSERT(exists_at("rt_tables.d/vpnpolicy.conf"));
 
+        /* Nor is a FIFO or a directory in its place: refused without blocking, left alone. */
+        setup();
+        mkdir_at("rt_tables.d");
+        ASSERT(mkfifo(at("rt_tables.d/vpnpolicy.conf"), 0644) == 0);
+        ASSERT(rt_files_install(dir, 200, "vpn", VPNPOLICY_PROTO, VPNPOLICY_PROTO_NAME) == -EEXIST);
+        ASSERT(rt_files_remove(dir) == -EEXIST);
+        ASSERT(exists_at("rt_tables.d/vpnpolicy.conf"));
+        setup();
+        mkdir_at("rt_tables.d");
+        mkdir_at("rt_tables.d/vpnpolicy.conf");
+        ASSERT(rt_files_install(dir, 200, "vpn", VPNPOLICY_PROTO, VPNPOLICY_PROTO_NAME) == -EEXIST);
+
         /* Invalid names never reach a file. */
         setup();
         ASSERT(rt_files_install(dir, 200, "v p n", VPNPOLICY_PROTO, VPNPOLICY_PROTO_NAME) == -EINVAL);
