@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include "conf-files.h"
 #include "ctl-doctor.h"
 #include "fs-util.h"
 #include "parse-util.h"
@@ -14,8 +15,6 @@
 
 /* The doctor's host checks: iproute2's names for our table and protocol, and the network managers that
  * delete what they did not create. Files are read as best we can; what is absent is skipped. */
-
-#define IPROUTE2_DIR_VENDOR "/usr/share/iproute2"
 
 static const int families[] = { AF_INET, AF_INET6 };
 
@@ -122,12 +121,6 @@ static bool path_exists(const char *path) {
         return lstat(path, &st) >= 0;
 }
 
-static int conf_filter(const struct dirent *de) {
-        size_t n = strlen(de->d_name);
-
-        return de->d_name[0] != '.' && n > 5 && streq(de->d_name + n - 5, ".conf");
-}
-
 static int strcmp_ptr(const void *a, const void *b) {
         return strcmp(*(char *const *) a, *(char *const *) b);
 }
@@ -139,15 +132,12 @@ static char **dropins_collect(const char *const *dirs, size_t n_dirs) {
         char **paths = NULL;
 
         for (size_t d = 0; d < n_dirs; d++) {
-                struct dirent **des = NULL;
-                int n = scandir(dirs[d], &des, conf_filter, alphasort);
+                _cleanup_strv_free_ char **here = NULL;
 
-                for (int i = 0; i < n; i++) {
-                        if (!strv_contains(names, des[i]->d_name))
-                                (void) strv_extend(&names, des[i]->d_name);
-                        free(des[i]);
-                }
-                free(des);
+                (void) conf_files_list(dirs[d], &here);
+                STRV_FOREACH(name, here)
+                        if (!strv_contains(names, *name))
+                                (void) strv_extend(&names, *name);
         }
         if (names)
                 qsort(names, strv_length(names), sizeof(char *), strcmp_ptr);

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include "ctl-doctor.h"
+#include "ctl-notation.h"
 #include "desired.h"
 #include "rt-files.h"
 #include "rtnl.h"
@@ -147,17 +148,17 @@ static bool tun_client(const AddressInfo *a, unsigned n, InAddrUnion *ret) {
 
 static void rp_filter_finding(Doctor *d, const LinkInfo *tun, const InAddrUnion *c, const InAddrUnion *dst) {
         FibPacket back = { .family = AF_INET, .src = *dst, .dst = *c, .iif = "lo" };
-        char a[ADDR_STRLEN], b[ADDR_STRLEN], s[FIB_STRLEN], name[RT_NAME_STRLEN], key[IFNAMSIZ];
+        char a[ADDR_STRLEN], b[ADDR_STRLEN], s[NOTATION_STRLEN], name[RT_NAME_STRLEN], key[IFNAMSIZ];
         FibVerdict v;
         json_t *f;
 
         /* The reverse lookup of fib_validate_source() (net/ipv4/fib_frontend.c): the packet's source as
          * destination, its destination as source, as a local lookup. */
-        fib_walk(d->kernel, &back, &v);
+        fib_walk(&d->kernel->fib, &back, &v);
         f = doctor_add(d, SEVERITY_ERROR, "rp-filter", "strict reverse-path filtering on %s (rp_filter = 1) drops "
                        "pool traffic from %s to %s: the route back to %s is %s%s%s, not via %s", tun->name,
                        addr_to_string(AF_INET, c, a), addr_to_string(AF_INET, dst, b), a,
-                       v.route ? fib_route_to_string(d->kernel, v.route, s) : "missing",
+                       v.route ? notation_route(d->kernel, v.route, s) : "missing",
                        v.route ? " in table " : "", v.route ? ctl_table_name(d->kernel, v.route->table, name) : "",
                        tun->name);
         finding_fix(f, "sysctl -w net.ipv4.conf.%s.rp_filter=2", sysctl_dev(tun->name, key));
@@ -215,8 +216,8 @@ int check_rp_filter(Doctor *d) {
 static const FibRule *pool_rule(const Doctor *d, const Prefix *pool) {
         const FibRule *found = NULL;
 
-        for (size_t i = 0; i < d->kernel->n_rules; i++) {
-                const FibRule *r = &d->kernel->rules[i];
+        for (size_t i = 0; i < d->kernel->fib.n_rules; i++) {
+                const FibRule *r = &d->kernel->fib.rules[i];
 
                 if (r->action == FR_ACT_TO_TBL && r->table == d->config->policies[0].table_id && prefix_equal(&r->src, pool) &&
                     (!found || r->protocol == VPNPOLICY_PROTO))
@@ -236,18 +237,18 @@ static void pool_packet(const Doctor *d, const Prefix *pool, FibPacket *ret) {
 }
 
 static void shadow_finding(Doctor *d, const Prefix *pool, const FibPacket *p, const FibVerdict *v) {
-        char s[FIB_STRLEN], full[FIB_STRLEN], pfx[PREFIX_STRLEN], src[ADDR_STRLEN], dst[ADDR_STRLEN];
+        char s[NOTATION_STRLEN], full[NOTATION_STRLEN], pfx[PREFIX_STRLEN], src[ADDR_STRLEN], dst[ADDR_STRLEN];
         bool ours_table = v->rule->action == FR_ACT_TO_TBL && v->rule->table == d->config->policies[0].table_id;
         json_t *f;
 
         f = doctor_add(d, ours_table ? SEVERITY_INFO : SEVERITY_ERROR, "source-rule",
                        "the foreign rule %u: %s comes before ours (preference %u) and %s traffic of pool %s "
-                       "(%s to %s)", v->rule->priority, fib_rule_to_string(d->kernel, v->rule, false, s),
+                       "(%s to %s)", v->rule->priority, notation_rule(d->kernel, v->rule, false, s),
                        d->config->policies[0].priority, ours_table ? "also sends to our table the" : "takes the",
                        prefix_to_string(pool, pfx), addr_to_string(p->family, &p->src, src),
                        addr_to_string(p->family, &p->dst, dst));
         finding_fix(f, "ip %s rule del %s", ip_family_flag(pool->family),
-                    fib_rule_to_string(d->kernel, v->rule, true, full));
+                    notation_rule(d->kernel, v->rule, true, full));
         if (!ours_table && v->rule->priority > 1)
                 finding_fix(f, "or put ours first: [Table] Priority=%u in %s", v->rule->priority - 1, d->config_path);
 }
@@ -268,7 +269,7 @@ static void source_rule_pool(Doctor *d, const Prefix *pool) {
                 fix_start_agent(d, f, what);
         }
         pool_packet(d, pool, &p);
-        fib_walk(d->kernel, &p, &v);
+        fib_walk(&d->kernel->fib, &p, &v);
         if (v.rule && v.rule->protocol != VPNPOLICY_PROTO && v.rule->protocol != RTPROT_KERNEL &&
             v.rule->priority <= d->config->policies[0].priority)
                 shadow_finding(d, pool, &p, &v);
@@ -288,7 +289,7 @@ static const Prefix *first_pool(const Config *c, int family) {
 }
 
 static void default_route_missing(Doctor *d, int family, const FibRoute *rt) {
-        char s[FIB_STRLEN], gw[ADDR_STRLEN], what[256];
+        char s[NOTATION_STRLEN], gw[ADDR_STRLEN], what[256];
         json_t *f;
 
         snprintf(what, sizeof(what), "`ip %s route add default via %s table %s proto %s`", ip_family_flag(family),
@@ -296,7 +297,7 @@ static void default_route_missing(Doctor *d, int family, const FibRoute *rt) {
         if (rt) {
                 f = doctor_add(d, SEVERITY_ERROR, "default-route", "table %s has no %s default route via the "
                                "gateway, only %s: pool traffic is dropped", d->config->policies[0].table_name,
-                               family_name(family), fib_route_to_string(d->kernel, rt, s));
+                               family_name(family), notation_route(d->kernel, rt, s));
                 finding_fix(f, "ip link show (is the gateway's device up?); vpnpolicyctl doctor lists the gateway's state");
         } else
                 f = doctor_add(d, SEVERITY_ERROR, "default-route", "table %s has no %s route for pool traffic: "
@@ -315,7 +316,7 @@ static void default_route_family(Doctor *d, int family) {
         if (!pool || !config_gateway(d->config, family))
                 return;
         pool_packet(d, pool, &p);
-        rt = fib_table_lookup(d->kernel, d->config->policies[0].table_id, &p);
+        rt = fib_table_lookup(&d->kernel->fib, d->config->policies[0].table_id, &p);
         if (!rt || rt->type == RTN_THROW || (rt->type != RTN_UNICAST && rt->dst.prefixlen == 0)) {
                 default_route_missing(d, family, rt && rt->type != RTN_THROW ? rt : NULL);
                 return;
@@ -363,12 +364,12 @@ static bool route_is_default_route(const Doctor *d, const FibRoute *rt) {
 }
 
 static void conflict_finding(Doctor *d, const FibRoute *rt) {
-        char s[FIB_STRLEN], a[PREFIX_STRLEN], dev[IFNAMSIZ];
+        char s[NOTATION_STRLEN], a[PREFIX_STRLEN], dev[IFNAMSIZ];
         json_t *f;
 
         f = doctor_add(d, SEVERITY_WARNING, "conflict", "the foreign route %s in table %s takes the place of "
                        "vpnpolicyd's own (same destination and metric, the kernel refuses a second): it works, "
-                       "but nothing restores it", fib_route_to_string(d->kernel, rt, s), d->config->policies[0].table_name);
+                       "but nothing restores it", notation_route(d->kernel, rt, s), d->config->policies[0].table_name);
         /* NLM_F_REPLACE swaps it in place: no moment without a route, and from then on it is ours. */
         finding_fix(f, "ip %s route replace %s%s%s%s%s table %s metric %u proto %s", ip_family_flag(rt->family),
                     rt->dst.prefixlen == 0 ? "default" : prefix_to_string(&rt->dst, a),
@@ -381,8 +382,8 @@ static void conflict_finding(Doctor *d, const FibRoute *rt) {
 int check_conflicts(Doctor *d) {
         _cleanup_strv_free_ char **tuns = doctor_tunnels(d);
 
-        for (size_t i = 0; i < d->kernel->n_routes; i++) {
-                const FibRoute *rt = &d->kernel->routes[i];
+        for (size_t i = 0; i < d->kernel->fib.n_routes; i++) {
+                const FibRoute *rt = &d->kernel->fib.routes[i];
 
                 if (rt->table != d->config->policies[0].table_id || rt->protocol == VPNPOLICY_PROTO || rt->type != RTN_UNICAST)
                         continue;

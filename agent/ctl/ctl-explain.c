@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <getopt.h>
+#include <jansson.h>
 #include <linux/rtnetlink.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -7,6 +8,7 @@
 #include <sys/socket.h>
 
 #include "ctl-kernel.h"
+#include "ctl-notation.h"
 #include "ctl.h"
 #include "parse-util.h"
 #include "rt-files.h"
@@ -156,8 +158,8 @@ static const FibRule *ours_shadowed(const Explain *e) {
         if (!decided || decided->protocol == VPNPOLICY_PROTO || !e->verdict.route ||
             e->verdict.route->table == RT_TABLE_LOCAL)
                 return NULL;
-        for (size_t i = 0; i < e->k->n_rules; i++) {
-                const FibRule *r = &e->k->rules[i];
+        for (size_t i = 0; i < e->k->fib.n_rules; i++) {
+                const FibRule *r = &e->k->fib.rules[i];
 
                 if (r->family == e->packet.family && r->protocol == VPNPOLICY_PROTO &&
                     r->priority >= decided->priority && prefix_contains(&r->src, r->family, &e->packet.src))
@@ -214,7 +216,7 @@ static void print_result(const Explain *e) {
                 return;
         }
         printf("result: %s", r->type == RTN_LOCAL ? "delivered locally" :
-                             r->type == RTN_UNICAST ? (e->iifindex > 0 ? "forwarded" : "sent") : route_type_name(r->type));
+                             r->type == RTN_UNICAST ? (e->iifindex > 0 ? "forwarded" : "sent") : fib_route_type_name(r->type));
         if (r->has_gateway)
                 printf(" via %s", addr_to_string(r->family, &r->gateway, a));
         if (r->oif > 0)
@@ -225,7 +227,7 @@ static void print_result(const Explain *e) {
 }
 
 static void explain_print(const Explain *e) {
-        char s[FIB_STRLEN], src[ADDR_STRLEN], dst[ADDR_STRLEN], own[RT_NAME_STRLEN + 16], name[RT_NAME_STRLEN];
+        char s[NOTATION_STRLEN], src[ADDR_STRLEN], dst[ADDR_STRLEN], own[RT_NAME_STRLEN + 16], name[RT_NAME_STRLEN];
         const FibVerdict *v = &e->verdict;
 
         printf("packet: %s -> %s, %s%s%s (%s)\n", addr_to_string(e->packet.family, &e->packet.src, src),
@@ -233,7 +235,7 @@ static void explain_print(const Explain *e) {
                e->iifindex > 0 ? e->packet.iif : "", e->iif_inferred ? ", the device that routes the source" : "",
                e->packet.family == AF_INET ? "IPv4" : "IPv6");
         if (v->rule)
-                printf("rule %u: %s (%s)\n", v->rule->priority, fib_rule_to_string(e->k, v->rule, false, s),
+                printf("rule %u: %s (%s)\n", v->rule->priority, notation_rule(e->k, v->rule, false, s),
                        owner(e->k, v->rule->protocol, own));
         else
                 printf("rule: none matched with a route\n");
@@ -244,7 +246,7 @@ static void explain_print(const Explain *e) {
                         printf("table %u\n", v->rule->table);
                 else
                         printf("table %s (%u)\n", t, v->rule->table);
-                printf("route: %s (%s%s)\n", fib_route_to_string(e->k, v->route, s), owner(e->k, v->route->protocol, own),
+                printf("route: %s (%s%s)\n", notation_route(e->k, v->route, s), owner(e->k, v->route->protocol, own),
                        route_is_fail_closed(v->route) ? ", fail-closed" : "");
         }
         print_result(e);
@@ -253,13 +255,13 @@ static void explain_print(const Explain *e) {
 }
 
 static json_t *json_route(const Explain *e, const FibRoute *r) {
-        char s[FIB_STRLEN], a[ADDR_STRLEN], dev[IFNAMSIZ], name[RT_NAME_STRLEN];
+        char s[NOTATION_STRLEN], a[ADDR_STRLEN], dev[IFNAMSIZ], name[RT_NAME_STRLEN];
 
         if (!r)
                 return json_null();
         return json_pack("{s:s, s:s, s:I, s:s, s:I, s:o, s:o, s:b, s:b}",
-                         "route", fib_route_to_string(e->k, r, s),
-                         "type", route_type_name(r->type),
+                         "route", notation_route(e->k, r, s),
+                         "type", fib_route_type_name(r->type),
                          "table", (json_int_t) r->table,
                          "protocol", ctl_proto_name(e->k, r->protocol, name),
                          "metric", (json_int_t) r->priority,
@@ -270,13 +272,13 @@ static json_t *json_route(const Explain *e, const FibRoute *r) {
 }
 
 static json_t *json_rule(const Explain *e, const FibRule *r) {
-        char s[FIB_STRLEN], name[RT_NAME_STRLEN], tname[RT_NAME_STRLEN];
+        char s[NOTATION_STRLEN], name[RT_NAME_STRLEN], tname[RT_NAME_STRLEN];
 
         if (!r)
                 return json_null();
         return json_pack("{s:I, s:s, s:s, s:b, s:o}",
                          "priority", (json_int_t) r->priority,
-                         "rule", fib_rule_to_string(e->k, r, false, s),
+                         "rule", notation_rule(e->k, r, false, s),
                          "protocol", ctl_proto_name(e->k, r->protocol, name),
                          "ours", r->protocol == VPNPOLICY_PROTO,
                          "table", e->verdict.route ? json_pack("{s:I, s:s}", "id", (json_int_t) r->table, "name",
@@ -329,7 +331,7 @@ int ctl_explain(const CtlContext *c, int argc, char *argv[]) {
         if (explain_resolve_iif(&e) < 0)
                 return CTL_EXIT_FAILURE;
         explain_kernel(&e);
-        fib_walk(k, &e.packet, &e.verdict);
+        fib_walk(&k->fib, &e.packet, &e.verdict);
         explain_notes(&e);
         if (local.json)
                 explain_print_json(&e);

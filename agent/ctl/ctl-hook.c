@@ -6,16 +6,21 @@
 
 #include "ctl.h"
 #include "hook.h"
+#include "json-writer.h"
 #include "macro.h"
 #include "parse-util.h"
-#include "varlink.h"
+#include "varlink-client.h"
 #include "vpnpolicy-defs.h"
 
 /* OpenVPN's up hook. OpenVPN waits for it without a timeout and aborts when it fails, so: bounded in
  * time, and exit 0 unless --strict, whatever happens. The environment is OpenVPN's; nothing in it is
- * ever given to a shell. */
+ * ever given to a shell. Built into vpnpolicyctl (openvpn-hook) and into the hook, which links libc
+ * alone: no jansson here, the request is written by json-writer.c and the reply read by
+ * varlink_client_reply_scan(). */
 
 #define HOOK_TIMEOUT_DEFAULT_MS 2000U
+/* The agent answers RegisterTunnel with the device and its routes, a few hundred bytes. */
+#define HOOK_REPLY_MAX (64U * 1024U)
 
 typedef struct HookOptions {
         const char *runtime_dir;
@@ -65,27 +70,59 @@ static int hook_parse_options(int argc, char *argv[], HookOptions *o) {
         return r;
 }
 
+/* {"method": "io.vpnpolicy.RegisterTunnel", "parameters": {...what OpenVPN passed, "timeout_usec": N}}.
+ * The agent answers at the latest after 90 % of our time, so its answer arrives before we give up. */
+static int hook_request_build(const HookOptions *o, const HookRequest *h, char **ret) {
+        JsonWriter w = {};
+        size_t size;
+
+        json_writer_object_begin(&w);
+        json_writer_member_string(&w, "method", "io.vpnpolicy.RegisterTunnel");
+        json_writer_key(&w, "parameters");
+        json_writer_object_begin(&w);
+        hook_request_write(h, &w);
+        json_writer_member_uint(&w, "timeout_usec", (uint64_t) o->timeout_ms * 1000 * 9 / 10);
+        json_writer_object_end(&w);
+        json_writer_object_end(&w);
+        return json_writer_finish(&w, ret, &size);
+}
+
+/* The agent's words go to OpenVPN's log: no control characters (the scanner guarantees UTF-8). */
+static const char *printable_or_qmark(char *s) {
+        for (char *p = s; *p; p++)
+                if ((unsigned char) *p < 0x20 || *p == 0x7f)
+                        *p = '?';
+        return s;
+}
+
 static int hook_call(const HookOptions *o, const HookRequest *h) {
-        _cleanup_(freep) char *path = NULL, *error = NULL;
-        json_t *params = hook_request_to_json(h), *reply = NULL, *reason;
-        char what[512];
+        _cleanup_(freep) char *path = NULL, *request = NULL, *reply = NULL;
+        char error[VARLINK_REPLY_TEXT_MAX], reason[VARLINK_REPLY_TEXT_MAX], what[1024];
+        uint64_t deadline;
+        size_t reply_size;
         int r;
 
-        if (!params || asprintf(&path, "%s/io.vpnpolicy", o->runtime_dir) < 0)
+        if (asprintf(&path, "%s/io.vpnpolicy", o->runtime_dir) < 0)
                 return hook_fail(o, "out of memory");
-        json_object_set_new(params, "timeout_usec", json_integer((json_int_t) o->timeout_ms * 1000 * 9 / 10));
-        r = varlink_call(path, "io.vpnpolicy.RegisterTunnel", params, (uint64_t) o->timeout_ms * 1000, &reply, &error);
-        json_decref(params);
+        r = hook_request_build(o, h, &request);
         if (r < 0) {
-                snprintf(what, sizeof(what), "cannot register %s with vpnpolicyd at %s: %s", h->dev, path, strerror(-r));
+                snprintf(what, sizeof(what), "cannot write the request for %s: %s", h->dev, strerror(-r));
                 return hook_fail(o, what);
         }
-        reason = json_object_get(reply, "reason");
-        if (r > 0)
-                snprintf(what, sizeof(what), "vpnpolicyd refused %s: %s%s%s", h->dev, error,
-                         json_is_string(reason) ? ": " : "", json_is_string(reason) ? json_string_value(reason) : "");
-        json_decref(reply);
-        return r > 0 ? hook_fail(o, what) : CTL_EXIT_OK;
+        deadline = varlink_client_deadline((uint64_t) o->timeout_ms * 1000);
+        r = varlink_client_transact(path, request, deadline, HOOK_REPLY_MAX, &reply, &reply_size);
+        if (r >= 0)
+                r = varlink_client_reply_scan(reply, reply_size, error, reason);
+        if (r < 0) {
+                snprintf(what, sizeof(what), "cannot register %s with vpnpolicyd at %s: %s", h->dev, path,
+                         r == -EBADMSG ? "malformed reply" : strerror(-r));
+                return hook_fail(o, what);
+        }
+        if (r == 0)
+                return CTL_EXIT_OK;
+        snprintf(what, sizeof(what), "vpnpolicyd refused %s: %s%s%s", h->dev, printable_or_qmark(error),
+                 reason[0] ? ": " : "", printable_or_qmark(reason));
+        return hook_fail(o, what);
 }
 
 int ctl_openvpn_hook(int argc, char *argv[]) {

@@ -11,12 +11,9 @@
 #include <unistd.h>
 
 #include "ctl-kernel.h"
-#include "fs-util.h"
 #include "parse-util.h"
+#include "rt-files.h"
 #include "rtnl.h"
-
-/* iproute2 >= 6.7 ships its maps here and lets /etc/iproute2 override them. */
-#define IPROUTE2_DIR_VENDOR "/usr/share/iproute2"
 
 /* Appends one item, growing the array in powers of two. */
 static int array_append(void **array, size_t *n, size_t size, const void *item) {
@@ -99,83 +96,37 @@ static int kernel_dump(CtlKernel *k) {
         r = dump_into(k, RTM_GETADDR, AF_UNSPEC, (void **) &k->addresses, &k->n_addresses,
                       sizeof(AddressInfo), parse_address);
         for (size_t i = 0; r >= 0 && i < ELEMENTSOF(families); i++) {
-                r = dump_into(k, RTM_GETRULE, families[i], (void **) &k->rules, &k->n_rules, sizeof(FibRule),
-                              parse_rule);
+                r = dump_into(k, RTM_GETRULE, families[i], (void **) &k->fib.rules, &k->fib.n_rules,
+                              sizeof(FibRule), parse_rule);
                 if (r >= 0)
-                        r = dump_into(k, RTM_GETROUTE, families[i], (void **) &k->routes, &k->n_routes,
+                        r = dump_into(k, RTM_GETROUTE, families[i], (void **) &k->fib.routes, &k->fib.n_routes,
                                       sizeof(FibRoute), parse_route);
         }
+        if (r >= 0)
+                fib_rules_sort(&k->fib);        /* a no-op on a dump, which is in order; fib_walk() relies on it */
         return r;
 }
 
-/* One "ID NAME" line as iproute2 reads it (decimal or 0x hex id, '#' starts a comment); 0 to skip it. */
-static int name_line_parse(char *line, RtName *ret) {
-        char *id, *name, *save = NULL, *end;
-        unsigned long v;
-        uint32_t u;
+typedef struct NameSink {
+        RtName **names;
+        size_t *n;
+} NameSink;
 
-        line[strcspn(line, "#\n")] = 0;
-        id = strtok_r(line, " \t", &save);
-        name = id ? strtok_r(NULL, " \t", &save) : NULL;
-        if (!name || strlen(name) >= sizeof(ret->name))
-                return 0;
-        if (strncmp(id, "0x", 2) == 0) {
-                errno = 0;
-                v = strtoul(id + 2, &end, 16);
-                if (errno != 0 || *end || end == id + 2 || v > UINT32_MAX)
-                        return 0;
-                u = (uint32_t) v;
-        } else if (parse_u32(id, &u) < 0)
-                return 0;
-        ret->id = u;
-        snprintf(ret->name, sizeof(ret->name), "%s", name);
-        return 1;
+static int on_name(const char *path, unsigned line, uint32_t id, const char *name, void *userdata) {
+        NameSink *s = userdata;
+        RtName e = { .id = id };
+
+        if (strlen(name) >= sizeof(e.name))
+                return 0;       /* shown as the number */
+        snprintf(e.name, sizeof(e.name), "%s", name);
+        return array_append((void **) s->names, s->n, sizeof(e), &e);
 }
 
-/* Only regular files, non-blocking and size-capped: a FIFO dropped into rt_tables.d must not hang us. */
-static int names_read_file(const char *path, RtName **names, size_t *n) {
-        _cleanup_(freep) char *text = NULL;
-        char *next, *line;
-        int r;
-
-        r = read_file_regular(path, 1024U * 1024U, &text, NULL);
-        if (r < 0)
-                return r == -ENOENT || r == -ENOTDIR ? 0 : r;
-        next = text;
-        while (r >= 0 && (line = strsep(&next, "\n"))) {
-                RtName e;
-
-                if (name_line_parse(line, &e) > 0)
-                        r = array_append((void **) names, n, sizeof(e), &e);
-        }
-        return r;
-}
-
-static int conf_filter(const struct dirent *de) {
-        size_t n = strlen(de->d_name);
-
-        return de->d_name[0] != '.' && n > 5 && streq(de->d_name + n - 5, ".conf");
-}
-
-/* DIR/MAP, then DIR/MAP.d/\*.conf: the later entry for an id wins, as in iproute2's rtnl_tab_initialize(). */
+/* Every entry, in the order iproute2 reads them: the last one for an id wins (name_lookup()). */
 static int names_read(const char *dir, const char *map, RtName **names, size_t *n) {
-        _cleanup_(freep) char *file = NULL, *ddir = NULL;
-        struct dirent **des = NULL;
-        int k, r;
+        NameSink s = { .names = names, .n = n };
 
-        if (asprintf(&file, "%s/%s", dir, map) < 0 || asprintf(&ddir, "%s/%s.d", dir, map) < 0)
-                return -ENOMEM;
-        r = names_read_file(file, names, n);
-        k = scandir(ddir, &des, conf_filter, alphasort);
-        for (int i = 0; i < k; i++) {
-                _cleanup_(freep) char *path = NULL;
-
-                if (r >= 0 && asprintf(&path, "%s/%s", ddir, des[i]->d_name) >= 0)
-                        r = names_read_file(path, names, n);
-                free(des[i]);
-        }
-        free(des);
-        return r;
+        return rt_names_foreach(dir, map, false, on_name, &s);
 }
 
 static int kernel_names(CtlKernel *k, const char *dir) {
@@ -211,8 +162,8 @@ CtlKernel *ctl_kernel_free(CtlKernel *k) {
         rtnl_free(k->rtnl);
         free(k->links);
         free(k->addresses);
-        free(k->rules);
-        free(k->routes);
+        free(k->fib.rules);
+        free(k->fib.routes);
         free(k->tables);
         free(k->protos);
         free(k);

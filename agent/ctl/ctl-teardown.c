@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <getopt.h>
+#include <jansson.h>
 #include <libmnl/libmnl.h>
 #include <linux/fib_rules.h>
 #include <linux/rtnetlink.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include "ctl-kernel.h"
+#include "ctl-notation.h"
 #include "ctl.h"
 #include "nft.h"
 #include "rt-files.h"
@@ -24,7 +26,7 @@
 
 typedef struct Doomed {
         struct nlmsghdr *nlh;           /* the kernel's RTM_NEWRULE/RTM_NEWROUTE, copied */
-        char text[FIB_STRLEN + 64];
+        char text[NOTATION_STRLEN + 64];
         int error;
 } Doomed;
 
@@ -101,16 +103,16 @@ static uint8_t message_protocol(const struct nlmsghdr *nlh) {
 }
 
 static void doomed_describe(Teardown *t, const struct nlmsghdr *nlh, Doomed *d) {
-        char s[FIB_STRLEN], name[RT_NAME_STRLEN];
+        char s[NOTATION_STRLEN], name[RT_NAME_STRLEN];
         FibRule rule;
         FibRoute route;
 
         if (nlh->nlmsg_type == RTM_NEWRULE && fib_rule_from_netlink(nlh, &rule) >= 0)
                 snprintf(d->text, sizeof(d->text), "rule %s %s", family_to_string(rule.family),
-                         fib_rule_to_string(t->k, &rule, true, s));
+                         notation_rule(t->k, &rule, true, s));
         else if (fib_route_from_netlink(nlh, &route) >= 0)
                 snprintf(d->text, sizeof(d->text), "route %s %s table %s", family_to_string(route.family),
-                         fib_route_to_string(t->k, &route, s), ctl_table_name(t->k, route.table, name));
+                         notation_route(t->k, &route, s), ctl_table_name(t->k, route.table, name));
 }
 
 /* rtnl_dump() repeats an interrupted dump with a new sequence number: start over then. */

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-#include <jansson.h>
 #include <stdbool.h>
+
+/* jansson's, declared here so that ctl-hook.c, which the hook shares, needs no jansson. */
+typedef struct json_t json_t;
 
 /* vpnpolicyctl exit codes, documented in vpnpolicyctl(8). */
 #define CTL_EXIT_OK 0

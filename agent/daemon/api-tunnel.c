@@ -6,6 +6,7 @@
 
 #include "api.h"
 #include "desired.h"
+#include "hook-json.h"
 #include "hook.h"
 #include "log.h"
 #include "manager.h"

@@ -2,7 +2,6 @@
 
 #include <assert.h>
 #include <ctype.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <ini.h>
@@ -15,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include "conf-files.h"
 #include "config.h"
 #include "parse-util.h"
 #include "rt-files.h"
@@ -28,18 +28,10 @@
 #define TUNNEL_MATCH_DEFAULT "tun*"
 #define POLICIES_DIR_NAME "policies.d"
 
-/* iproute2 >= 6.7 keeps its own rt_tables here and lets /etc/iproute2 override it. */
-#define IPROUTE2_DIR_VENDOR "/usr/share/iproute2"
-
 #define USEC_PER_MSEC 1000ULL
 #define USEC_PER_SEC (1000ULL * USEC_PER_MSEC)
 #define USEC_PER_HOUR (3600ULL * USEC_PER_SEC)
 #define NONE SIZE_MAX
-
-static inline void *mfree(void *p) {
-        free(p);
-        return NULL;
-}
 
 /* Room for every key of the table below; checked by a static assertion after it. */
 #define CONFIG_KEYS_MAX 48
@@ -1426,17 +1418,6 @@ static int parser_read_file(Parser *p, const char *path, FileKind kind, const ch
         return 0;
 }
 
-static int dropin_filter(const struct dirent *de) {
-        size_t n = strlen(de->d_name);
-
-        return de->d_name[0] != '.' && n > 5 && streq(de->d_name + n - 5, ".conf");
-}
-
-/* strcmp(), not alphasort(): the order must not depend on the locale. */
-static int dropin_compare(const struct dirent **a, const struct dirent **b) {
-        return strcmp((*a)->d_name, (*b)->d_name);
-}
-
 /* policies.d/NAME.conf holds policy NAME, so NAME must be a valid policy name. */
 static int parser_read_policy_file(Parser *p, const char *dir, const char *file) {
         _cleanup_(freep) char *path = NULL, *name = NULL;
@@ -1454,27 +1435,25 @@ static int parser_read_policy_file(Parser *p, const char *dir, const char *file)
 }
 
 static int parser_read_dir(Parser *p, const char *dir, FileKind kind) {
-        struct dirent **des = NULL;
-        int n;
+        _cleanup_strv_free_ char **names = NULL;
+        int r;
 
-        n = scandir(dir, &des, dropin_filter, dropin_compare);
-        if (n < 0)
-                return errno == ENOENT ? 0 : parser_io_error(p, dir, negative_errno());
-
-        for (int i = 0; i < n; i++) {
+        r = conf_files_list(dir, &names);
+        if (r < 0)
+                return parser_io_error(p, dir, r);
+        STRV_FOREACH(n, names) {
                 _cleanup_(freep) char *path = NULL;
 
-                if (p->error >= 0 && kind == FILE_POLICY)
-                        (void) parser_read_policy_file(p, dir, des[i]->d_name);
-                else if (p->error >= 0) {
-                        if (asprintf(&path, "%s/%s", dir, des[i]->d_name) < 0)
-                                p->error = -ENOMEM;
-                        else
-                                (void) parser_read_file(p, path, kind, NULL);
+                if (p->error < 0)
+                        break;
+                if (kind == FILE_POLICY) {
+                        (void) parser_read_policy_file(p, dir, *n);
+                        continue;
                 }
-                free(des[i]);
+                if (asprintf(&path, "%s/%s", dir, *n) < 0)
+                        return p->error = -ENOMEM;
+                (void) parser_read_file(p, path, kind, NULL);
         }
-        free(des);
         return p->error;
 }
 

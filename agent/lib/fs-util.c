@@ -52,7 +52,9 @@ const char *dir_check_strerror(int r) {
         }
 }
 
-static int write_all(int fd, const char *p, size_t size) {
+int write_all(int fd, const void *data, size_t size) {
+        const char *p = data;
+
         while (size > 0) {
                 ssize_t n = write(fd, p, size);
 

@@ -17,6 +17,9 @@ int dir_check_owned(const char *path, uid_t uid);
 /* What dir_check_owned()'s error means, for a log line. */
 const char *dir_check_strerror(int r);
 
+/* Writes all size bytes, going on after EINTR and short writes. */
+int write_all(int fd, const void *data, size_t size);
+
 /* Replaces dirfd/name (dirfd may be AT_FDCWD) with size bytes of data, atomically: written through the
  * fd of a new name.tmp (a stale one is unlinked first; unlink never follows a symlink) created with
  * O_CREAT|O_EXCL|O_NOFOLLOW and mode, then renamed over name. A symlink planted at either name is

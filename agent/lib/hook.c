@@ -121,32 +121,34 @@ int hook_request_parse(hook_lookup_t lookup, void *userdata, HookRequest *ret, c
         return 0;
 }
 
-json_t *hook_request_to_json(const HookRequest *h) {
+/* Only the members that have a value, each a string as OpenVPN's environment has it: the agent reads
+ * them back with hook_request_parse() (hook-json.c), through the same checks. */
+void hook_request_write(const HookRequest *h, JsonWriter *w) {
         char a[ADDR_STRLEN], r[ADDR_STRLEN], l6[ADDR_STRLEN], mask[ADDR_STRLEN], bits[8], pid[16];
         struct in_addr m = { .s_addr = h->prefixlen4 == 0 ? 0 : htonl(~0U << (32 - h->prefixlen4)) };
 
-        snprintf(bits, sizeof(bits), "%u", h->prefixlen6);
-        snprintf(pid, sizeof(pid), "%d", h->daemon_pid);
-        return json_pack("{s:s, s:s*, s:s*, s:s*, s:s*, s:s*, s:s*, s:s*, s:s*, s:s*}",
-                         "dev", h->dev,
-                         "dev_type", h->dev_type[0] ? h->dev_type : NULL,
-                         "ifconfig_local", h->has_local4 ? addr_to_string(AF_INET, &h->local4, a) : NULL,
-                         "ifconfig_netmask", h->has_local4 ? inet_ntop(AF_INET, &m, mask, sizeof(mask)) : NULL,
-                         "ifconfig_remote", h->has_remote4 ? addr_to_string(AF_INET, &h->remote4, r) : NULL,
-                         "ifconfig_ipv6_local", h->has_local6 ? addr_to_string(AF_INET6, &h->local6, l6) : NULL,
-                         "ifconfig_ipv6_netbits", h->has_local6 ? bits : NULL,
-                         "config", h->config[0] ? h->config : NULL,
-                         "daemon_pid", h->daemon_pid > 0 ? pid : NULL,
-                         "script_type", h->script_type[0] ? h->script_type : NULL);
-}
-
-const char *hook_json_lookup(const char *name, void *userdata) {
-        json_t *v = json_object_get(userdata, name);
-
-        /* A non-string value (a number, an object) is not what OpenVPN would pass: say it is bad. */
-        if (v && !json_is_string(v))
-                return "\x01";
-        return v ? json_string_value(v) : NULL;
+        json_writer_member_string(w, "dev", h->dev);
+        if (h->dev_type[0])
+                json_writer_member_string(w, "dev_type", h->dev_type);
+        if (h->has_local4) {
+                json_writer_member_string(w, "ifconfig_local", addr_to_string(AF_INET, &h->local4, a));
+                json_writer_member_string(w, "ifconfig_netmask", inet_ntop(AF_INET, &m, mask, sizeof(mask)));
+        }
+        if (h->has_remote4)
+                json_writer_member_string(w, "ifconfig_remote", addr_to_string(AF_INET, &h->remote4, r));
+        if (h->has_local6) {
+                snprintf(bits, sizeof(bits), "%u", h->prefixlen6);
+                json_writer_member_string(w, "ifconfig_ipv6_local", addr_to_string(AF_INET6, &h->local6, l6));
+                json_writer_member_string(w, "ifconfig_ipv6_netbits", bits);
+        }
+        if (h->config[0])
+                json_writer_member_string(w, "config", h->config);
+        if (h->daemon_pid > 0) {
+                snprintf(pid, sizeof(pid), "%d", h->daemon_pid);
+                json_writer_member_string(w, "daemon_pid", pid);
+        }
+        if (h->script_type[0])
+                json_writer_member_string(w, "script_type", h->script_type);
 }
 
 size_t hook_request_subnets(const HookRequest *h, Prefix ret[static 2]) {

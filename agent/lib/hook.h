@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-#include <jansson.h>
 #include <net/if.h>
 #include <stdbool.h>
 
 #include "addr.h"
+#include "json-writer.h"
 
 /* What OpenVPN passes to its up script, validated. Both the hook (from its environment) and the agent
- * (from the RegisterTunnel parameters) parse it with the same code: neither trusts the other. */
+ * (from the RegisterTunnel parameters) parse it with the same code: neither trusts the other. libc only:
+ * this is part of the hook, which links nothing else. */
 typedef struct HookRequest {
         char dev[IFNAMSIZ];
         char dev_type[8];               /* "tun"; "" when OpenVPN did not say */
@@ -27,9 +28,9 @@ typedef struct HookRequest {
 typedef const char *(*hook_lookup_t)(const char *name, void *userdata);
 int hook_request_parse(hook_lookup_t lookup, void *userdata, HookRequest *ret, char error[static HOOK_ERROR_MAX]);
 
-/* The parameters of io.vpnpolicy.RegisterTunnel, and the lookup that reads them back. */
-json_t *hook_request_to_json(const HookRequest *h);
-const char *hook_json_lookup(const char *name, void *userdata);
+/* The members of the parameters of io.vpnpolicy.RegisterTunnel, into the object w has open. The agent's
+ * side, which reads them back, is hook_json_lookup() (hook-json.h). */
+void hook_request_write(const HookRequest *h, JsonWriter *w);
 
 /* The tun-route subnets the request implies (at most 2). */
 size_t hook_request_subnets(const HookRequest *h, Prefix ret[static 2]);

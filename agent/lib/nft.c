@@ -36,11 +36,6 @@ static inline const char *strempty(const char *s) {
         return s ?: "";
 }
 
-static inline void *mfree(void *p) {
-        free(p);
-        return NULL;
-}
-
 #define CHAIN_FORWARD "forward"
 #define CHAIN_POSTROUTING "postrouting"
 #define SET_POOLS4 "pools4"
@@ -94,40 +89,6 @@ struct Nft {
 
 /* ---------------------------------------------------------------------------------------------------
  * sockets */
-
-static int setsockopt_int(struct mnl_socket *nl, int level, int opt, int value) {
-        if (setsockopt(mnl_socket_get_fd(nl), level, opt, &value, sizeof(value)) < 0)
-                return negative_errno();
-        return 0;
-}
-
-/* SO_RCVBUFFORCE/SO_SNDBUFFORCE need CAP_NET_ADMIN, which changing nftables needs anyway; fall back to
- * what the limits allow. */
-static void set_buffer(struct mnl_socket *nl, int force, int plain, size_t size) {
-        int v = (int) MIN(size, (size_t) INT32_MAX);
-
-        if (setsockopt_int(nl, SOL_SOCKET, force, v) < 0)
-                (void) setsockopt_int(nl, SOL_SOCKET, plain, v);
-}
-
-static int socket_open(struct mnl_socket **ret) {
-        struct mnl_socket *nl;
-        int r;
-
-        nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (!nl)
-                return negative_errno();
-        if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-                r = negative_errno();
-                mnl_socket_close(nl);
-                return r;
-        }
-        /* Errors carry only the failed message's header, plus the kernel's explanation. */
-        (void) setsockopt_int(nl, SOL_NETLINK, NETLINK_CAP_ACK, 1);
-        (void) setsockopt_int(nl, SOL_NETLINK, NETLINK_EXT_ACK, 1);
-        *ret = nl;
-        return 0;
-}
 
 /* One datagram, not waiting: its length, 0 for one not sent by the kernel (dropped), or -errno. */
 static ssize_t nft_recv(Nft *n, struct mnl_socket *nl) {
@@ -1454,9 +1415,9 @@ static int nft_transact(Nft *n, NftBatch *b) {
 
         n->error = mfree(n->error);
         if (b->used > 64U * 1024U)
-                set_buffer(n->requests, SO_SNDBUFFORCE, SO_SNDBUF, b->used + 64U * 1024U);
+                (void) nl_set_sndbuf(n->requests, b->used + 64U * 1024U);
         if (b->n_messages * NFT_ACK_TRUESIZE > NFT_RCVBUF_REQUESTS)
-                set_buffer(n->requests, SO_RCVBUFFORCE, SO_RCVBUF, b->n_messages * NFT_ACK_TRUESIZE);
+                (void) nl_set_rcvbuf(n->requests, b->n_messages * NFT_ACK_TRUESIZE);
         if (mnl_socket_sendto(n->requests, b->buf, b->used) < 0)
                 return negative_errno();
         n->seq = b->seq;
@@ -1732,11 +1693,11 @@ static int on_events_readable(sd_event_source *s _unused_, int fd _unused_, uint
 static int events_open(Nft *n, sd_event *e) {
         int k;
 
-        k = socket_open(&n->events);
+        k = nl_socket_open(NETLINK_NETFILTER, &n->events);
         if (k < 0)
                 return k;
-        set_buffer(n->events, SO_RCVBUFFORCE, SO_RCVBUF, NFT_RCVBUF_EVENTS);
-        k = setsockopt_int(n->events, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, NFNLGRP_NFTABLES);
+        (void) nl_set_rcvbuf(n->events, NFT_RCVBUF_EVENTS);
+        k = nl_setsockopt_int(n->events, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, NFNLGRP_NFTABLES);
         if (k < 0)
                 return k;
         k = sd_event_add_io(e, &n->io, mnl_socket_get_fd(n->events), EPOLLIN, on_events_readable, n);
@@ -1784,11 +1745,11 @@ int nft_new(sd_event *e, nft_changed_handler_t on_changed, void *userdata, Nft *
                 if (k < 0)
                         return k;
         }
-        k = socket_open(&n->requests);
+        k = nl_socket_open(NETLINK_NETFILTER, &n->requests);
         if (k < 0)
                 return k;
         n->portid = mnl_socket_get_portid(n->requests);
-        set_buffer(n->requests, SO_RCVBUFFORCE, SO_RCVBUF, NFT_RCVBUF_REQUESTS);
+        (void) nl_set_rcvbuf(n->requests, NFT_RCVBUF_REQUESTS);
 
         *ret = TAKE_PTR(n);
         return 0;

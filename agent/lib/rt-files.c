@@ -2,14 +2,16 @@
 
 #include <assert.h>
 #include <ctype.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include "conf-files.h"
+#include "fs-util.h"
 #include "parse-util.h"
 #include "rt-files.h"
+#include "strv.h"
 
 /* The first line of every file we write; a file without it is not ours and is never overwritten. */
 #define RT_FILES_HEADER "# Managed by vpnpolicyd: rewritten on start, removed on purge. Do not edit.\n"
@@ -26,46 +28,129 @@ RtNameEntry *rt_name_entry_free(RtNameEntry *e) {
         return NULL;
 }
 
-static void fclosep(FILE **f) {
-        if (*f)
-                fclose(*f);
-}
-
-/* Reads "ID NAME" the way iproute2's rtnl_tab_initialize() (lib/rt_names.c) does: sscanf() with "0x%x %s"
- * or "%d %s", anything after the name ignored. Returns 1 for an entry, 0 for a comment, blank or a line
- * iproute2 would reject. */
-static int rt_line_parse(char *line, uint32_t *ret_id, char **ret_name) {
-        unsigned long v;
-        char *p = line, *end, *name;
+/* sscanf()'s "%s" after a number: optional white space, then everything up to the next white space. */
+static bool scan_name(char *p, char **ret) {
+        char *end;
 
         while (isspace((unsigned char) *p))
                 p++;
-        if (*p == '#' || *p == '\0')
-                return 0;
-        if (!isdigit((unsigned char) *p))
-                return 0;
-
-        errno = 0;
-        if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X'))
-                v = strtoul(p + 2, &end, 16);
-        else
-                v = strtoul(p, &end, 10);
-        if (errno != 0 || v > UINT32_MAX || end == p || !isspace((unsigned char) *end))
-                return 0;
-
-        name = end;
-        while (isspace((unsigned char) *name))
-                name++;
-        if (*name == '\0')
-                return 0;
-        end = name;
-        while (*end && !isspace((unsigned char) *end))
-                end++;
+        if (*p == '\0')
+                return false;
+        for (end = p; *end && !isspace((unsigned char) *end); end++)
+                ;
         *end = '\0';
+        *ret = p;
+        return true;
+}
 
-        *ret_id = (uint32_t) v;
+/* sscanf(p, "0x%x %s") and, when that does not give both, sscanf(p, "%d %s"): scanf's %x and %d take what
+ * strtoul() and strtol() take (C11 7.21.6.2). Values iproute2 cannot hold in a non-negative int come back
+ * as -1. */
+static bool scan_id_name(char *p, long long *ret_id, char **ret_name) {
+        char *end;
+        long long v;
+
+        if (p[0] == '0' && p[1] == 'x') {
+                unsigned long long u;
+
+                errno = 0;
+                u = strtoull(p + 2, &end, 16);
+                if (end != p + 2 && scan_name(end, ret_name)) {
+                        *ret_id = errno != 0 || u > INT32_MAX ? -1 : (long long) u;
+                        return true;
+                }
+        }
+        errno = 0;
+        v = strtoll(p, &end, 10);
+        if (end == p || !scan_name(end, ret_name))
+                return false;
+        *ret_id = errno != 0 || v < 0 || v > INT32_MAX ? -1 : v;
+        return true;
+}
+
+int rt_name_line_parse(char *line, uint32_t *ret_id, char **ret_name) {
+        char *p = line + strspn(line, " \t"), *name;
+        long long id;
+
+        if (IN_SET(*p, '#', '\n', '\0'))
+                return 0;
+        if (!scan_id_name(p, &id, &name))
+                return -EBADMSG;
+        if (id < 0)
+                return 0;       /* iproute2 skips negative ids; a larger one would wrap around in its int */
+        *ret_id = (uint32_t) id;
         *ret_name = name;
         return 1;
+}
+
+/* Name maps are small; a larger file is refused rather than read into memory. */
+#define RT_NAMES_FILE_MAX (1024U * 1024U)
+
+/* Only a regular file, opened non-blocking: a FIFO dropped into rt_tables.d must not hang the agent or
+ * the CLI (iproute2 would block on it). A directory named NAME.conf is read as empty, as iproute2's
+ * fgets() reads nothing from it. Lines end at '\n' only; a line longer than iproute2's 512-byte fgets()
+ * buffer is read whole, where iproute2 would read its pieces as lines of their own. */
+static int names_read_file(const char *path, rt_name_cb_t cb, void *userdata) {
+        _cleanup_(freep) char *text = NULL;
+        size_t size;
+        unsigned line = 0;
+        int r;
+
+        r = read_file_regular(path, RT_NAMES_FILE_MAX, &text, &size);
+        if (IN_SET(r, -ENOENT, -EISDIR))
+                return 0;
+        if (r < 0)
+                return r;
+        for (char *p = text, *end = text + size; p < end;) {
+                char *nl = memchr(p, '\n', (size_t) (end - p)), *name;
+                uint32_t id;
+
+                if (nl)
+                        *nl = '\0';
+                line++;
+                /* An embedded NUL ends the line for us as it ends sscanf()'s input for iproute2. */
+                r = rt_name_line_parse(p, &id, &name);
+                if (r == -EBADMSG)
+                        break;  /* iproute2 says "Database ... is corrupted" and reads no further */
+                if (r > 0) {
+                        r = cb(path, line, id, name, userdata);
+                        if (r < 0)
+                                return r;
+                }
+                p = nl ? nl + 1 : end;
+        }
+        return 0;
+}
+
+int rt_names_foreach(const char *dir, const char *map, bool skip_ours, rt_name_cb_t cb, void *userdata) {
+        _cleanup_(freep) char *file = NULL, *dropins = NULL;
+        _cleanup_strv_free_ char **names = NULL;
+        int r;
+
+        assert(dir);
+        assert(map);
+        assert(cb);
+
+        if (asprintf(&file, "%s/%s", dir, map) < 0 || asprintf(&dropins, "%s/%s.d", dir, map) < 0)
+                return -ENOMEM;
+        r = names_read_file(file, cb, userdata);
+        if (r < 0)
+                return r;
+        r = conf_files_list(dropins, &names);
+        if (r < 0 && r != -ENOTDIR)     /* iproute2 reads no directory there, and says nothing */
+                return r;
+        STRV_FOREACH(n, names) {
+                _cleanup_(freep) char *path = NULL;
+
+                if (skip_ours && streq(*n, RT_FILES_OURS))
+                        continue;
+                if (asprintf(&path, "%s/%s", dropins, *n) < 0)
+                        return -ENOMEM;
+                r = names_read_file(path, cb, userdata);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
 }
 
 static int rt_name_entry_new(const char *path, unsigned line, uint32_t id, const char *name,
@@ -93,8 +178,9 @@ typedef struct ClashSearch {
         RtNameEntry *by_name;
 } ClashSearch;
 
-static int clash_check_entry(ClashSearch *s, const char *path, unsigned line, uint32_t id,
-                             const char *name) {
+static int clash_check_entry(const char *path, unsigned line, uint32_t id, const char *name,
+                             void *userdata) {
+        ClashSearch *s = userdata;
         bool same_name = streq(name, s->name);
 
         if (id == s->id && !same_name && !s->by_id)
@@ -104,82 +190,14 @@ static int clash_check_entry(ClashSearch *s, const char *path, unsigned line, ui
         return 0;
 }
 
-static int clash_search_file(ClashSearch *s, const char *path) {
-        _cleanup_(fclosep) FILE *f = NULL;
-        _cleanup_(freep) char *buf = NULL;
-        size_t size = 0;
-        unsigned line = 0;
-
-        f = fopen(path, "re");
-        if (!f)
-                return errno == ENOENT ? 0 : negative_errno();
-
-        while (getline(&buf, &size, f) >= 0) {
-                uint32_t id;
-                char *name;
-                int r;
-
-                line++;
-                if (rt_line_parse(buf, &id, &name) <= 0)
-                        continue;
-                r = clash_check_entry(s, path, line, id, name);
-                if (r < 0)
-                        return r;
-        }
-        return ferror(f) ? -EIO : 0;
-}
-
-/* iproute2 reads the .d files in readdir() order; we sort them so the first clash reported is stable. */
-static int conf_filter(const struct dirent *de) {
-        size_t n = strlen(de->d_name);
-
-        return de->d_name[0] != '.' && n > 5 && streq(de->d_name + n - 5, ".conf") &&
-                !streq(de->d_name, RT_FILES_OURS);
-}
-
-static int name_compare(const struct dirent **a, const struct dirent **b) {
-        return strcmp((*a)->d_name, (*b)->d_name);
-}
-
-static int clash_search_dir(ClashSearch *s, const char *dir) {
-        struct dirent **des = NULL;
-        int n, r = 0;
-
-        n = scandir(dir, &des, conf_filter, name_compare);
-        if (n < 0)
-                return errno == ENOENT || errno == ENOTDIR ? 0 : negative_errno();
-
-        for (int i = 0; i < n; i++) {
-                _cleanup_(freep) char *path = NULL;
-
-                if (r >= 0) {
-                        if (asprintf(&path, "%s/%s", dir, des[i]->d_name) < 0)
-                                r = -ENOMEM;
-                        else
-                                r = clash_search_file(s, path);
-                }
-                free(des[i]);
-        }
-        free(des);
-        return r;
-}
-
 int rt_names_find_clash(const char *dir, const char *map, uint32_t id, const char *name,
                         RtNameEntry **ret_by_id, RtNameEntry **ret_by_name) {
-        _cleanup_(freep) char *file = NULL, *dropins = NULL;
         ClashSearch s = { .id = id, .name = name };
         int r;
 
-        assert(dir);
-        assert(map);
         assert(name);
 
-        if (asprintf(&file, "%s/%s", dir, map) < 0 || asprintf(&dropins, "%s/%s.d", dir, map) < 0)
-                return -ENOMEM;
-
-        r = clash_search_file(&s, file);
-        if (r >= 0)
-                r = clash_search_dir(&s, dropins);
+        r = rt_names_foreach(dir, map, true, clash_check_entry, &s);
         if (r < 0) {
                 rt_name_entry_free(s.by_id);
                 rt_name_entry_free(s.by_name);
@@ -198,56 +216,16 @@ int rt_names_find_clash(const char *dir, const char *map, uint32_t id, const cha
         return r;
 }
 
-/* Reads a file of at most RT_FILES_MAX_SIZE bytes; a larger one is -EFBIG. */
-static int read_small_file(const char *path, char **ret) {
-        _cleanup_(closep) int fd = -EBADF;
-        _cleanup_(freep) char *buf = NULL;
-        size_t n = 0;
+/* Our file, or what sits in its place: a regular file of at most RT_FILES_MAX_SIZE bytes. Anything else
+ * (larger, a directory, a FIFO) is not ours: -EEXIST. */
+static int read_ours(const char *path, char **ret) {
+        int r = read_file_regular(path, RT_FILES_MAX_SIZE, ret, NULL);
 
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return negative_errno();
-        buf = malloc(RT_FILES_MAX_SIZE + 1);
-        if (!buf)
-                return -ENOMEM;
-
-        for (;;) {
-                ssize_t k = read(fd, buf + n, RT_FILES_MAX_SIZE + 1 - n);
-
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return negative_errno();
-                if (k == 0)
-                        break;
-                n += (size_t) k;
-                if (n > RT_FILES_MAX_SIZE)
-                        return -EFBIG;
-        }
-        buf[n] = '\0';
-
-        *ret = TAKE_PTR(buf);
-        return 0;
+        return IN_SET(r, -EFBIG, -EISDIR, -EBADFD) ? -EEXIST : r;
 }
 
 static bool content_is_ours(const char *content) {
         return strncmp(content, RT_FILES_HEADER, strlen(RT_FILES_HEADER)) == 0;
-}
-
-static int write_all(int fd, const char *s) {
-        size_t n = strlen(s);
-
-        while (n > 0) {
-                ssize_t k = write(fd, s, n);
-
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return negative_errno();
-                s += k;
-                n -= (size_t) k;
-        }
-        return 0;
 }
 
 static int fsync_path(const char *path) {
@@ -278,7 +256,7 @@ static int write_atomic(const char *dir, const char *name, const char *content) 
         if (fchmod(fd, 0644) < 0)
                 r = negative_errno();
         if (r >= 0)
-                r = write_all(fd, content);
+                r = write_all(fd, content, strlen(content));
         if (r >= 0 && fsync(fd) < 0)
                 r = negative_errno();
         if (r >= 0 && close(TAKE_FD(fd)) < 0)
@@ -313,9 +291,7 @@ static int install_one(const char *dir, const char *map, uint32_t id, const char
         if (r < 0)
                 return r;
 
-        r = read_small_file(path, &old);
-        if (r == -EFBIG)
-                return -EEXIST;
+        r = read_ours(path, &old);
         if (r < 0 && r != -ENOENT)
                 return r;
         if (old && streq(old, content))
@@ -366,13 +342,13 @@ static int remove_one(const char *dir, const char *map) {
         if (asprintf(&path, "%s/%s.d/%s", dir, map, RT_FILES_OURS) < 0)
                 return -ENOMEM;
 
-        r = read_small_file(path, &old);
+        r = read_ours(path, &old);
         if (r == -ENOENT)
                 return 0;
-        if (r == -EFBIG || (r >= 0 && !content_is_ours(old)))
-                return -EEXIST;
         if (r < 0)
                 return r;
+        if (!content_is_ours(old))
+                return -EEXIST;
 
         if (unlink(path) < 0)
                 return errno == ENOENT ? 0 : negative_errno();

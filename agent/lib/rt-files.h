@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "macro.h"
@@ -15,6 +16,8 @@
 
 /* Inside `ip netns exec NS`, /etc/netns/NS/iproute2 is bind-mounted over this. */
 #define IPROUTE2_DIR_DEFAULT "/etc/iproute2"
+/* iproute2 >= 6.7 ships its own maps here and lets IPROUTE2_DIR_DEFAULT override them. */
+#define IPROUTE2_DIR_VENDOR "/usr/share/iproute2"
 
 /* The name of our file in rt_tables.d/ and rt_protos.d/. */
 #define RT_FILES_OURS "vpnpolicy.conf"
@@ -30,11 +33,28 @@ typedef struct RtNameEntry {
 RtNameEntry *rt_name_entry_free(RtNameEntry *e);
 DEFINE_TRIVIAL_CLEANUP_FUNC(RtNameEntry *, rt_name_entry_free);
 
+/* One line of a name map, read the way iproute2 reads it (fread_id_name() in lib/rt_names.c; checked
+ * against iproute2 6.1): leading blanks skipped, a '#' there starts a comment; then a number (decimal, or
+ * hex after "0x") and the name, which is everything up to the next white space, '#' included: "200 vpn#x"
+ * names table 200 "vpn#x". The rest of the line is ignored. Returns 1 with *ret_id and *ret_name
+ * (pointing into line, which is modified), 0 for a line that names nothing (a comment, a blank line, a
+ * negative id), -EBADMSG for one iproute2 calls corrupt: it reads nothing after it in that file. */
+int rt_name_line_parse(char *line, uint32_t *ret_id, char **ret_name);
+
+/* Called for each entry in the order iproute2 reads them; a later entry for an id overrides an earlier
+ * one. A negative return stops the walk and is returned. */
+typedef int (*rt_name_cb_t)(const char *path, unsigned line, uint32_t id, const char *name, void *userdata);
+
+/* The one reader of the name maps: DIR/MAP, then DIR/MAP.d/\*.conf in strcmp() order (iproute2 takes
+ * readdir() order; sorted, what we report is stable), MAP being "rt_tables" or "rt_protos"; with
+ * skip_ours, without our own MAP.d/vpnpolicy.conf. Missing files are fine; -errno if one is unreadable
+ * or not a regular file (read_file_regular(): -EBADFD for a FIFO, device or socket, -EFBIG beyond 1 MiB). */
+int rt_names_foreach(const char *dir, const char *map, bool skip_ours, rt_name_cb_t cb, void *userdata);
+
 /* Looks through DIR/MAP and then DIR/MAP.d/\*.conf, MAP being "rt_tables" or "rt_protos", for the first
  * entry that gives ID another name (*ret_by_id) and the first that gives NAME another id (*ret_by_name);
- * either is NULL when there is none. Our own MAP.d/vpnpolicy.conf is skipped, and so are missing files and
- * lines iproute2 would not read. Returns 1 if a clash was found, 0 if not, -errno if a file is
- * unreadable. */
+ * either is NULL when there is none. Reads with rt_names_foreach(), without our own file. Returns 1 if a
+ * clash was found, 0 if not, -errno if a file is unreadable. */
 int rt_names_find_clash(const char *dir, const char *map, uint32_t id, const char *name,
                         RtNameEntry **ret_by_id, RtNameEntry **ret_by_name);
 

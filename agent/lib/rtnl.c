@@ -48,47 +48,14 @@ Rtnl *rtnl_free(Rtnl *r) {
         return NULL;
 }
 
-static int setsockopt_int(struct mnl_socket *nl, int level, int opt, int value) {
-        if (setsockopt(mnl_socket_get_fd(nl), level, opt, &value, sizeof(value)) < 0)
-                return negative_errno();
-        return 0;
-}
-
-/* SO_RCVBUFFORCE needs CAP_NET_ADMIN, which we have; fall back to what the limits allow. */
-static int set_rcvbuf(struct mnl_socket *nl, uint32_t size) {
-        if (setsockopt_int(nl, SOL_SOCKET, SO_RCVBUFFORCE, (int) size) >= 0)
-                return 0;
-        return setsockopt_int(nl, SOL_SOCKET, SO_RCVBUF, (int) size);
-}
-
-static int socket_open(struct mnl_socket **ret) {
-        struct mnl_socket *nl;
-        int r;
-
-        nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (!nl)
-                return negative_errno();
-        if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-                r = negative_errno();
-                mnl_socket_close(nl);
-                return r;
-        }
-        /* Errors carry only the header of the failed request (not the whole request), plus the
-         * kernel's explanation text, which status shows. */
-        (void) setsockopt_int(nl, SOL_NETLINK, NETLINK_CAP_ACK, 1);
-        (void) setsockopt_int(nl, SOL_NETLINK, NETLINK_EXT_ACK, 1);
-        *ret = nl;
-        return 0;
-}
-
 static int events_subscribe(Rtnl *r, uint32_t rcvbuf) {
         int k;
 
-        k = set_rcvbuf(r->events, rcvbuf);
+        k = nl_set_rcvbuf(r->events, rcvbuf);
         if (k < 0)
                 return k;
         for (size_t i = 0; i < ELEMENTSOF(rtnl_groups); i++) {
-                k = setsockopt_int(r->events, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, (int) rtnl_groups[i]);
+                k = nl_setsockopt_int(r->events, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, (int) rtnl_groups[i]);
                 if (k < 0)
                         return k;
         }
@@ -155,7 +122,7 @@ int rtnl_new(sd_event *e, uint32_t rcvbuf, rtnl_message_handler_t on_event, rtnl
 
         /* Without an event loop (the CLI): the request socket only. */
         if (e) {
-                k = socket_open(&r->events);
+                k = nl_socket_open(NETLINK_ROUTE, &r->events);
                 if (k < 0)
                         return k;
                 k = events_subscribe(r, rcvbuf);
@@ -163,13 +130,13 @@ int rtnl_new(sd_event *e, uint32_t rcvbuf, rtnl_message_handler_t on_event, rtnl
                         return k;
         }
 
-        k = socket_open(&r->requests);
+        k = nl_socket_open(NETLINK_ROUTE, &r->requests);
         if (k < 0)
                 return k;
         r->requests_portid = mnl_socket_get_portid(r->requests);
-        (void) set_rcvbuf(r->requests, RTNL_RCVBUF_REQUESTS);
+        (void) nl_set_rcvbuf(r->requests, RTNL_RCVBUF_REQUESTS);
         /* Lets the kernel filter route dumps by output device (net/ipv4/fib_frontend.c ip_valid_fib_dump_req). */
-        k = setsockopt_int(r->requests, SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1);
+        k = nl_setsockopt_int(r->requests, SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1);
         if (k < 0)
                 return k;
 

@@ -2,7 +2,6 @@
 
 #include <assert.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -11,8 +10,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <time.h>
 
+#include "varlink-client.h"
 #include "varlink.h"
 #include "vpnpolicy-defs.h"
 
@@ -58,11 +57,6 @@ struct VarlinkServer {
         unsigned n_connections;
         unsigned n_class[2];            /* non-root connections: [0] unprivileged, [1] privileged */
 };
-
-static inline void *mfree(void *p) {
-        free(p);
-        return NULL;
-}
 
 /* sd_event_source_disable_unref() needs libsystemd 243; we support 239. */
 static sd_event_source *event_source_free(sd_event_source *s) {
@@ -684,20 +678,6 @@ static int server_on_listen(_unused_ sd_event_source *source, int fd, _unused_ u
         return 0;
 }
 
-static int sockaddr_un_from_path(const char *path, struct sockaddr_un *ret, socklen_t *ret_len) {
-        size_t l = strlen(path);
-
-        if (l == 0)
-                return -EINVAL;
-        if (l >= sizeof(ret->sun_path))
-                return -ENAMETOOLONG;
-
-        *ret = (struct sockaddr_un) { .sun_family = AF_UNIX };
-        memcpy(ret->sun_path, path, l);
-        *ret_len = offsetof(struct sockaddr_un, sun_path) + l + 1;
-        return 0;
-}
-
 /* A socket file left by a previous instance is removed; one that still has a listener is not ours. */
 static int socket_remove_stale(const struct sockaddr_un *sa, socklen_t sa_len) {
         _cleanup_(closep) int fd = -EBADF;
@@ -729,7 +709,7 @@ static int socket_listen_path(const char *path, int *ret_fd) {
         mode_t mask;
         int r;
 
-        r = sockaddr_un_from_path(path, &sa, &sa_len);
+        r = varlink_client_sockaddr(path, &sa, &sa_len);
         if (r < 0)
                 return r;
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -888,147 +868,6 @@ int varlink_call_errorf(VarlinkCall *call, const char *error, const char *fmt, .
 
 /* ---- Client ---- */
 
-static uint64_t now_usec(void) {
-        struct timespec ts = {};
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts); /* cannot fail for CLOCK_MONOTONIC */
-        return (uint64_t) ts.tv_sec * 1000000U + (uint64_t) ts.tv_nsec / 1000U;
-}
-
-/* Microseconds left until deadline, -ETIMEDOUT when none. */
-static int64_t remaining_usec(uint64_t deadline) {
-        uint64_t now;
-
-        if (deadline == UINT64_MAX)
-                return INT64_MAX;
-        now = now_usec();
-        if (now >= deadline)
-                return -ETIMEDOUT;
-        return (int64_t) MIN(deadline - now, (uint64_t) INT64_MAX);
-}
-
-static int client_wait(int fd, short events, uint64_t deadline) {
-        for (;;) {
-                struct pollfd p = { .fd = fd, .events = events };
-                int64_t left = remaining_usec(deadline);
-                int n, timeout_ms;
-
-                if (left < 0)
-                        return (int) left;
-                /* Round up, so we never wake just before the deadline and spin. */
-                timeout_ms = left == INT64_MAX ? -1 : (int) MIN(left / 1000 + 1, (int64_t) INT32_MAX);
-                n = poll(&p, 1, timeout_ms);
-                if (n < 0 && errno != EINTR)
-                        return -errno;
-                if (n > 0)
-                        return 0;
-        }
-}
-
-/* Blocking connect bounded by SO_SNDTIMEO: a non-blocking AF_UNIX connect to a full backlog fails with
- * EAGAIN and cannot be polled for completion (unix_stream_connect() in net/unix/af_unix.c). */
-static int client_connect(const char *path, uint64_t deadline, int *ret_fd) {
-        _cleanup_(closep) int fd = -EBADF;
-        struct sockaddr_un sa;
-        socklen_t sa_len;
-        int64_t left;
-        int flags, r;
-
-        r = sockaddr_un_from_path(path, &sa, &sa_len);
-        if (r < 0)
-                return r;
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return -errno;
-
-        left = remaining_usec(deadline);
-        if (left < 0)
-                return (int) left;
-        if (left != INT64_MAX) {
-                struct timeval tv = { .tv_sec = left / 1000000, .tv_usec = left % 1000000 };
-
-                if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
-                        return -errno;
-        }
-        if (connect(fd, (const struct sockaddr *) &sa, sa_len) < 0)
-                return errno == EAGAIN || errno == EINPROGRESS ? -ETIMEDOUT : -errno;
-
-        flags = fcntl(fd, F_GETFL);
-        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
-                return -errno;
-
-        *ret_fd = TAKE_FD(fd);
-        return 0;
-}
-
-static int client_send(int fd, const char *buf, size_t size, uint64_t deadline) {
-        while (size > 0) {
-                ssize_t n;
-                int r;
-
-                n = send(fd, buf, size, MSG_DONTWAIT | MSG_NOSIGNAL);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno != EAGAIN)
-                                return -errno;
-                        r = client_wait(fd, POLLOUT, deadline);
-                        if (r < 0)
-                                return r;
-                        continue;
-                }
-                buf += n;
-                size -= n;
-        }
-        return 0;
-}
-
-/* Reads up to the first NUL. Returns the message without it; anything after it is not ours to read. */
-static int client_receive(int fd, uint64_t deadline, char **ret, size_t *ret_size) {
-        _cleanup_(freep) char *buf = NULL;
-        size_t size = 0, allocated = 0;
-
-        for (;;) {
-                ssize_t n;
-                char *nul;
-                int r;
-
-                if (size == allocated) {
-                        char *p;
-
-                        if (allocated >= VARLINK_REPLY_MAX)
-                                return -EMSGSIZE;
-                        allocated = MIN(MAX(allocated * 2, VARLINK_BUFFER_MIN), VARLINK_REPLY_MAX);
-                        p = realloc(buf, allocated);
-                        if (!p)
-                                return -ENOMEM;
-                        buf = p;
-                }
-
-                n = recv(fd, buf + size, allocated - size, MSG_DONTWAIT);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno != EAGAIN)
-                                return -errno;
-                        r = client_wait(fd, POLLIN, deadline);
-                        if (r < 0)
-                                return r;
-                        continue;
-                }
-                if (n == 0)
-                        return -ECONNRESET;
-
-                nul = memchr(buf + size, 0, n);
-                size += n;
-                if (nul) {
-                        *ret_size = nul - buf;
-                        *ret = TAKE_PTR(buf);
-                        return 0;
-                }
-        }
-}
-
 static int reply_parse(const char *buf, size_t size, json_t **ret_parameters, char **ret_error) {
         _cleanup_(json_decrefp) json_t *json = NULL, *parameters = NULL;
         _cleanup_(freep) char *error_name = NULL;
@@ -1061,7 +900,6 @@ int varlink_call(const char *path, const char *method, json_t *parameters, uint6
                  json_t **ret_parameters, char **ret_error) {
         _cleanup_(freep) char *request = NULL, *reply = NULL;
         _cleanup_(json_decrefp) json_t *m = NULL;
-        _cleanup_(closep) int fd = -EBADF;
         uint64_t deadline;
         size_t reply_size = 0;
         int r;
@@ -1069,8 +907,7 @@ int varlink_call(const char *path, const char *method, json_t *parameters, uint6
         assert(path);
         assert(method);
 
-        deadline = now_usec();
-        deadline = timeout_usec >= UINT64_MAX - deadline ? UINT64_MAX : deadline + timeout_usec;
+        deadline = varlink_client_deadline(timeout_usec);
 
         if (parameters && !json_is_object(parameters))
                 return -EINVAL;
@@ -1085,13 +922,7 @@ int varlink_call(const char *path, const char *method, json_t *parameters, uint6
         if (!request)
                 return -ENOMEM;
 
-        r = client_connect(path, deadline, &fd);
-        if (r < 0)
-                return r;
-        r = client_send(fd, request, strlen(request) + 1, deadline);
-        if (r < 0)
-                return r;
-        r = client_receive(fd, deadline, &reply, &reply_size);
+        r = varlink_client_transact(path, request, deadline, VARLINK_REPLY_MAX - 1, &reply, &reply_size);
         if (r < 0)
                 return r;
         return reply_parse(reply, reply_size, ret_parameters, ret_error);

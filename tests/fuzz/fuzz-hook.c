@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The hook's input parser over arbitrary environments: NUL-separated "name=value" entries, then the
- * same request as the agent receives it, as RegisterTunnel parameters. */
+ * same request as the agent receives it: written by the hook's JSON writer, read by jansson as the agent
+ * does, parsed again. */
+#include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "hook-json.h"
 #include "hook.h"
+#include "json-writer.h"
 #include "macro.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -26,8 +30,10 @@ static const char *env_lookup(const char *name, void *userdata) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-        _cleanup_(freep) char *copy = NULL;
+        _cleanup_(freep) char *copy = NULL, *text = NULL;
         char error[HOOK_ERROR_MAX];
+        JsonWriter w = {};
+        size_t text_size;
         HookRequest h, back;
         Env env = {};
         Prefix p[2];
@@ -43,11 +49,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (hook_request_parse(env_lookup, &env, &h, error) < 0)
                 return 0;
         (void) hook_request_subnets(&h, p);
-        j = hook_request_to_json(&h);
-        if (!j)
-                return 0;
+        json_writer_object_begin(&w);
+        hook_request_write(&h, &w);
+        json_writer_object_end(&w);
+        if (json_writer_finish(&w, &text, &text_size) < 0)
+                abort();        /* what the parser accepted, the writer must write */
+        j = json_loadb(text, text_size, JSON_REJECT_DUPLICATES, NULL);
         /* What the hook sends, the agent must read back as the same request. */
-        if (hook_request_parse(hook_json_lookup, j, &back, error) < 0 || memcmp(&h, &back, sizeof(h)) != 0)
+        if (!j || hook_request_parse(hook_json_lookup, j, &back, error) < 0)
+                abort();
+        if (memcmp(&h, &back, sizeof(h)) != 0)
                 abort();
         json_decref(j);
         return 0;

@@ -5,11 +5,12 @@
 # tun routes are in table 200 (a tun named ovpn0, outside Match=tun*, becomes managed only then; status
 # shows the registration). Hostile or bad input is refused with one "vpnpolicy up hook:" line on stderr,
 # exit 0 (1 with --strict), and nothing changes in the kernel. Agent not running, or hung (SIGSTOP):
-# exit 0 (1 with --strict) within the 2 s bound. A non-root caller is refused unless RegisterUser= or
-# RegisterGroup= allows it, and then may only confirm a registration root made for that very device (as
-# OpenVPN's hook does at --up-restart, after dropping root): a device root never registered is refused
-# with the reason, and what the caller passes as config and daemon_pid is ignored (root's are kept).
-# Measures the hook's wall time over 100 calls.
+# exit 0 (1 with --strict) within the 2 s bound; a broken or hostile reply likewise, and none of its control
+# characters reach OpenVPN's log. A non-root caller is refused unless RegisterUser= or RegisterGroup=
+# allows it, and then may only confirm a registration root made for that very device (as OpenVPN's hook
+# does at --up-restart, after dropping root): a device root never registered is refused with the reason,
+# and what the caller passes as config and daemon_pid is ignored (root's are kept). The hook needs libc
+# alone. Measures the hook's wall time over 100 calls.
 set -euo pipefail
 # shellcheck source=../lib/common.sh
 source "$(dirname "$0")/../lib/common.sh"
@@ -77,6 +78,13 @@ GOOD=(dev=ovpn0 dev_type=tun ifconfig_local=10.10.10.1 ifconfig_netmask=255.255.
       config=/etc/openvpn/server/udp.conf daemon_pid=$$ script_type=up)
 
 # ---------------------------------------------------------------------------------------------------------
+info "the hook loads libc alone"
+# Everything else (libsystemd with its compression and crypto libraries, jansson) costs milliseconds per
+# exec. A sanitizer build adds its runtimes; those are not the hook's.
+libs=$(ldd "$HOOK" | awk '$1 !~ /^linux-vdso|ld-linux/ { print $1 }' |
+        grep -v -E '^lib(asan|ubsan|lsan|stdc\+\+|m|gcc_s|dl|pthread|rt)\.so' | sort | tr '\n' ' ')
+assert_eq "the hook's shared libraries" "libc.so.6 " "$libs"
+
 info "setup"
 seed003_uplink --no-forwarding NS GW
 write_conf "$T/root.conf"
@@ -382,5 +390,61 @@ HOOK_RUNDIR=
 hook -- dev=ovpn0 'ifconfig_netmask=bad'
 check "bad input with no agent: still refused with exit 0" test "$HOOK_RC" = 0
 check "bad input with no agent: one line" one_line_err
+
+# ---------------------------------------------------------------------------------------------------------
+info "a hostile or broken agent: the hook never takes its reply for a success"
+command -v socat >/dev/null || die "socat is missing (tests/run.sh installs it)"
+mkdir -p "$T/fake-run"
+HOOK_RUNDIR=$T/fake-run
+# fake_reply FILE: an "agent" at $T/fake-run/io.vpnpolicy that reads the start of each request, as the
+# agent would, and answers with FILE's bytes. Ready once it answers: its socket file exists from bind(),
+# before listen().
+fake_reply() {
+        local sock=$T/fake-run/io.vpnpolicy
+        rm -f "$sock"
+        socat "UNIX-LISTEN:$sock,fork" SYSTEM:"dd bs=1 count=1 status=none >/dev/null; cat '$1'" &
+        FAKE_PID=$!
+        register_pid "$FAKE_PID"
+        wait_until 2000 sh -c "printf x | socat - 'UNIX-CONNECT:$sock' >/dev/null"
+}
+# fake NAME EXPECT_RC REPLY_FILE [--strict]: the hook against that reply
+fake() {
+        local name=$1 rc=$2 file=$3
+        shift 3
+        fake_reply "$file"
+        hook "$@" -- "${GOOD[@]}"
+        kill "$FAKE_PID" 2>/dev/null || true
+        wait "$FAKE_PID" 2>/dev/null || true
+        check "$name: exit $rc" test "$HOOK_RC" = "$rc"
+        check_fail "$name: the fake agent was reached" grep -q 'Connection refused' "$T/hook.err"
+}
+printf '{}\0' >"$T/r-ok"
+fake "reply {}: a success" 0 "$T/r-ok" --strict
+check "reply {}: silent" test ! -s "$T/hook.err"
+printf '{"parameters":{"dev":"ovpn0"}\0' >"$T/r-cut"
+fake "a reply cut short" 1 "$T/r-cut" --strict
+check "a reply cut short: one line, called malformed" grep -q 'malformed reply' "$T/hook.err"
+fake "a reply cut short, without --strict" 0 "$T/r-cut"
+check "without --strict: one line" one_line_err
+printf '{"parameters":{},"error":"a","error":"b"}\0' >"$T/r-dup"
+fake "error given twice" 1 "$T/r-dup" --strict
+check "error given twice: malformed" grep -q 'malformed reply' "$T/hook.err"
+printf '{"error":null,"parameters":{}}\0' >"$T/r-null"
+fake "error null" 1 "$T/r-null" --strict
+check "error null: malformed" grep -q 'malformed reply' "$T/hook.err"
+printf '{"error":"x.Evil","parameters":{"reason":"a\\nb\\u001b[31mred\\u0007"}}\0' >"$T/r-evil"
+fake "a reason with a newline and escape sequences" 1 "$T/r-evil" --strict
+sed 's/^/#   /' "$T/hook.err"
+check "the agent's reason stays one line" one_line_err
+check "no control character reaches OpenVPN's log" test -z "$(tr -d '\n' <"$T/hook.err" | tr -d '[:print:]')"
+check "the reason is shown, defused" grep -qF 'x.Evil: a?b?[31mred?' "$T/hook.err"
+head -c 70000 /dev/zero | tr '\0' ' ' >"$T/r-big"
+fake "a reply larger than 64 KiB" 1 "$T/r-big" --strict
+check "a reply larger than 64 KiB: too long" grep -q 'too long' "$T/hook.err"
+: >"$T/r-empty"
+fake "closed without a reply" 1 "$T/r-empty" --strict
+check "closed without a reply: one line" one_line_err
+check "closed without a reply: said so" grep -q 'Connection reset' "$T/hook.err"
+HOOK_RUNDIR=
 
 finish

@@ -80,7 +80,7 @@ static void test_find_clash(void) {
         ASSERT(!by_id && !by_name);
 
         write_at("rt_tables", "255\tlocal\n254\tmain\n# 200 commented\n\t0xC8 hexname # trailing\n"
-                              "junk 200\n201\tvpn\n");
+                              "-200 negative\n201\tvpn\n");
         mkdir_at("rt_tables.d");
         write_at("rt_tables.d/vpnpolicy.conf", "200 ours_is_skipped\n");
         write_at("rt_tables.d/.hidden.conf", "200 hidden\n");
@@ -107,6 +107,128 @@ static void test_find_clash(void) {
         ASSERT(rt_names_find_clash(dir, "rt_tables", 78, "late", NULL, &by_name) == 1);
         ASSERT(by_name && by_name->id == 77);
         rt_name_entry_free(by_name);
+}
+
+static void test_line_parse(void) {
+        static const struct {
+                const char *line;
+                int r;
+                uint32_t id;
+                const char *name;
+        } cases[] = {
+                /* What iproute2 6.1 makes of each line (checked with `ip rule add ... lookup NAME`). */
+                { "200 vpn#x\n", 1, 200, "vpn#x" },            /* '#' does not end the name */
+                { "200 vpn #x\n", 1, 200, "vpn" },
+                { "  \t201\tb#\n", 1, 201, "b#" },
+                { "0xcb c\n", 1, 203, "c" },
+                { "0xC8 hexname # trailing", 1, 200, "hexname" },
+                { "204x d\n", 1, 204, "x" },                   /* sscanf("%d %s"): the name starts at 'x' */
+                { "0XCD e\n", 1, 0, "XCD" },                   /* not "0x": read as 0, then a name */
+                { " 206 f g\n", 1, 206, "f" },
+                { "+207 plus\n", 1, 207, "plus" },
+                { "2147483647 max\n", 1, 2147483647, "max" },
+                { "200 vpn\r\n", 1, 200, "vpn" },
+                { "-5 negative\n", 0, 0, NULL },               /* skipped, not corrupt */
+                { "2147483648 wraps\n", 0, 0, NULL },
+                { "99999999999999999999 huge\n", 0, 0, NULL },
+                { "# 200 comment\n", 0, 0, NULL },
+                { "   \n", 0, 0, NULL },
+                { "", 0, 0, NULL },
+                { "junk 200\n", -EBADMSG, 0, NULL },            /* corrupt: iproute2 stops reading the file */
+                { "200\n", -EBADMSG, 0, NULL },
+                { "200 \t \n", -EBADMSG, 0, NULL },
+                { "\r\n", -EBADMSG, 0, NULL },
+                { "\v200 vt\n", 1, 200, "vt" },                 /* only ' ' and '\t' are skipped first, but
+                                                                 * strtol() skips the rest */
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_(freep) char *line = strdup(cases[i].line);
+                uint32_t id = 0;
+                char *name = NULL;
+
+                ASSERT(line);
+                ASSERT_INT(rt_name_line_parse(line, &id, &name), cases[i].r);
+                if (cases[i].r <= 0)
+                        continue;
+                ASSERT_INT(id, cases[i].id);
+                ASSERT_STREQ(name, cases[i].name);
+        }
+}
+
+typedef struct Seen {
+        char names[8][32];
+        uint32_t ids[8];
+        size_t n;
+} Seen;
+
+static int on_name(const char *path, unsigned line, uint32_t id, const char *name, void *userdata) {
+        Seen *s = userdata;
+
+        ASSERT(s->n < ELEMENTSOF(s->names));
+        snprintf(s->names[s->n], sizeof(s->names[s->n]), "%s", name);
+        s->ids[s->n++] = id;
+        return 0;
+}
+
+/* The one reader the agent's clash check and the CLI's table names both use. */
+static void test_foreach(void) {
+        RtNameEntry *by_id = NULL;
+        Seen seen = {};
+
+        setup();
+        write_at("rt_tables", "200 vpn#x\n201 b\ncorrupt line\n202 after_corrupt\n");
+        mkdir_at("rt_tables.d");
+        write_at("rt_tables.d/z.conf", "203 z\n");
+        write_at("rt_tables.d/a.conf", "203 a\n");
+        write_at("rt_tables.d/vpnpolicy.conf", "200 vpn\n");
+        ASSERT(rt_names_foreach(dir, "rt_tables", false, on_name, &seen) == 0);
+        ASSERT_INT(seen.n, 5);
+        ASSERT(seen.ids[0] == 200 && streq(seen.names[0], "vpn#x"));
+        ASSERT(seen.ids[1] == 201 && streq(seen.names[1], "b"));
+        ASSERT(seen.ids[2] == 203 && streq(seen.names[2], "a"));
+        ASSERT(streq(seen.names[3], "vpn") && streq(seen.names[4], "z"));
+
+        seen = (Seen) {};
+        ASSERT(rt_names_foreach(dir, "rt_tables", true, on_name, &seen) == 0);
+        ASSERT_INT(seen.n, 4);
+
+        /* "200 vpn#x" gives table 200 another name than "vpn": a clash, as `ip` would show it. */
+        ASSERT(rt_names_find_clash(dir, "rt_tables", 200, "vpn", &by_id, NULL) == 1);
+        ASSERT(by_id && streq(by_id->name, "vpn#x") && by_id->line == 1);
+        rt_name_entry_free(by_id);
+        /* After the corrupt line iproute2 reads nothing: 202 is free. */
+        ASSERT(rt_names_find_clash(dir, "rt_tables", 202, "mine", NULL, NULL) == 0);
+
+        /* A FIFO dropped into the .d directory is refused, never opened for a blocking read; a directory
+         * named NAME.conf reads as empty, as it does for iproute2. */
+        setup();
+        mkdir_at("rt_tables.d");
+        mkdir_at("rt_tables.d/dir.conf");
+        write_at("rt_tables.d/z.conf", "200 z\n");
+        seen = (Seen) {};
+        ASSERT(rt_names_foreach(dir, "rt_tables", false, on_name, &seen) == 0);
+        ASSERT(seen.n == 1 && streq(seen.names[0], "z"));
+        ASSERT(mkfifo(at("rt_tables.d/fifo.conf"), 0644) == 0);
+        ASSERT_INT(rt_names_foreach(dir, "rt_tables", false, on_name, &seen), -EBADFD);
+        ASSERT_INT(rt_names_find_clash(dir, "rt_tables", 200, "vpn", NULL, NULL), -EBADFD);
+
+        /* An embedded NUL ends its line, as it ends sscanf()'s input in iproute2. */
+        setup();
+        {
+                static const char text[] = "201 a\0junk\n202 b\n";
+                FILE *f = fopen(at("rt_tables"), "we");
+
+                ASSERT(f && fwrite(text, 1, sizeof(text) - 1, f) == sizeof(text) - 1 && fclose(f) == 0);
+        }
+        seen = (Seen) {};
+        ASSERT(rt_names_foreach(dir, "rt_tables", false, on_name, &seen) == 0);
+        ASSERT(seen.n == 2 && streq(seen.names[0], "a") && seen.ids[1] == 202);
+
+        /* A file where the directory should be is no directory to iproute2, not an error. */
+        setup();
+        write_at("rt_tables.d", "200 not-a-dir\n");
+        ASSERT(rt_names_find_clash(dir, "rt_tables", 200, "vpn", NULL, NULL) == 0);
 }
 
 static void test_install(void) {
@@ -166,6 +288,18 @@ static void test_install_refuses(void) {
         ASSERT(rt_files_remove(dir) == -EEXIST);
         ASSERT(exists_at("rt_tables.d/vpnpolicy.conf"));
 
+        /* Nor is a FIFO or a directory in its place: refused without blocking, left alone. */
+        setup();
+        mkdir_at("rt_tables.d");
+        ASSERT(mkfifo(at("rt_tables.d/vpnpolicy.conf"), 0644) == 0);
+        ASSERT(rt_files_install(dir, 200, "vpn", VPNPOLICY_PROTO, VPNPOLICY_PROTO_NAME) == -EEXIST);
+        ASSERT(rt_files_remove(dir) == -EEXIST);
+        ASSERT(exists_at("rt_tables.d/vpnpolicy.conf"));
+        setup();
+        mkdir_at("rt_tables.d");
+        mkdir_at("rt_tables.d/vpnpolicy.conf");
+        ASSERT(rt_files_install(dir, 200, "vpn", VPNPOLICY_PROTO, VPNPOLICY_PROTO_NAME) == -EEXIST);
+
         /* Invalid names never reach a file. */
         setup();
         ASSERT(rt_files_install(dir, 200, "v p n", VPNPOLICY_PROTO, VPNPOLICY_PROTO_NAME) == -EINVAL);
@@ -189,6 +323,8 @@ static void test_remove(void) {
 }
 
 int main(void) {
+        RUN(test_line_parse);
+        RUN(test_foreach);
         RUN(test_find_clash);
         RUN(test_install);
         RUN(test_install_refuses);

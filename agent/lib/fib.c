@@ -4,16 +4,16 @@
 #include <libmnl/libmnl.h>
 #include <linux/fib_rules.h>
 #include <linux/rtnetlink.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
-#include "ctl-kernel.h"
+#include "fib.h"
+#include "macro.h"
 
-/* Rules and routes in full, their notation, and the rule walk. The walk follows fib_rules_lookup() and
- * fib_rule_match() in net/core/fib_rules.c, fib4_rule_match() in net/ipv4/fib_rules.c and
- * fib6_rule_match() in net/ipv6/fib6_rules.c, for a packet with mark, tos, ports and protocol 0. */
+/* The walk follows fib_rules_lookup() and fib_rule_match() in net/core/fib_rules.c, fib4_rule_match() and
+ * fib4_rule_action() in net/ipv4/fib_rules.c and fib6_rule_match() in net/ipv6/fib6_rules.c, for a packet
+ * with tos, ports, protocol and uid 0. */
 
 static int fib_addr_attr(const struct nlattr *attr, int family, uint8_t prefixlen, Prefix *ret) {
         ret->family = family;
@@ -172,7 +172,7 @@ int fib_route_from_netlink(const struct nlmsghdr *nlh, FibRoute *ret) {
         return 0;
 }
 
-const char *route_type_name(uint8_t type) {
+const char *fib_route_type_name(uint8_t type) {
         static const char *const names[] = {
                 [RTN_UNSPEC] = "none",          [RTN_UNICAST] = "unicast",
                 [RTN_LOCAL] = "local",          [RTN_BROADCAST] = "broadcast",
@@ -185,139 +185,24 @@ const char *route_type_name(uint8_t type) {
         return type < ELEMENTSOF(names) && names[type] ? names[type] : "unknown";
 }
 
-/* A small appender for the notations below: never overflows, truncates at the end. */
-typedef struct Text {
-        char *buf;
-        size_t size, len;
-} Text;
-
-_printf_(2, 3) static void text_add(Text *t, const char *fmt, ...) {
-        va_list ap;
-        int n;
-
-        if (t->len >= t->size)
-                return;
-        va_start(ap, fmt);
-        n = vsnprintf(t->buf + t->len, t->size - t->len, fmt, ap);
-        va_end(ap);
-        if (n > 0)
-                t->len = MIN(t->len + (size_t) n, t->size);
-}
-
-static const char *prefix_or_all(const Prefix *p, char buf[static PREFIX_STRLEN]) {
-        if (p->prefixlen == 0)
-                return "all";
-        if (p->prefixlen == family_max_prefixlen(p->family))
-                return addr_to_string(p->family, &p->addr, buf);
-        return prefix_to_string(p, buf);
-}
-
-static void rule_add_selectors(Text *t, const FibRule *r) {
-        char a[PREFIX_STRLEN];
-
-        text_add(t, "%sfrom %s", r->flags & FIB_RULE_INVERT ? "not " : "", prefix_or_all(&r->src, a));
-        if (r->dst.prefixlen > 0)
-                text_add(t, " to %s", prefix_or_all(&r->dst, a));
-        if (r->tos)
-                text_add(t, " tos 0x%x", r->tos);
-        if (r->fwmark || r->fwmask)
-                text_add(t, r->fwmask == UINT32_MAX ? " fwmark 0x%x" : " fwmark 0x%x/0x%x", r->fwmark, r->fwmask);
-        if (r->iif[0])
-                text_add(t, " iif %s", r->iif);
-        if (r->oif[0])
-                text_add(t, " oif %s", r->oif);
-        if (r->l3mdev)
-                text_add(t, " lookup [l3mdev-table]");
-        if (r->has_uid_range)
-                text_add(t, " uidrange %u-%u", r->uid_range.start, r->uid_range.end);
-        if (r->ip_proto)
-                text_add(t, " ipproto %u", r->ip_proto);
-        if (r->has_sport)
-                text_add(t, " sport %u-%u", r->sport.start, r->sport.end);
-        if (r->has_dport)
-                text_add(t, " dport %u-%u", r->dport.start, r->dport.end);
-        if (r->tun_id)
-                text_add(t, " tun_id %" PRIu64, r->tun_id);
-}
-
-static void rule_add_action(Text *t, const CtlKernel *k, const FibRule *r) {
-        char name[RT_NAME_STRLEN];
-
-        switch (r->action) {
-        case FR_ACT_TO_TBL:
-                if (!r->l3mdev)
-                        text_add(t, " lookup %s", ctl_table_name(k, r->table, name));
-                break;
-        case FR_ACT_GOTO:
-                text_add(t, " goto %u", r->goto_target);
-                break;
-        case FR_ACT_NOP:
-                text_add(t, " nop");
-                break;
-        default:
-                text_add(t, " %s", r->action == FR_ACT_BLACKHOLE ? "blackhole" :
-                                   r->action == FR_ACT_UNREACHABLE ? "unreachable" :
-                                   r->action == FR_ACT_PROHIBIT ? "prohibit" : "unknown-action");
-                break;
-        }
-        if (r->suppress_prefixlen >= 0)
-                text_add(t, " suppress_prefixlength %d", r->suppress_prefixlen);
-        if (r->suppress_ifgroup >= 0)
-                text_add(t, " suppress_ifgroup %d", r->suppress_ifgroup);
-}
-
-const char *fib_rule_to_string(const CtlKernel *k, const FibRule *r, bool full, char buf[static FIB_STRLEN]) {
-        Text t = { .buf = buf, .size = FIB_STRLEN };
-        char name[RT_NAME_STRLEN];
-
-        buf[0] = 0;
-        if (full)
-                text_add(&t, "pref %u ", r->priority);
-        rule_add_selectors(&t, r);
-        rule_add_action(&t, k, r);
-        if (full)
-                text_add(&t, " proto %s", ctl_proto_name(k, r->protocol, name));
-        return buf;
-}
-
-const char *fib_route_to_string(const CtlKernel *k, const FibRoute *r, char buf[static FIB_STRLEN]) {
-        Text t = { .buf = buf, .size = FIB_STRLEN };
-        char a[PREFIX_STRLEN], dev[IFNAMSIZ], name[RT_NAME_STRLEN];
-
-        buf[0] = 0;
-        if (r->type != RTN_UNICAST)
-                text_add(&t, "%s ", route_type_name(r->type));
-        text_add(&t, "%s", r->dst.prefixlen == 0 ? "default" : prefix_or_all(&r->dst, a));
-        if (r->src.prefixlen > 0)
-                text_add(&t, " from %s", prefix_or_all(&r->src, a));
-        if (r->has_gateway)
-                text_add(&t, " via %s", addr_to_string(r->family, &r->gateway, a));
-        /* IPv6 reject routes sit on lo; iproute2 shows that, we leave it out as the agent does. */
-        if (r->oif > 0 && (r->type == RTN_UNICAST || r->type == RTN_LOCAL || r->type == RTN_BROADCAST))
-                text_add(&t, " dev %s", ctl_ifname(k, r->oif, dev));
-        if (r->nexthop_object)
-                text_add(&t, " (nexthop object)");
-        if (r->multipath)
-                text_add(&t, " (first of several nexthops)");
-        text_add(&t, " proto %s", ctl_proto_name(k, r->protocol, name));
-        if (r->has_prefsrc)
-                text_add(&t, " src %s", addr_to_string(r->family, &r->prefsrc, a));
-        if (r->priority > 0)
-                text_add(&t, " metric %u", r->priority);
-        return buf;
-}
-
 static bool port_in_range(const struct fib_rule_port_range *range, uint16_t port) {
         return port >= range->start && port <= range->end;
 }
 
+/* A device selector: the rule's device must be there (else the kernel flags it detached) and be the
+ * packet's. */
+static bool device_matches(const char *rule_dev, bool detached, const char *packet_dev) {
+        return !rule_dev[0] || (!detached && streq(rule_dev, packet_dev));
+}
+
 /* fib_rule_match() without the invert flag. */
 static bool rule_selectors_match(const FibRule *r, const FibPacket *p) {
-        if (r->unknown_selector || r->l3mdev || r->tun_id != 0 || r->oif[0])
-                return false;   /* no VRF, no tunnel key, no output device in our lookups */
-        if (r->iif[0] && ((r->flags & FIB_RULE_IIF_DETACHED) || !streq(r->iif, p->iif)))
+        if (r->unknown_selector || r->l3mdev || r->tun_id != 0)
+                return false;   /* no VRF and no tunnel key in our lookups */
+        if (!device_matches(r->iif, r->flags & FIB_RULE_IIF_DETACHED, p->iif) ||
+            !device_matches(r->oif, r->flags & FIB_RULE_OIF_DETACHED, p->oif))
                 return false;
-        if (r->fwmark & r->fwmask)
+        if ((r->fwmark ^ p->mark) & r->fwmask)
                 return false;
         if (r->has_uid_range && r->uid_range.start > 0)
                 return false;
@@ -357,11 +242,11 @@ static bool route_better(const FibRoute *a, const FibRoute *b) {
         return a->priority < b->priority;
 }
 
-const FibRoute *fib_table_lookup(const CtlKernel *k, uint32_t table, const FibPacket *p) {
+const FibRoute *fib_table_lookup(const Fib *f, uint32_t table, const FibPacket *p) {
         const FibRoute *best = NULL;
 
-        for (size_t i = 0; i < k->n_routes; i++) {
-                const FibRoute *rt = &k->routes[i];
+        for (size_t i = 0; i < f->n_routes; i++) {
+                const FibRoute *rt = &f->routes[i];
 
                 if (route_matches(rt, table, p) && (!best || route_better(rt, best)))
                         best = rt;
@@ -369,25 +254,35 @@ const FibRoute *fib_table_lookup(const CtlKernel *k, uint32_t table, const FibPa
         return best;
 }
 
-/* fib4_rule_suppress(), fib6_rule_suppress(): a result this unspecific does not count. */
-static bool route_suppressed(const FibRule *r, const FibRoute *rt) {
-        return rt->dst.prefixlen <= r->suppress_prefixlen;
+/* The route types whose lookup fails (fib_props[] in net/ipv4/fib_semantics.c, ip6_rt_type_to_error() in
+ * net/ipv6/route.c): the rule decides with them, and only a successful lookup can be suppressed. */
+static bool route_type_rejects(uint8_t type) {
+        return IN_SET(type, RTN_BLACKHOLE, RTN_UNREACHABLE, RTN_PROHIBIT, RTN_NAT, RTN_XRESOLVE);
 }
 
-static size_t rule_goto(const CtlKernel *k, const FibRule *r, size_t at) {
-        /* The target is the first rule with exactly that preference (fib_nl_newrule()). */
-        for (size_t j = 0; j < k->n_rules; j++)
-                if (k->rules[j].family == r->family && k->rules[j].priority == r->goto_target)
+/* fib4_rule_suppress(), fib6_rule_suppress(): a result this unspecific does not count. fib_rules_lookup()
+ * asks only after a lookup that succeeded, so an unreachable default is never suppressed. */
+static bool route_suppressed(const FibRule *r, const FibRoute *rt) {
+        return !route_type_rejects(rt->type) && (int32_t) rt->dst.prefixlen <= r->suppress_prefixlen;
+}
+
+static size_t rule_goto(const Fib *f, const FibRule *r, size_t at) {
+        /* The target is the first rule with exactly that preference (fib_nl_newrule()); without one the
+         * goto is unresolved and the walk goes on with the next rule. */
+        for (size_t j = 0; j < f->n_rules; j++)
+                if (f->rules[j].family == r->family && f->rules[j].priority == r->goto_target)
                         return j;
         return at + 1;
 }
 
-void fib_walk(const CtlKernel *k, const FibPacket *p, FibVerdict *ret) {
+void fib_walk(const Fib *f, const FibPacket *p, FibVerdict *ret) {
         size_t steps = 0;
 
         *ret = (FibVerdict) {};
-        for (size_t i = 0; i < k->n_rules && steps++ <= 2 * k->n_rules;) {
-                const FibRule *r = &k->rules[i];
+        /* The kernel refuses a goto backwards (fib_nl_newrule(): EINVAL), so its walk ends; the step
+         * bound ends ours on any input. */
+        for (size_t i = 0; i < f->n_rules && steps++ <= 2 * f->n_rules;) {
+                const FibRule *r = &f->rules[i];
                 const FibRoute *rt;
 
                 if (!rule_matches(r, p) || r->action == FR_ACT_NOP) {
@@ -395,18 +290,30 @@ void fib_walk(const CtlKernel *k, const FibPacket *p, FibVerdict *ret) {
                         continue;
                 }
                 if (r->action == FR_ACT_GOTO) {
-                        i = rule_goto(k, r, i);
+                        i = rule_goto(f, r, i);
                         continue;
                 }
                 if (r->action != FR_ACT_TO_TBL) {
                         *ret = (FibVerdict) { .rule = r };
                         return;
                 }
-                rt = fib_table_lookup(k, r->table, p);
+                rt = fib_table_lookup(f, r->table, p);
                 if (rt && rt->type != RTN_THROW && !route_suppressed(r, rt)) {
                         *ret = (FibVerdict) { .rule = r, .route = rt };
                         return;
                 }
                 i++;
+        }
+}
+
+void fib_rules_sort(Fib *f) {
+        /* Insertion sort: stable, and linear on a kernel dump, which is in order already. */
+        for (size_t i = 1; i < f->n_rules; i++) {
+                FibRule r = f->rules[i];
+                size_t j = i;
+
+                for (; j > 0 && f->rules[j - 1].priority > r.priority; j--)
+                        f->rules[j] = f->rules[j - 1];
+                f->rules[j] = r;
         }
 }
