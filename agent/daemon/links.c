@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <net/if.h>
+#include <linux/if.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -83,6 +84,8 @@ unsigned links_update(Links *ls, const LinkInfo *info, bool enumerating, uint64_
         }
         if (change || l->info.flags != info->flags || !streq(l->info.kind, info->kind))
                 link_changed(ls, l);
+        if (change || (l->info.flags ^ info->flags) & (IFF_UP | IFF_LOWER_UP))
+                ls->generation++;
         /* Down is when the kernel flushes routes without telling (up adds none that it does not announce). */
         if (change & LINK_WENT_DOWN)
                 links_request_confirm(ls, l, now);
@@ -98,6 +101,7 @@ void links_remove(Links *ls, int ifindex) {
         HASH_DEL(ls->links, l);
         link_free_addresses(l);
         free(l);
+        ls->generation++;
 }
 
 static Address *address_find(Link *l, const AddressInfo *a, Address ***ret_prev) {

@@ -30,6 +30,7 @@ typedef struct Link {
 typedef struct Links {
         Link *links;
         bool changed;           /* some link has changed set */
+        uint64_t generation;    /* counts links appearing, going, renamed and up/down: what policies look at */
         uint64_t confirm_at;    /* CLOCK_MONOTONIC when the confirming dumps are due; 0: none */
 } Links;
 

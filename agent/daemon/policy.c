@@ -153,8 +153,10 @@ static void policy_apply(Manager *m, WantList *next) {
 void policy_update(Manager *m) {
         WantList next = {};
 
-        if (!m->config_changed && !m->links.changed)
+        /* Devices appearing, going, renamed or up/down change which gateway is usable; addresses do not. */
+        if (!m->config_changed && m->links.generation == m->policy.links_generation)
                 return;
+        m->policy.links_generation = m->links.generation;
         for (size_t i = 0; i < m->config->n_policies; i++)
                 if (derive_policy(m, (int) i, &next) < 0) {
                         free(next.wants);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "object.h"
 
@@ -20,6 +21,7 @@ typedef struct BaseWant {
 typedef struct PolicyWants {
         BaseWant *wants;
         size_t n;
+        uint64_t links_generation;      /* of the links the wants were derived from */
 } PolicyWants;
 
 typedef struct Manager Manager;
