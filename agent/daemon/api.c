@@ -181,6 +181,13 @@ static json_t *status_kernel(const Manager *m) {
                          "send_redirects", m->config->send_redirects);
 }
 
+static json_t *status_verification(const Manager *m) {
+        return json_pack("{s:o, s:o, s:I}",
+                         "last", json_time(m->last_verify_realtime),
+                         "duration_usec", m->last_verify_realtime > 0 ? json_integer((json_int_t) m->last_verify_usec) : json_null(),
+                         "interval_usec", (json_int_t) m->verify_interval_usec);
+}
+
 static json_t *status_build(Manager *m) {
         bool healthy;
         json_t *objects = status_objects(m, &healthy);
@@ -193,7 +200,7 @@ static json_t *status_build(Manager *m) {
                          "uptime_usec", (json_int_t) (now_monotonic() - m->started_monotonic),
                          "health", healthy ? "healthy" : "degraded",
                          "resync_pending", m->need_resync,
-                         "last_verify", json_time(m->last_verify_realtime),
+                         "verification", status_verification(m),
                          "config", status_config(m->config),
                          "objects", objects,
                          "devices", status_devices(m),
