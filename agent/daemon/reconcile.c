@@ -133,16 +133,18 @@ static void on_ack(size_t index, int error, const char *ext_ack, void *userdata)
         ack_log(c, op, result, error, text);
 }
 
-/* One line per pass at info level (a burst of 100,000 routes is one line). */
+/* One line per pass (a burst of 100,000 routes is one line): at debug level, as routine changes (a tun
+ * route when OpenVPN starts, a copy when a client connects) would flood the journal of a busy server; what
+ * an operator must see (restores, failures, throttling) has its own lines above. */
 static void log_summary(Manager *m, const Reconcile *c) {
         size_t n[_OP_MAX] = {};
 
-        if (!m->ready || c->plan.n == 0)
+        if (!m->ready || c->plan.n == 0 || log_get_max_level() < LOG_DEBUG)
                 return;
         for (size_t i = 0; i < c->plan.n; i++)
                 n[c->plan.ops[i].action]++;
-        log_info("Sent %zu change(s) to the kernel: %zu added (%zu restored), %zu replaced, %zu removed, %zu failed.",
-                 c->plan.n, n[OP_ADD], c->restored, n[OP_REPLACE], n[OP_DELETE], c->failed);
+        log_debug("Sent %zu change(s) to the kernel: %zu added (%zu restored), %zu replaced, %zu removed, %zu failed.",
+                  c->plan.n, n[OP_ADD], c->restored, n[OP_REPLACE], n[OP_DELETE], c->failed);
 }
 
 uint64_t reconcile_run(Manager *m) {
