@@ -26,6 +26,7 @@ typedef struct Tunnel {
         uint8_t rule_families;  /* bit 0 IPv4, bit 1 IPv6: the rules claimed, with rule_policy */
         int rule_policy;
         bool up;
+        bool clashed;           /* a claim of it was refused: it tries again when another tunnel gives way */
         UT_hash_handle hh;      /* by ifindex */
 } Tunnel;
 
@@ -33,6 +34,7 @@ typedef struct Tunnels {
         Tunnel *by_ifindex;
         size_t n;
         uint64_t generation;    /* counts changes of the set and of names: the firewall follows it */
+        bool released;          /* a tunnel gave up tun routes: the clashed ones claim again */
 } Tunnels;
 
 typedef struct Manager Manager;
