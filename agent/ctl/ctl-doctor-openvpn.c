@@ -25,7 +25,6 @@
  * anything (/dev/zero made an unbounded reader grow to 265 MB). */
 #define OVPN_FILE_MAX (1024U * 1024U)
 #define OVPN_FILE_MAX_TEXT "1 MiB"
-#define HOOK_PATH LIBEXECDIR "/vpnpolicy/vpnpolicy-openvpn-up"
 
 typedef struct OvpnPrefix {
         Prefix prefix;

@@ -14,6 +14,7 @@
 #include "strv.h"
 #include "sysctl.h"
 #include "varlink.h"
+#include "vpnpolicy-defs.h"
 
 #define DOCTOR_SCHEMA_VERSION 1
 
@@ -86,6 +87,29 @@ int doctor_sysctl(const char *fmt, ...) {
         return r < 0 ? r : v;
 }
 
+/* The agent's rule (tunnels.c): a device matching Match= is a pool tunnel only with an address inside one of
+ * the pools (an OpenVPN server's tun holds its pool's first address); an OpenVPN client tunnel or another
+ * VPN holds none. */
+static bool link_has_pool_address(const Doctor *d, int ifindex) {
+        for (size_t i = 0; i < d->kernel->n_addresses; i++) {
+                const AddressInfo *a = &d->kernel->addresses[i];
+
+                if (a->ifindex == ifindex && config_policy_by_address(d->config, a->family, &a->local))
+                        return true;
+        }
+        return false;
+}
+
+static bool status_manages(const Doctor *d, const char *name) {
+        json_t *dev;
+        size_t i;
+
+        json_array_foreach(json_object_get(d->status, "devices"), i, dev)
+                if (streq_ptr(json_string_value(json_object_get(dev, "name")), name))
+                        return true;
+        return false;
+}
+
 char **doctor_tunnels(const Doctor *d) {
         char **l = NULL;
         json_t *dev;
@@ -97,13 +121,72 @@ char **doctor_tunnels(const Doctor *d) {
                 if (name && !strv_contains(l, name))
                         (void) strv_extend(&l, name);
         }
-        for (size_t j = 0; d->config && j < d->kernel->n_links; j++) {
+        /* Without the agent, its rule stands in for its answer (registrations aside). */
+        for (size_t j = 0; !d->status && d->config && j < d->kernel->n_links; j++) {
                 const LinkInfo *li = &d->kernel->links[j];
 
-                if (desired_link_matches(d->config, li->kind, li->name) && !strv_contains(l, li->name))
+                if (desired_link_matches(d->config, li->kind, li->name) &&
+                    link_has_pool_address(d, li->ifindex) && !strv_contains(l, li->name))
                         (void) strv_extend(&l, li->name);
         }
         return l;
+}
+
+static void tunnel_pools(const Doctor *d, char *buf, size_t size) {
+        char p[PREFIX_STRLEN];
+        size_t n = 0;
+
+        buf[0] = '\0';
+        for (size_t i = 0; i < d->config->n_policies; i++)
+                for (size_t j = 0; j < d->config->policies[i].n_pools && n < size; j++)
+                        n += (size_t) snprintf(buf + n, size - n, "%s%s", n > 0 ? ", " : "",
+                                               prefix_to_string(&d->config->policies[i].pools[j], p));
+}
+
+/* A tunnel device that matches Match= and is not ours: say why, and what would make it ours. */
+static void unmanaged_tunnel(Doctor *d, const LinkInfo *li) {
+        const Prefix *pool = &d->config->policies[0].pools[0];
+        char pools[512], host[ADDR_STRLEN];
+        InAddrUnion a;
+        json_t *f;
+
+        tunnel_pools(d, pools, sizeof(pools));
+        if (link_has_pool_address(d, li->ifindex))
+                /* The agent's rule says ours, its status says not: it has not seen it yet, or is stuck. */
+                f = doctor_add(d, SEVERITY_WARNING, "tunnels",
+                               "%s matches [Tunnels] Match= and carries an address inside a pool (%s), but "
+                               "vpnpolicyd does not manage it", li->name, pools);
+        else
+                f = doctor_add(d, SEVERITY_INFO, "tunnels",
+                               "%s matches [Tunnels] Match= but is not managed: it carries no address "
+                               "inside a pool (%s) and root did not register it%s (an OpenVPN client tunnel "
+                               "or another VPN is left alone on purpose)", li->name, pools,
+                               d->status ? "" : " (unknown: vpnpolicyd is not reachable)");
+        if (!f)
+                return;
+        if (link_has_pool_address(d, li->ifindex)) {
+                finding_fix(f, "vpnpolicyctl status");
+                return;
+        }
+        if (prefix_host(pool, 1, &a))
+                finding_fix(f, "ip address add %s/%u dev %s  # an address inside a pool makes it ours "
+                            "(OpenVPN's server directive gives its tun the pool's first address)",
+                            addr_to_string(pool->family, &a, host), pool->prefixlen, li->name);
+        finding_fix(f, "up %s  # in the OpenVPN configuration that makes %s: root's registration makes "
+                    "it ours", HOOK_PATH, li->name);
+}
+
+int check_tunnels(Doctor *d) {
+        for (size_t i = 0; i < d->kernel->n_links; i++) {
+                const LinkInfo *li = &d->kernel->links[i];
+
+                if (!desired_link_matches(d->config, li->kind, li->name) || status_manages(d, li->name))
+                        continue;
+                if (!d->status && link_has_pool_address(d, li->ifindex))
+                        continue;       /* ours by the rule; the agent's check says it is not running */
+                unmanaged_tunnel(d, li);
+        }
+        return 0;
 }
 
 int doctor_gateway_ifindex(Doctor *d, int family) {
@@ -334,6 +417,7 @@ typedef struct DoctorCheck {
 static const DoctorCheck checks[] = {
         { "agent", check_agent, false },
         { "leak-guard", check_leak_guard, false },
+        { "tunnels", check_tunnels, true },
         { "rt-tables", check_rt_tables, true },
         { "forwarding", check_forwarding, true },
         { "send-redirects", check_send_redirects, true },

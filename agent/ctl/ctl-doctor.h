@@ -12,6 +12,9 @@
  * in ctl-doctor-kernel.c (sysctls, rules, routes, neighbours), ctl-doctor-host.c (iproute2 names,
  * systemd-networkd, NetworkManager) and ctl-doctor-openvpn.c (OpenVPN server configurations). */
 
+/* The OpenVPN up hook the package installs. */
+#define HOOK_PATH LIBEXECDIR "/vpnpolicy/vpnpolicy-openvpn-up"
+
 typedef enum Severity {
         SEVERITY_INFO,
         SEVERITY_WARNING,
@@ -43,7 +46,8 @@ void doctor_skip(Doctor *d, const char *check, const char *fmt, ...) _printf_(3,
 
 /* /proc/sys/net/PATH as a number, PATH built from fmt; -errno if unreadable. */
 int doctor_sysctl(const char *fmt, ...) _printf_(1, 2);
-/* The devices the agent manages (its status, else [Tunnels] Match= over the kernel's tun devices). */
+/* The devices the agent manages: its status, else the agent's rule applied to the kernel's devices (a
+ * tunnel matching [Tunnels] Match= with an address inside a pool; root's registrations are unknown then). */
 char **doctor_tunnels(const Doctor *d);
 /* The device the gateway of family is reached by: [Gateway] Device=, else the kernel's route to it.
  * -ENODEV when Device= names no device, -ENOENT without a gateway. */
@@ -58,6 +62,7 @@ const char *family_name(int family);
 const char *ip_family_flag(int family);
 
 int check_agent(Doctor *d);
+int check_tunnels(Doctor *d);
 int check_forwarding(Doctor *d);
 int check_send_redirects(Doctor *d);
 int check_rp_filter(Doctor *d);

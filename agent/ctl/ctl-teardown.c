@@ -13,13 +13,17 @@
 #include "ctl-notation.h"
 #include "ctl.h"
 #include "nft.h"
+#include "parse-util.h"
 #include "rt-files.h"
 #include "rtnl.h"
 #include "varlink.h"
 
-/* teardown: removes every rule and route with our protocol (any table, both families) and nothing else,
- * then our nftables table (inet vpnpolicy: counters, leak guard, the tunnel set) and our rt_tables.d and
- * rt_protos.d files. Each object is deleted by sending the kernel's own
+/* teardown: removes every rule and route of ours and nothing else: our protocol, in one of our tables (a
+ * route) or pointing at one (a rule), both families; then our nftables table (inet vpnpolicy: counters,
+ * leak guard, the tunnel set) and our rt_tables.d and rt_protos.d files. Our tables are the ones the agent
+ * remembers in its runtime directory (every configuration's, agent/daemon/tables.c) and the one our
+ * rt_tables.d file names; objects with our protocol elsewhere are someone else's, as for the agent.
+ * Each object is deleted by sending the kernel's own
  * description of it back as the delete request, so the kernel matches exactly that object
  * (fib_nl_delrule() in net/core/fib_rules.c; inet_rtm_delroute() and inet6_rtm_delroute() compare the
  * protocol, device and gateway given). */
@@ -30,8 +34,12 @@ typedef struct Doomed {
         int error;
 } Doomed;
 
+#define TEARDOWN_TABLES_MAX 64
+
 typedef struct Teardown {
         CtlKernel *k;
+        uint32_t tables[TEARDOWN_TABLES_MAX];
+        size_t n_tables;
         Doomed *doomed;
         size_t n_doomed;
         Nft *nft;
@@ -93,13 +101,62 @@ static bool agent_running(const CtlContext *c) {
         return false;
 }
 
-static uint8_t message_protocol(const struct nlmsghdr *nlh) {
+static bool table_is_ours(const Teardown *t, uint32_t table) {
+        for (size_t i = 0; i < t->n_tables; i++)
+                if (t->tables[i] == table)
+                        return true;
+        return false;
+}
+
+static void table_add(Teardown *t, uint32_t table) {
+        if (!table_is_ours(t, table) && t->n_tables < TEARDOWN_TABLES_MAX)
+                t->tables[t->n_tables++] = table;
+}
+
+/* The runtime directory's "tables": one id per line, anything else ignored (as tables_load() does). */
+static int tables_read(Teardown *t, const char *runtime_dir) {
+        _cleanup_(freep) char *path = NULL, *line = NULL;
+        size_t size = 0;
+        uint32_t id;
+        FILE *f;
+
+        if (asprintf(&path, "%s/tables", runtime_dir) < 0)
+                return -ENOMEM;
+        f = fopen(path, "re");
+        if (!f)
+                return errno == ENOENT ? 0 : negative_errno();
+        while (getline(&line, &size, f) > 0) {
+                line[strcspn(line, "\n")] = 0;
+                if (parse_u32(line, &id) >= 0 && id > 0 && (id < 253 || id > 255))
+                        table_add(t, id);
+        }
+        fclose(f);
+        return 0;
+}
+
+static void teardown_tables(Teardown *t, const CtlContext *c) {
+        uint32_t id;
+
+        if (tables_read(t, c->runtime_dir) < 0)
+                fprintf(stderr, "teardown: cannot read %s/tables, using only the table of rt_tables.d/%s\n",
+                        c->runtime_dir, RT_FILES_OURS);
+        if (rt_files_our_table(t->iproute2_dir ?: IPROUTE2_DIR_DEFAULT, &id) > 0)
+                table_add(t, id);
+        if (t->n_tables == 0)
+                fprintf(stderr, "teardown: no table of vpnpolicy's is known (no %s/tables, no "
+                        "rt_tables.d/%s): rules and routes are left alone\n", c->runtime_dir, RT_FILES_OURS);
+}
+
+/* Ours: our protocol, and in one of our tables (a route) or pointing at one (a rule). */
+static bool message_is_ours(const Teardown *t, const struct nlmsghdr *nlh) {
         FibRule rule;
         FibRoute route;
 
         if (nlh->nlmsg_type == RTM_NEWROUTE)
-                return fib_route_from_netlink(nlh, &route) >= 0 ? route.protocol : 0;
-        return fib_rule_from_netlink(nlh, &rule) >= 0 ? rule.protocol : 0;
+                return fib_route_from_netlink(nlh, &route) >= 0 && route.protocol == VPNPOLICY_PROTO &&
+                       table_is_ours(t, route.table);
+        return fib_rule_from_netlink(nlh, &rule) >= 0 && rule.protocol == VPNPOLICY_PROTO &&
+               rule.action == FR_ACT_TO_TBL && table_is_ours(t, rule.table);
 }
 
 static void doomed_describe(Teardown *t, const struct nlmsghdr *nlh, Doomed *d) {
@@ -134,7 +191,7 @@ static int on_object(const struct nlmsghdr *nlh, void *userdata) {
                 c->seq = nlh->nlmsg_seq;
         }
         if ((nlh->nlmsg_type != RTM_NEWRULE && nlh->nlmsg_type != RTM_NEWROUTE) ||
-            message_protocol(nlh) != VPNPOLICY_PROTO || nlh->nlmsg_len > RTNL_MESSAGE_MAX)
+            !message_is_ours(t, nlh) || nlh->nlmsg_len > RTNL_MESSAGE_MAX)
                 return 0;
         d = reallocarray(t->doomed, t->n_doomed + 1, sizeof(Doomed));
         if (!d)
@@ -292,6 +349,7 @@ int ctl_teardown(const CtlContext *c, int argc, char *argv[]) {
                 return CTL_EXIT_USAGE;
         if (agent_running(c))
                 return CTL_EXIT_FAILURE;
+        teardown_tables(&t, c);
         r = ctl_kernel_open(t.iproute2_dir ?: IPROUTE2_DIR_DEFAULT, &t.k);
         if (r >= 0)
                 r = teardown_collect(&t);

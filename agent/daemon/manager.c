@@ -115,7 +115,7 @@ static bool confirm_allowed(Manager *m, uint64_t now) {
 static bool manager_has_work(Manager *m, uint64_t now) {
         return m->config_changed || (m->need_resync && resync_allowed(m, now)) || verify_allowed(m, now) ||
                confirm_allowed(m, now) || m->retry_due || m->records.dirty || m->records.all_dirty ||
-               m->links.changed || m->registrations.changed || m->firewall.force;
+               m->links.changed || m->registrations.changed || m->tunnels.released || m->firewall.force;
 }
 
 static void manager_resync(Manager *m, uint64_t now) {

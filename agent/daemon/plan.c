@@ -196,7 +196,7 @@ static AckResult ack_success(RecordTable *t, Plan *p, Op *op) {
         bool restore;
 
         if (op->action == OP_DELETE) {
-                r->flags &= (uint16_t) ~(RECORD_HELD | RECORD_MATCHES);
+                r->flags &= (uint16_t) ~(RECORD_HELD | RECORD_MATCHES | RECORD_HELD_OTHER);
                 return ACK_DONE;
         }
         restore = (r->flags & RECORD_SEEN) && record_failures(r) == 0 && op->action == OP_ADD;

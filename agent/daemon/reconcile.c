@@ -71,6 +71,14 @@ static int build_op(size_t index, struct nlmsghdr *nlh, void *userdata) {
         Object o;
 
         record_to_object(op->record, VPNPOLICY_PROTO, &o);
+        /* A delete names the identity and our protocol only: the kernel matches every attribute a delete
+         * gives (fib_table_delete() in net/ipv4/fib_trie.c, ip6_route_del() in net/ipv6/route.c), and what
+         * it holds may not be the record's content (unwanted while the kernel held something else). */
+        if (op->action == OP_DELETE && o.kind == OBJECT_ROUTE) {
+                o.type = RTN_UNSPEC;
+                o.oif = 0;
+                o.onlink = o.has_gateway = o.has_prefsrc = false;
+        }
         nlh->nlmsg_type = types[o.kind][op->action];
         nlh->nlmsg_flags = flags[op->action];
         return o.kind == OBJECT_RULE ? rule_to_netlink(&o, nlh) : route_to_netlink(&o, nlh);

@@ -255,19 +255,33 @@ static bool claim_refused(const Record *r, const Object *o, ObjectRole role) {
         return role == ROLE_TUN_ROUTE && r->oif != o->oif;
 }
 
-static void record_want_content(Record *r, const Object *o) {
+/* A new start for the retries: the table counts the wanted records whose last operation failed
+ * (plan_retry_failing() relies on it), so the count follows. */
+static void record_clear_failures(RecordTable *t, Record *r) {
+        if (!r->trouble)
+                return;
+        if (r->trouble->failures > 0 && (r->flags & RECORD_WANTED))
+                t->n_failing--;
+        r->trouble->failures = 0;
+        r->trouble->retry_at = 0;
+}
+
+static void record_want_content(RecordTable *t, Record *r, const Object *o) {
         bool was_wanted = r->flags & RECORD_WANTED;
 
         if (was_wanted && record_content_equal(r, o))
                 return;
         if (!was_wanted && (r->flags & RECORD_HELD)) {
-                /* Adopting what the kernel holds: a stale record's content is the kernel's. */
+                /* Adopting what the kernel holds: a stale record's content is the kernel's, unless it was
+                 * unwanted while the kernel held something else (then a replace makes sure). */
+                bool known = !(r->flags & RECORD_HELD_OTHER);
                 Object held;
 
                 record_to_object(r, o->protocol, &held);
                 held.oif = r->held_oif;
                 record_set_content(r, o);
-                if (record_satisfied_by(r, &held))
+                r->flags &= (uint16_t) ~RECORD_HELD_OTHER;
+                if (known && record_satisfied_by(r, &held))
                         r->flags |= RECORD_MATCHES;
                 else
                         r->flags &= (uint16_t) ~RECORD_MATCHES;
@@ -277,10 +291,7 @@ static void record_want_content(Record *r, const Object *o) {
         record_set_content(r, o);
         r->flags &= (uint16_t) ~RECORD_MATCHES;
         r->flags |= RECORD_CHANGED;
-        if (r->trouble) {
-                r->trouble->failures = 0;
-                r->trouble->retry_at = 0;
-        }
+        record_clear_failures(t, r);
 }
 
 int records_want(RecordTable *t, const Object *o, ObjectRole role, BlockReason block, Record **ret) {
@@ -306,7 +317,7 @@ int records_want(RecordTable *t, const Object *o, ObjectRole role, BlockReason b
         changed = !(r->flags & RECORD_WANTED) || r->role != role || r->block != block ||
                   !record_content_equal(r, o);
         old = record_list_oif(r);
-        record_want_content(r, o);
+        record_want_content(t, r, o);
         record_relink(t, r, old);
         if (!(r->flags & RECORD_WANTED)) {
                 r->flags = (uint16_t) ((r->flags | RECORD_WANTED) & ~RECORD_SEEN);
@@ -325,8 +336,11 @@ int records_want(RecordTable *t, const Object *o, ObjectRole role, BlockReason b
 void records_unwant_record(RecordTable *t, Record *r) {
         if (!(r->flags & RECORD_WANTED))
                 return;
-        if (r->trouble && r->trouble->failures > 0)
-                t->n_failing--;
+        /* Failures of what we no longer want are no one's: a later claim starts afresh. */
+        record_clear_failures(t, r);
+        /* The record keeps the content we wanted; if the kernel held other content, it is unknown now. */
+        if ((r->flags & RECORD_HELD) && !(r->flags & RECORD_MATCHES))
+                r->flags |= RECORD_HELD_OTHER;
         r->flags &= (uint16_t) ~(RECORD_WANTED | RECORD_SEEN | RECORD_MATCHES);
         r->role = ROLE_STALE;
         r->block = BLOCK_NONE;
@@ -378,8 +392,10 @@ void records_held(RecordTable *t, const Object *o) {
                         r->flags |= RECORD_MATCHES;
                 else
                         r->flags &= (uint16_t) ~RECORD_MATCHES;
-        } else
+        } else {
                 record_set_content(r, o);
+                r->flags &= (uint16_t) ~RECORD_HELD_OTHER;
+        }
         record_relink(t, r, old);
         r->flags |= RECORD_HELD | RECORD_VERIFIED;
         if ((r->flags ^ before) & (RECORD_HELD | RECORD_MATCHES)) {
@@ -392,7 +408,7 @@ void records_held(RecordTable *t, const Object *o) {
 void records_gone_record(RecordTable *t, Record *r) {
         if (!(r->flags & RECORD_HELD))
                 return;
-        r->flags &= (uint16_t) ~(RECORD_HELD | RECORD_MATCHES);
+        r->flags &= (uint16_t) ~(RECORD_HELD | RECORD_MATCHES | RECORD_HELD_OTHER);
         r->present_since = 0;
         t->held_changes++;
         if (r->flags & RECORD_WANTED)

@@ -43,6 +43,7 @@ enum {
         RECORD_GATEWAY = 1 << 9,
         RECORD_THROTTLE_LOGGED = 1 << 10,
         RECORD_CHANGED = 1 << 11,       /* the wanted content changed since the last operation was planned */
+        RECORD_HELD_OTHER = 1 << 12,    /* held, not wanted, and the kernel's content is not the record's */
 };
 
 /* What only objects in trouble need: allocated on the first failure or restore. */

@@ -50,9 +50,13 @@ static void log_clash(const Object *o, const char *ifname, ObjectRole role) {
                    object_role_to_string(role), ifname, object_to_string(o, ifname, text));
 }
 
-static void want_derived(Manager *m, const Object *o, const char *ifname, ObjectRole role, BlockReason block) {
-        if (records_want(&m->records, o, role, block, NULL) == -EBUSY)
-                log_clash(o, ifname, role);
+/* A refused claim is remembered on the tunnel: the identity may be given up later (one tun route per
+ * subnet: the second device's waits for the first's to go), and nothing else would make it claim again. */
+static void want_derived(Manager *m, Tunnel *t, const Object *o, ObjectRole role, BlockReason block) {
+        if (records_want(&m->records, o, role, block, NULL) == -EBUSY) {
+                log_clash(o, t->name, role);
+                t->clashed = true;
+        }
 }
 
 /* ---- which links are ours ---- */
@@ -94,7 +98,7 @@ static void tunnel_want_rules(Manager *m, Tunnel *t, bool want) {
                         continue;
                 o = desired_iif_rule(&p, families[i], t->name, VPNPOLICY_PROTO);
                 if (want)
-                        want_derived(m, &o, t->name, ROLE_IIF_RULE, BLOCK_NONE);
+                        want_derived(m, t, &o, ROLE_IIF_RULE, BLOCK_NONE);
                 else
                         records_unwant(&m->records, &o, ROLE_IIF_RULE);
         }
@@ -137,7 +141,7 @@ static void tunnel_want_tun_routes(Manager *m, Tunnel *t, const Link *l) {
                         p = tunnel_policy(m, t->policy);
                 if (desired_tun_route(p->table_id, l->info.ifindex, a->info.family, &subnet, has_peer,
                                       VPNPOLICY_PROTO, &o))
-                        want_derived(m, &o, l->info.name, ROLE_TUN_ROUTE, block);
+                        want_derived(m, t, &o, ROLE_TUN_ROUTE, block);
         }
 }
 
@@ -154,9 +158,10 @@ static void tunnel_derive(Manager *m, Tunnel *t, const Link *l) {
                 next = r->oif_next;
                 if (!record_wanted(r) || r->oif != t->ifindex)
                         continue;
-                if (r->role == ROLE_TUN_ROUTE && !(r->flags & RECORD_SOURCE_SEEN))
+                if (r->role == ROLE_TUN_ROUTE && !(r->flags & RECORD_SOURCE_SEEN)) {
                         records_unwant_record(&m->records, r);
-                else if (r->role == ROLE_MIRROR_ROUTE)
+                        m->tunnels.released = true;
+                } else if (r->role == ROLE_MIRROR_ROUTE)
                         records_set_block(&m->records, r, block);
         }
 }
@@ -172,6 +177,7 @@ static void tunnel_release(Manager *m, Tunnel *t) {
                         records_unwant_record(&m->records, r);
         }
         tunnel_want_rules(m, t, false);
+        m->tunnels.released = true;
         HASH_DEL(m->tunnels.by_ifindex, t);
         m->tunnels.n--;
         m->tunnels.generation++;
@@ -233,6 +239,25 @@ void tunnels_reread_routes(Manager *m) {
         }
 }
 
+/* Tunnels whose claims were refused claim again once another gave something up: their tun routes here,
+ * their copies from a fresh read of the main-table routes via them. */
+static void tunnels_retry_clashed(Manager *m) {
+        Tunnel *t, *tmp;
+
+        if (!m->tunnels.released)
+                return;
+        m->tunnels.released = false;
+        HASH_ITER(hh, m->tunnels.by_ifindex, t, tmp) {
+                Link *l = links_get(&m->links, t->ifindex);
+
+                if (!t->clashed || !l)
+                        continue;
+                t->clashed = false;
+                links_request_routes(&m->links, l);
+                tunnel_evaluate(l, m);
+        }
+}
+
 static void tunnel_registration_changed(const char *name, void *userdata) {
         Manager *m = userdata;
         Link *l = links_by_name(&m->links, name);
@@ -248,10 +273,11 @@ void tunnels_update(Manager *m) {
                         tunnel_evaluate(l, m);
                 links_take_changed(&m->links, NULL, NULL);
                 registrations_take_changed(&m->registrations, NULL, NULL);
-                return;
+        } else {
+                registrations_take_changed(&m->registrations, tunnel_registration_changed, m);
+                links_take_changed(&m->links, tunnel_evaluate, m);
         }
-        registrations_take_changed(&m->registrations, tunnel_registration_changed, m);
-        links_take_changed(&m->links, tunnel_evaluate, m);
+        tunnels_retry_clashed(m);
 }
 
 /* ---- copies of main-table routes ---- */
@@ -301,7 +327,7 @@ void tunnels_main_route(Manager *m, const Object *o, bool deleted) {
         }
         if (m->config->n_policies > 1)
                 mirror_unwant_others(m, o, copy.table);
-        want_derived(m, &copy, t->name, ROLE_MIRROR_ROUTE, t->up ? BLOCK_NONE : BLOCK_DEVICE_DOWN);
+        want_derived(m, t, &copy, ROLE_MIRROR_ROUTE, t->up ? BLOCK_NONE : BLOCK_DEVICE_DOWN);
 }
 
 void tunnels_forget_routes(Manager *m, int ifindex, int family) {

@@ -27,6 +27,7 @@ typedef struct Tunnel {
         int rule_policy;        /* change the policy's table or priority: the old ones are given up) */
         uint32_t rule_table, rule_priority;
         bool up;
+        bool clashed;           /* a claim of it was refused: it tries again when another tunnel gives way */
         UT_hash_handle hh;      /* by ifindex */
 } Tunnel;
 
@@ -34,6 +35,7 @@ typedef struct Tunnels {
         Tunnel *by_ifindex;
         size_t n;
         uint64_t generation;    /* counts changes of the set and of names: the firewall follows it */
+        bool released;          /* a tunnel gave up tun routes: the clashed ones claim again */
 } Tunnels;
 
 typedef struct Manager Manager;

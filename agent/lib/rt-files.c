@@ -355,6 +355,29 @@ static int remove_one(const char *dir, const char *map) {
         return 0;
 }
 
+int rt_files_our_table(const char *dir, uint32_t *ret_id) {
+        _cleanup_(freep) char *path = NULL, *content = NULL;
+        char *line, *save = NULL, *name;
+        uint32_t id;
+        int r;
+
+        if (asprintf(&path, "%s/rt_tables.d/%s", dir, RT_FILES_OURS) < 0)
+                return -ENOMEM;
+        r = read_ours(path, &content);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        if (!content_is_ours(content))
+                return 0;
+        for (line = strtok_r(content, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+                if (rt_name_line_parse(line, &id, &name) > 0) {
+                        *ret_id = id;
+                        return 1;
+                }
+        return 0;
+}
+
 int rt_files_remove(const char *dir) {
         int r, k;
 

@@ -64,6 +64,10 @@ int rt_names_find_clash(const char *dir, const char *map, uint32_t id, const cha
 int rt_files_install(const char *dir, uint32_t table_id, const char *table_name, uint32_t proto_id,
                      const char *proto_name);
 
+/* The table id in DIR/rt_tables.d/vpnpolicy.conf, if that file is ours and names one: 1 and *ret_id; 0
+ * when there is none. */
+int rt_files_our_table(const char *dir, uint32_t *ret_id);
+
 /* Removes our two files; missing ones are fine. A file of that name that we did not write is left in
  * place and gives -EEXIST, after the other one was handled. */
 int rt_files_remove(const char *dir);

@@ -3,10 +3,11 @@
 # vpnpolicyctl teardown (issue "vpnpolicyctl"): refuses while the agent runs (found by its socket, or as a
 # process in this network namespace when its socket is elsewhere) and changes nothing; without --yes and
 # without a terminal it refuses too, and on a terminal it asks (answer "n": nothing removed). With --yes it
-# removes every rule and route with protocol 211 in any table, v4 and v6, our nftables table (inet
-# vpnpolicy, listed before it asks), and our two iproute2 files, and nothing else: foreign rules and routes
-# (also with our selector or in our table), a foreign nftables table and a foreign rt_tables.d file
-# survive, compared before and after. It prints what it removed; a second run finds nothing. A file of our
+# removes every rule and route of ours (protocol 211 in our table, or pointing at it), v4 and v6, our
+# nftables table (inet vpnpolicy, listed before it asks), and our two iproute2 files, and nothing else:
+# foreign rules and routes (also with our selector or in our table), objects with protocol 211 in another
+# table or pointing at one (someone else's: issue 11), a foreign nftables table and a foreign rt_tables.d
+# file survive, compared before and after. It prints what it removed; a second run finds nothing. A file of our
 # name that we did not write is left in place (exit 1).
 set -euo pipefail
 # shellcheck source=../lib/common.sh
@@ -37,21 +38,17 @@ agent_start "$NS" "$conf"
 wait_until 3000 test -n "$(ip -n "$NS" -6 route show table 200 default via fd00:1010:1010:1010::1)" ||
         die "no v6 default route"
 
-# ours NS: every rule and route with protocol 211 (named or not), both families, sorted
-ours() {
+# every rule and route of NS (numbers for names), both families
+everything() {
         {
-                ip -n "$1" -j -4 rule show; ip -n "$1" -j -6 rule show
-                ip -n "$1" -j -4 route show table all; ip -n "$1" -j -6 route show table all
-        } | jq -cs '[.[][] | select(.protocol == "vpnpolicy" or .protocol == "211")] | length'
+                ip -n "$1" -j -N -4 rule show; ip -n "$1" -j -N -6 rule show
+                ip -n "$1" -j -N -4 route show table all; ip -n "$1" -j -N -6 route show table all
+        } | jq -cs '[.[][] | del(.flags)]'
 }
-# foreign NS: everything else (rules and routes of every table, numbers for names), sorted
-foreign() {
-        {
-                ip -n "$1" -j -4 rule show; ip -n "$1" -j -6 rule show
-                ip -n "$1" -j -4 route show table all; ip -n "$1" -j -6 route show table all
-        } | jq -cSs '[.[][] | select(.protocol != "vpnpolicy" and .protocol != "211")
-                      | del(.flags) | (if .table == "vpn" then .table = "200" else . end)] | sort'
-}
+# ours NS: how many rules and routes are ours (protocol 211, in table 200 or pointing at it)
+ours() { everything "$1" | jq '[.[] | select(.protocol == "211" and .table == "200")] | length'; }
+# foreign NS: everything else, sorted (protocol 211 elsewhere included: it is not ours)
+foreign() { everything "$1" | jq -cS '[.[] | select(.protocol != "211" or .table != "200")] | sort'; }
 teardown() {
         TRC=0
         ctl "$NS" teardown "$@" >"$T/t.out" 2>"$T/t.err" || TRC=$?
@@ -79,10 +76,14 @@ assert_eq "agent running, socket elsewhere: nothing removed" "$n_ours" "$(ours "
 agent_stop
 assert_eq "SIGTERM leaves the objects" "$n_ours" "$(ours "$NS")"
 check "SIGTERM leaves the nftables table" grep -qx 'inet vpnpolicy' <<<"$(nft_tables "$NS")"
-# ours in other tables too, and a rule of ours the agent never made
+# our protocol in another table, and a rule of our protocol pointing at it: not ours
 ip -n "$NS" route add 10.50.0.0/16 dev eth1 table 300 proto 211
 ip -n "$NS" -6 rule add pref 5000 from fd00:50::/64 lookup 300 proto 211
+# a route and a rule of ours the agent never made, in our table
+ip -n "$NS" route add 10.51.0.0/16 dev eth1 table 200 proto 211
+ip -n "$NS" rule add pref 5001 from 10.51.0.0/16 lookup 200 proto 211
 n_ours=$((n_ours + 2))
+before=$(foreign "$NS")
 
 # ---- no terminal, no --yes: refused
 teardown </dev/null
@@ -109,7 +110,11 @@ check "teardown: lists the source rule" grep -qx 'removed rule ipv4 pref 32765 f
 check "teardown: lists the default route" grep -qx 'removed route ipv4 default via 192.168.1.1 dev eth1 proto vpnpolicy table vpn' "$T/t.out"
 check "teardown: lists the v6 fail-closed route" \
         grep -qx 'removed route ipv6 unreachable default proto vpnpolicy metric 4294967295 table vpn' "$T/t.out"
-check "teardown: lists the route in another table" grep -qx 'removed route ipv4 10.50.0.0/16 dev eth1 proto vpnpolicy table other' "$T/t.out"
+check "teardown: lists the route of ours it never made" grep -qx 'removed route ipv4 10.51.0.0/16 dev eth1 proto vpnpolicy table vpn' "$T/t.out"
+check "teardown: keeps the route of our protocol in table 300" test -n "$(ip -n "$NS" route show table 300 10.50.0.0/16 proto 211)"
+check "teardown: keeps the rule of our protocol pointing at table 300" \
+        test -n "$(ip -n "$NS" -6 rule show pref 5000 from fd00:50::/64 lookup 300)"
+check_fail "teardown: does not list them" grep -E '10\.50\.0\.0|fd00:50::' "$T/t.out"
 check "teardown: lists the nftables table" grep -qx 'nftables table inet vpnpolicy' "$T/t.out"
 check "teardown: says it removed the nftables table" grep -qx 'removed nftables table inet vpnpolicy' "$T/t.out"
 assert_eq "teardown: nftables table inet vpnpolicy gone, the foreign one kept" "inet other" "$(nft_tables "$NS")"
