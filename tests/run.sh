@@ -10,7 +10,7 @@
 DEPS="meson ninja-build gcc clang pkg-config libmnl-dev libsystemd-dev libinih-dev libjansson-dev libnftnl-dev
 uthash-dev libclang-rt-14-dev iproute2 nftables openvpn openssl socat jq mandoc iputils-ping procps psmisc kmod
 valgrind strace systemd-container build-essential debhelper lintian fakeroot rpm python3-jsonschema
-bash-completion"
+bash-completion wireguard-tools"
 
 set -uo pipefail
 
