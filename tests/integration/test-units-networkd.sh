@@ -174,7 +174,7 @@ flapped() {
         tail -n "+$(($1 + 1))" "$mon" | awk '/^Deleted .* inet 192\.168\.1\.100\// { d = 1 } d && /^[0-9]+: eth1 +inet 192\.168\.1\.100\// { a = 1 } END { exit !a }'
 }
 # set_again MARK: since line MARK, eth1's v4 address was set (added or updated)
-set_again() { tail -n "+$(($1 + 1))" "$mon" | grep -qE '^[0-9]+: eth1 +inet 192\.168\.1\.100/'; }
+set_again() { tail -n "+$(($1 + 1))" "$mon" | grep -E '^[0-9]+: eth1 +inet 192\.168\.1\.100/' >/dev/null; }
 
 # op WHAT LABEL: one networkd operation and everything checked after it
 EDITS=0
