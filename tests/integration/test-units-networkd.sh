@@ -183,9 +183,17 @@ op() {
         local what=$1 label=$2 mark t0 ms out
         mark=$(wc -l <"$mon")
         case $what in
-        reconfigure) cin networkctl reconfigure eth1 ;;
-        reload) EDITS=$((EDITS + 1)); eth1_network "$EDITS"; cin networkctl reload ;;
-        restart) cin systemctl restart systemd-networkd.service ;;
+        reconfigure) check "$label: networkctl reconfigure eth1" cin networkctl reconfigure eth1 ;;
+        reload)
+                EDITS=$((EDITS + 1))
+                eth1_network "$EDITS"
+                check "$label: networkctl reload" cin networkctl reload
+                ;;
+        restart)
+                # (restarts this close together would hit networkd's start limit, 5 in 10 s)
+                cin systemctl reset-failed systemd-networkd.service
+                check "$label: systemctl restart systemd-networkd" cin systemctl restart systemd-networkd.service
+                ;;
         esac
         t0=$(now_ms)
         # networkd 252 removes and re-adds the address on reconfigure and reload; a restart sets it again
