@@ -6,7 +6,7 @@ _vpnpolicyctl() {
         local cur prev words cword
         _init_completion || return
 
-        local verbs="status reload openvpn-hook explain doctor teardown"
+        local verbs="status reload openvpn-hook explain doctor teardown wait-ready"
         local global="--runtime-dir --json --help -h --version"
         local -A opts=(
                 [status]="--json"
@@ -15,6 +15,7 @@ _vpnpolicyctl() {
                 [explain]="--iif --json"
                 [doctor]="--config --openvpn-config --iproute2-dir --json"
                 [teardown]="--yes --iproute2-dir"
+                [wait-ready]="--timeout"
         )
 
         case $prev in
@@ -30,7 +31,7 @@ _vpnpolicyctl() {
                 COMPREPLY=($(compgen -W "$(command ls /sys/class/net 2>/dev/null)" -- "$cur"))
                 return
                 ;;
-        --timeout-ms)
+        --timeout-ms | --timeout)
                 return
                 ;;
         esac

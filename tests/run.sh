@@ -10,7 +10,7 @@
 DEPS="meson ninja-build gcc clang pkg-config libmnl-dev libsystemd-dev libinih-dev libjansson-dev libnftnl-dev
 uthash-dev libclang-rt-14-dev iproute2 nftables openvpn openssl socat jq mandoc iputils-ping procps psmisc kmod
 valgrind strace systemd-container build-essential debhelper lintian fakeroot rpm python3-jsonschema
-bash-completion"
+bash-completion wireguard-tools stress-ng"
 
 set -uo pipefail
 
@@ -19,10 +19,12 @@ usage() {
 Usage: tests/run.sh [--quick] [--suite NAME]... [--no-install] [--help]
 
 Installs missing Debian packages (all of them when CI=true), builds build/ (gcc, werror) and build-asan/
-(ASan+UBSan), runs meson's tests in build/ (all suites) and build-asan/ (unit, integration), then the
-end-to-end scripts tests/e2e/test-*.sh, and prints a summary ending in "N passed, N failed".
+(ASan+UBSan), runs meson's tests in build/ (all suites; the integration suite a second time with the CPUs
+under load, its tests named "loaded / NAME") and build-asan/ (unit, integration), then the end-to-end
+scripts tests/e2e/test-*.sh, and prints a summary ending in "N passed, N failed".
 
-  --quick        only build/: no sanitizer build, no reliability suite, no e2e, no packages, no fuzzers
+  --quick        only build/: no loaded pass, no sanitizer build, no reliability suite, no e2e, no
+                 packages, no fuzzers
   --suite NAME   only this meson suite (repeatable); e2e runs only if NAME is e2e, the package
                  tests (tests/pkg/test-*.sh: build, install and purge the .deb, build the .rpm) only if
                  NAME is pkg
@@ -62,7 +64,8 @@ SKIPPED=0
 FAILED_NAMES=()
 FAILED_LOGS=()          # files holding the output of each failed test, same order
 TMPFILES=()
-trap 'rm -rf "${TMPFILES[@]}"' EXIT
+LOAD_PID=               # stress-ng of the loaded pass, while it runs
+trap 'rm -rf "${TMPFILES[@]}"; [[ -z $LOAD_PID ]] || kill "$LOAD_PID" 2>/dev/null' EXIT
 
 step() { printf '\n=== %s (%ds)\n' "$*" $((SECONDS - START)); }
 
@@ -142,14 +145,15 @@ build() {
         fi
 }
 
-# meson_test DIR ARGS...: run meson's tests, count them from meson-logs/testlog.json.
+# meson_test DIR ARGS...: run meson's tests, count them from meson-logs/$LOGBASE.json (default testlog);
+# $PREFIX (default none) goes before each test's name in the summary.
 meson_test() {
-        local dir=$1 log name result out
+        local dir=$1 log name result out base=${LOGBASE:-testlog} prefix=${PREFIX:-}
         shift
-        log=$dir/meson-logs/testlog.json
+        log=$dir/meson-logs/$base.json
         rm -f "$log"
         step "meson test -C $dir $*"
-        meson test -C "$dir" "$@"
+        meson test -C "$dir" --logbase "$base" "$@"
         if [[ ! -f $log ]]; then
                 echo "run.sh: no $log: no tests ran in $dir"
                 return 0
@@ -160,9 +164,9 @@ meson_test() {
                 OK | EXPECTEDFAIL) PASSED=$((PASSED + 1)) ;;
                 SKIP) SKIPPED=$((SKIPPED + 1)) ;;
                 *)
-                        out=$dir/meson-logs/failed/${name//[^A-Za-z0-9_.-]/_}.log
+                        out=$dir/meson-logs/failed/${prefix//[^A-Za-z0-9_.-]/_}${name//[^A-Za-z0-9_.-]/_}.log
                         jq -r --arg n "$name" 'select(.name == $n) | .stdout // "", .stderr // ""' "$log" >"$out"
-                        fail "$dir: $name ($result)" "$out"
+                        fail "$dir: $prefix$name ($result)" "$out"
                         ;;
                 esac
         done < <(jq -r '[.name, .result] | @tsv' "$log")
@@ -195,6 +199,24 @@ run_fuzz() {
                         fail "fuzz: $name (exit $rc)" "$log"
                 fi
         done
+}
+
+# The integration suite again with the CPUs busy (stress-ng, LOAD_CPUS workers at LOAD_PERCENT, default
+# 2 and 80): a test that passes on a quiet machine and fails on a busy one has found a race (style.md 30).
+# Its tests count on their own, named "loaded / NAME".
+run_loaded() {
+        if ! command -v stress-ng >/dev/null; then
+                echo "run.sh: stress-ng is missing: no loaded pass"
+                fail "loaded pass: stress-ng is missing"
+                return 0
+        fi
+        stress-ng --cpu "${LOAD_CPUS:-2}" --cpu-load "${LOAD_PERCENT:-80}" --timeout 2h --quiet </dev/null \
+                >/dev/null 2>&1 &
+        LOAD_PID=$!
+        LOGBASE=loaded PREFIX="loaded / " meson_test build --suite integration --timeout-multiplier 2
+        kill "$LOAD_PID" 2>/dev/null
+        wait "$LOAD_PID" 2>/dev/null
+        LOAD_PID=
 }
 
 run_e2e() {
@@ -297,6 +319,10 @@ if build build gcc -Dwerror=true; then
 fi
 
 if [[ -z $QUICK ]]; then
+        if has_suite integration && [[ -x build/agent/daemon/vpnpolicyd ]]; then
+                step "the integration suite again, under CPU load (stress-ng --cpu ${LOAD_CPUS:-2} --cpu-load ${LOAD_PERCENT:-80})"
+                run_loaded
+        fi
         ASAN_SUITES=()
         for s in unit integration; do has_suite "$s" && ASAN_SUITES+=(--suite "$s"); done
         if ((${#ASAN_SUITES[@]})); then

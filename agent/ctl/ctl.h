@@ -27,5 +27,6 @@ int ctl_status(const CtlContext *c, int argc, char *argv[]);
 int ctl_explain(const CtlContext *c, int argc, char *argv[]);
 int ctl_doctor(const CtlContext *c, int argc, char *argv[]);
 int ctl_teardown(const CtlContext *c, int argc, char *argv[]);
+int ctl_wait_ready(const CtlContext *c, int argc, char *argv[]);
 /* OpenVPN's up hook: argv[0] is the verb or the program, options follow, then OpenVPN's arguments. */
 int ctl_openvpn_hook(int argc, char *argv[]);

@@ -90,6 +90,12 @@ static const Verb verbs[] = {
           "[--yes] [--iproute2-dir DIR]\n\n"
           "  --yes   do not ask (required when not on a terminal)\n\n"
           "Refuses while vpnpolicyd runs: it would put everything back." },
+        { "wait-ready", ctl_wait_ready, "wait until the agent answers and its rules and fail-closed routes are in",
+          "[--timeout SEC]\n\n"
+          "  --timeout SEC   give up after SEC seconds (1..3600, default 15)\n\n"
+          "What the VPN units run before they start (ExecStartPre=). Ready also when degraded:\n"
+          "the source rules and fail-closed routes keep pool traffic off the main table.\n"
+          "Exit status: 0 ready, 3 the agent answers but they are missing, 4 agent unreachable." },
 };
 
 static bool wants_help(int argc, char *argv[]) {
@@ -113,7 +119,7 @@ static void help(void) {
         printf("Usage: vpnpolicyctl [OPTIONS] COMMAND [ARGS]\n\n"
                "Control and inspect vpnpolicyd.\n\nCommands:\n");
         for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
-                printf("  %-10s %s\n", verbs[i].name, verbs[i].help);
+                printf("  %-13s %s\n", verbs[i].name, verbs[i].help);
         printf("\nOptions:\n"
                "      --runtime-dir DIR  agent runtime directory (default $VPNPOLICY_RUNTIME_DIR or %s)\n"
                "      --json             machine-readable output where the command prints data\n"

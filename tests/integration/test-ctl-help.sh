@@ -22,6 +22,7 @@ check "no command: exit 2, one line" usage_error
 check "unknown command: exit 2" usage_error frobnicate
 check "status with a bad argument: exit 2" usage_error status --bogus
 check "reload with an argument: exit 2" usage_error reload now
+check "wait-ready with a bad --timeout: exit 2" usage_error wait-ready --timeout 0
 check "unknown global option: exit 2" usage_error --bogus status
 rc=0
 "$VPNPOLICYCTL" --runtime-dir "$T/none" status >/dev/null 2>&1 || rc=$?

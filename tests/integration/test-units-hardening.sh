@@ -102,7 +102,7 @@ ln -s "$SOURCE_ROOT"/docs/*.8 "$T/man/man8/"
 ln -s "$SOURCE_ROOT"/docs/*.5 "$T/man/man5/"
 sed "s|/usr/sbin/vpnpolicyd|$VPNPOLICYD|g" "$UNITS/vpnpolicyd.service" >"$T/units/vpnpolicyd.service"
 cp "$UNITS/vpnpolicyd.socket" "$T/units/"
-cp -r "$UNITS/openvpn-server@.service.d" "$UNITS/openvpn@.service.d" "$T/units/"
+cp -r "$UNITS/openvpn-server@.service.d" "$UNITS/openvpn@.service.d" "$UNITS/wg-quick@.service.d" "$T/units/"
 rc=0
 out=$(cd "$T/units" && MANPATH=$T/man systemd-analyze verify vpnpolicyd.service vpnpolicyd.socket 2>&1) || rc=$?
 [[ -z $out ]] || sed 's/^/#   /' <<<"$out"
@@ -115,8 +115,17 @@ if [[ -f /lib/systemd/system/openvpn-server@.service || -f /usr/lib/systemd/syst
         check "openvpn-server@demo.service gets the drop-in" grep -q 'DropIn Path: .*/openvpn-server@.service.d/vpnpolicy.conf' <<<"$out"
         check "openvpn-server@demo.service is ordered after vpnpolicyd.service" \
                 grep -qE '^\s+After: vpnpolicyd\.service' <<<"$out"
+        check "openvpn-server@demo.service wants vpnpolicyd.service" grep -qE '^\s+Wants: vpnpolicyd\.service' <<<"$out"
+        check_fail "openvpn-server@demo.service does not require it" grep -qE '^\s+(Requires|BindsTo): vpnpolicyd' <<<"$out"
 else
         info "openvpn-server@.service not installed: drop-in ordering not checked"
+fi
+if [[ -f /lib/systemd/system/wg-quick@.service || -f /usr/lib/systemd/system/wg-quick@.service ]]; then
+        out=$(cd "$T/units" && SYSTEMD_UNIT_PATH=$T/units: SYSTEMD_LOG_LEVEL=debug MANPATH=$T/man \
+                systemd-analyze verify wg-quick@demo.service 2>&1) || true
+        check "wg-quick@demo.service gets the drop-in" grep -q 'DropIn Path: .*/wg-quick@.service.d/vpnpolicy.conf' <<<"$out"
+        check "wg-quick@demo.service is ordered after vpnpolicyd.service" grep -qE '^\s+After: vpnpolicyd\.service' <<<"$out"
+        check "wg-quick@demo.service wants vpnpolicyd.service" grep -qE '^\s+Wants: vpnpolicyd\.service' <<<"$out"
 fi
 
 # ---------------------------------------------------------------------------------------------------------

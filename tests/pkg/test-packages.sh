@@ -116,6 +116,7 @@ for f in /usr/sbin/vpnpolicyd /usr/sbin/vpnpolicyctl "$HOOK" \
         /lib/systemd/system/vpnpolicyd.service /lib/systemd/system/vpnpolicyd.socket \
         /lib/systemd/system/openvpn-server@.service.d/vpnpolicy.conf \
         /lib/systemd/system/openvpn@.service.d/vpnpolicy.conf \
+        /lib/systemd/system/wg-quick@.service.d/vpnpolicy.conf \
         /usr/share/man/man8/vpnpolicyd.8.gz /usr/share/man/man8/vpnpolicyctl.8.gz \
         /usr/share/man/man5/vpnpolicy.conf.5.gz /etc/vpnpolicy/vpnpolicy.conf \
         /usr/share/doc/vpnpolicy/README.md.gz /usr/share/doc/vpnpolicy/openvpn.md.gz \
@@ -219,6 +220,7 @@ if command -v rpmbuild >/dev/null; then
                 for f in /usr/sbin/vpnpolicyd /usr/sbin/vpnpolicyctl "$HOOK" \
                         "$unitdir/vpnpolicyd.service" "$unitdir/vpnpolicyd.socket" \
                         "$unitdir/openvpn-server@.service.d/vpnpolicy.conf" "$unitdir/openvpn@.service.d/vpnpolicy.conf" \
+                        "$unitdir/wg-quick@.service.d/vpnpolicy.conf" \
                         /usr/share/man/man8/vpnpolicyd.8 /usr/share/man/man8/vpnpolicyctl.8 \
                         /usr/share/man/man5/vpnpolicy.conf.5 /etc/vpnpolicy/vpnpolicy.conf \
                         /usr/share/bash-completion/completions/vpnpolicyctl; do
