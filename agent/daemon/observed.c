@@ -6,6 +6,7 @@
  * confirmed by a dump of the device once it settled; and our own objects are re-read at a bounded rate
  * (observed_verify()). */
 #include <linux/rtnetlink.h>
+#include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -28,14 +29,15 @@ static bool object_is_ours(Manager *m, const Object *o) {
         return o->protocol == VPNPOLICY_PROTO && records_table_is_ours(&m->records, o->table);
 }
 
-/* Every route of the family via the device is gone from the kernel (or of every family). */
+/* Every route of the family via the device is gone from the kernel (or of every family): flushed with
+ * the device or its address, not deleted by anyone. */
 static void routes_gone_via(Manager *m, int ifindex, int family) {
         Record *r, *next;
 
         for (r = records_oif_first(&m->records, ifindex); r; r = next) {
                 next = r->oif_next;
                 if (family == AF_UNSPEC || r->key.family == family)
-                        records_gone_record(&m->records, r);
+                        records_flushed_record(&m->records, r);
         }
         tunnels_forget_routes(m, ifindex, family);
 }
@@ -101,6 +103,26 @@ static int handle_address(Manager *m, const struct nlmsghdr *nlh) {
         return 0;
 }
 
+/* The kernel removes (and announces, for IPv6) the routes via a device that goes down or loses its last
+ * address of the family: such a removal is a flush, nobody's deletion. */
+static bool route_flushed(Manager *m, const Object *o) {
+        Link *l = o->oif > 0 ? links_get(&m->links, o->oif) : NULL;
+
+        return l && (!(l->info.flags & IFF_UP) || !link_has_address_in(l, o->family));
+}
+
+static void route_deleted(Manager *m, const Object *o) {
+        ObjectKey key = object_key(o);
+        Record *r = records_get(&m->records, &key);
+
+        if (!r)
+                return;
+        if (route_flushed(m, o))
+                records_flushed_record(&m->records, r);
+        else
+                records_gone_record(&m->records, r);
+}
+
 static int handle_route(Manager *m, const struct nlmsghdr *nlh) {
         bool deleted = nlh->nlmsg_type == RTM_DELROUTE;
         Object o;
@@ -110,10 +132,9 @@ static int handle_route(Manager *m, const struct nlmsghdr *nlh) {
         if (r < 0)
                 return r;
         if (object_is_ours(m, &o)) {
-                if (deleted) {
-                        ObjectKey key = object_key(&o);
-                        records_gone(&m->records, &key);
-                } else
+                if (deleted)
+                        route_deleted(m, &o);
+                else
                         records_held(&m->records, &o);
         } else if (o.table == RT_TABLE_MAIN && o.protocol != VPNPOLICY_PROTO)
                 tunnels_main_route(m, &o, deleted);

@@ -417,6 +417,11 @@ void records_gone_record(RecordTable *t, Record *r) {
                 records_gc(t, r);
 }
 
+void records_flushed_record(RecordTable *t, Record *r) {
+        r->flags &= (uint16_t) ~RECORD_SEEN;
+        records_gone_record(t, r);
+}
+
 void records_gone(RecordTable *t, const ObjectKey *key) {
         Record *r = records_get(t, key);
 

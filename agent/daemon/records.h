@@ -117,6 +117,9 @@ void records_held(RecordTable *t, const Object *o);
 /* ... and that it is gone. */
 void records_gone(RecordTable *t, const ObjectKey *key);
 void records_gone_record(RecordTable *t, Record *r);
+/* Gone because the kernel flushed it with its device or address (nobody deleted it): adding it back is no
+ * restore, and not rate-limited as one. */
+void records_flushed_record(RecordTable *t, Record *r);
 
 bool records_table_is_ours(const RecordTable *t, uint32_t table);
 /* Remembers a table as ours (idempotent). -ENOSPC when RECORD_TABLES_MAX are remembered already. */
