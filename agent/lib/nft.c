@@ -1021,79 +1021,30 @@ static int table_cb(const struct nlmsghdr *nlh, void *userdata) {
         return 0;
 }
 
-static int chain_cb(const struct nlmsghdr *nlh, void *userdata) {
-        NftModel *m = userdata;
-        struct nftnl_chain *c;
+/* The dump callback of one kind of object: keep what is of our table. Chain dumps cannot be filtered by
+ * table (nf_tables_dump_chains()), the others are: there an object libnftnl cannot parse (an expression
+ * it does not know, say) is someone else's addition to our table, and makes the structure differ. */
+#define DEFINE_DUMP_CB(kind, table_attr, array, filtered)                                                  \
+        static int kind##_cb(const struct nlmsghdr *nlh, void *userdata) {                                 \
+                NftModel *m = userdata;                                                                     \
+                struct nftnl_##kind *o;                                                                     \
+                                                                                                            \
+                if (ptr_array_reserve(&m->array) < 0 || !(o = nftnl_##kind##_alloc()))                      \
+                        return -ENOMEM;                                                                     \
+                if (nftnl_##kind##_nlmsg_parse(nlh, o) < 0)                                                 \
+                        m->unparsed += filtered;                                                            \
+                else if (ours(nftnl_##kind##_get_str(o, table_attr))) {                                     \
+                        m->array.items[m->array.n++] = o;                                                   \
+                        return 0;                                                                           \
+                }                                                                                           \
+                nftnl_##kind##_free(o);                                                                     \
+                return 0;                                                                                   \
+        }
 
-        if (ptr_array_reserve(&m->chains) < 0)
-                return -ENOMEM;
-        c = nftnl_chain_alloc();
-        if (!c)
-                return -ENOMEM;
-        /* Chain dumps cannot be filtered by table (nf_tables_dump_chains()): skip the others' chains. */
-        if (nftnl_chain_nlmsg_parse(nlh, c) >= 0 && ours(nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE)))
-                m->chains.items[m->chains.n++] = c;
-        else
-                nftnl_chain_free(c);
-        return 0;
-}
-
-static int set_cb(const struct nlmsghdr *nlh, void *userdata) {
-        NftModel *m = userdata;
-        struct nftnl_set *s;
-
-        if (ptr_array_reserve(&m->sets) < 0)
-                return -ENOMEM;
-        s = nftnl_set_alloc();
-        if (!s)
-                return -ENOMEM;
-        if (nftnl_set_nlmsg_parse(nlh, s) < 0)
-                m->unparsed++;
-        if (ours(nftnl_set_get_str(s, NFTNL_SET_TABLE)))
-                m->sets.items[m->sets.n++] = s;
-        else
-                nftnl_set_free(s);
-        return 0;
-}
-
-static int obj_cb(const struct nlmsghdr *nlh, void *userdata) {
-        NftModel *m = userdata;
-        struct nftnl_obj *o;
-
-        if (ptr_array_reserve(&m->objs) < 0)
-                return -ENOMEM;
-        o = nftnl_obj_alloc();
-        if (!o)
-                return -ENOMEM;
-        if (nftnl_obj_nlmsg_parse(nlh, o) < 0)
-                m->unparsed++;
-        if (ours(nftnl_obj_get_str(o, NFTNL_OBJ_TABLE)))
-                m->objs.items[m->objs.n++] = o;
-        else
-                nftnl_obj_free(o);
-        return 0;
-}
-
-/* The dump is filtered by our table: a rule libnftnl cannot parse (an expression it does not know) is
- * someone else's addition, and makes the structure differ. */
-static int rule_cb(const struct nlmsghdr *nlh, void *userdata) {
-        NftModel *m = userdata;
-        struct nftnl_rule *r;
-
-        if (ptr_array_reserve(&m->rules) < 0)
-                return -ENOMEM;
-        r = nftnl_rule_alloc();
-        if (!r)
-                return -ENOMEM;
-        if (nftnl_rule_nlmsg_parse(nlh, r) < 0) {
-                m->unparsed++;
-                nftnl_rule_free(r);
-        } else if (ours(nftnl_rule_get_str(r, NFTNL_RULE_TABLE)))
-                m->rules.items[m->rules.n++] = r;
-        else
-                nftnl_rule_free(r);
-        return 0;
-}
+DEFINE_DUMP_CB(chain, NFTNL_CHAIN_TABLE, chains, false)
+DEFINE_DUMP_CB(set, NFTNL_SET_TABLE, sets, true)
+DEFINE_DUMP_CB(obj, NFTNL_OBJ_TABLE, objs, true)
+DEFINE_DUMP_CB(rule, NFTNL_RULE_TABLE, rules, true)
 
 static int elements_cb(const struct nlmsghdr *nlh, void *userdata) {
         return nftnl_set_elems_nlmsg_parse(nlh, userdata) < 0 ? -EBADMSG : 0;
