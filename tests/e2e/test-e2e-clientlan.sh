@@ -200,11 +200,13 @@ path() {
                 none) ((dr == 0 && dn == 0)) || ok= ;;
         esac
         [[ -z $drops ]] || ((dd == drops)) || ok=
-        local what="$label: 5 pings lan1 $([[ $f == 4 ]] && echo $LAN4 || echo $LAN6) -> outside (v$f) ${want/ok/answered}"
+        local what src=$LAN4
+        [[ $f == 4 ]] || src=$LAN6
+        what="$label: 5 pings lan1 $src -> outside (v$f) ${want/ok/answered}"
         if [[ $via == none ]]; then what+=", neither router"; else what+=", $via only"; fi
         [[ -z $drops ]] || what+=", $drops guard drops"
         if [[ -n $ok ]]; then pass "$what"; else fail "$what (ping: $got; rtr +$dr, nat +$dn, guard drops +$dd)"; fi
-        LAST_RTR=$dr LAST_NAT=$dn LAST_DROPS=$dd
+        LAST_RTR=$dr
 }
 
 # ip monitor of the rules in the server namespace; mon_stop waits until it has shown everything up to

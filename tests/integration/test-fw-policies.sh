@@ -262,7 +262,8 @@ check "traffic for the counters" ping4 "$CB"
 before=$(handles) c0=$(fw | jq -c '[.policies[] | .gateways, .leak_guard_drops]')
 tun_add "$S" tunB2
 ip -n "$S" addr add 10.2.0.203/32 dev tunB2
-check "a tunnel added to guest's set" wait_until 3000 eval '[[ $(elements guest/tunnels) == '"'"'["tunAB","tunB","tunB2"]'"'"' ]]'
+guest_tunnels3() { [[ $(elements guest/tunnels) == '["tunAB","tunB","tunB2"]' ]]; }
+check "a tunnel added to guest's set" wait_until 3000 guest_tunnels3
 assert_eq "... and to guest's only" '["tunA","tunAB"]' "$(elements staff/tunnels)"
 assert_eq "tunnel added: same handles" "$before" "$(handles)"
 assert_eq "tunnel added: counters kept" "$c0" "$(fw | jq -c '[.policies[] | .gateways, .leak_guard_drops]')"
