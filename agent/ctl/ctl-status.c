@@ -102,6 +102,34 @@ static void print_kernel(json_t *s) {
                json_is_true(json_object_get(k, "send_redirects")) ? "left as they are" : "off on our devices");
 }
 
+static void print_pool(json_t *p) {
+        printf("    pool %-23s out %lld packets %lld bytes, in %lld packets %lld bytes\n", str(p, "prefix"),
+               num(p, "out_packets"), num(p, "out_bytes"), num(p, "in_packets"), num(p, "in_bytes"));
+}
+
+/* A policy's devices, gateways and pools; older agents report pools only (policy NULL: all of them). */
+static void print_firewall_policy(json_t *fw, json_t *policy) {
+        json_t *v, *drops = json_object_get(policy, "leak_guard_drops");
+        size_t i;
+
+        if (policy) {
+                printf("  Policy %s: out by", str(policy, "name"));
+                json_array_foreach(json_object_get(policy, "gateway_devices"), i, v)
+                        printf("%s %s", i > 0 ? "," : "", json_string_value(v));
+                printf("%s its tunnels", json_array_size(json_object_get(policy, "gateway_devices")) > 0 ?
+                       " and" : " (no gateway device known)");
+                if (json_is_object(drops))
+                        printf(", leak guard dropped %lld packets", num(drops, "packets"));
+                putchar('\n');
+        }
+        json_array_foreach(json_object_get(policy, "gateways"), i, v)
+                printf("    gateway %-20s out %lld packets %lld bytes\n", str(v, "name"), num(v, "out_packets"),
+                       num(v, "out_bytes"));
+        json_array_foreach(json_object_get(fw, "pools"), i, v)
+                if (!policy || streq(str(v, "policy"), str(policy, "name")))
+                        print_pool(v);
+}
+
 static void print_firewall(json_t *s) {
         json_t *fw = json_object_get(s, "firewall"), *drops = json_object_get(fw, "leak_guard_drops"), *p;
         size_t i;
@@ -113,12 +141,13 @@ static void print_firewall(json_t *s) {
         printf("Firewall: table inet vpnpolicy %s", json_is_true(json_object_get(fw, "present")) ? "present" : "MISSING");
         if (json_is_object(drops))
                 printf(", leak guard dropped %lld packets%s", num(drops, "packets"),
-                       json_is_true(json_object_get(fw, "leak_guard_rising")) ? " and RISING: pool traffic tries to "
+                       json_is_true(json_object_get(fw, "leak_guard_rising")) ? " and RISING: VPN traffic tries to "
                        "leave by a wrong device (see vpnpolicyctl doctor)" : "");
         putchar('\n');
-        json_array_foreach(json_object_get(fw, "pools"), i, p)
-                printf("  %-28s out %lld packets %lld bytes, in %lld packets %lld bytes\n", str(p, "prefix"),
-                       num(p, "out_packets"), num(p, "out_bytes"), num(p, "in_packets"), num(p, "in_bytes"));
+        if (!json_is_array(json_object_get(fw, "policies")))
+                print_firewall_policy(fw, NULL);
+        json_array_foreach(json_object_get(fw, "policies"), i, p)
+                print_firewall_policy(fw, p);
 }
 
 static void print_counters(json_t *s) {

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Keeps our nftables table (nft.c) in step with the configuration and the managed devices. A pass in
- * which something the table depends on changed (managed devices, the gateway's device, the
- * configuration) derives the spec, and nft_apply() runs only when it differs from the one last applied,
- * or when someone touched our table. */
+/* Keeps our nftables table (nft.c) in step with the configuration and the managed devices, per policy:
+ * its pools, its gateways (for their counters), the devices its traffic may leave by (each gateway's
+ * Device=, and the devices the kernel chose for its default routes) and its tunnels. A pass in which
+ * something the table depends on changed derives the spec, and nft_apply() runs only when it differs from
+ * the one last applied, or when someone touched our table. */
 #include <linux/rtnetlink.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,58 +40,171 @@ void firewall_disable(Manager *m) {
         m->firewall.nft = nft_free(m->firewall.nft);
         free(m->firewall.applied);
         m->firewall.applied = NULL;
+        free(m->firewall.gateway_devices);
+        m->firewall.gateway_devices = NULL;
 }
 
 static int name_compare(const void *a, const void *b) {
         return strcmp(a, b);
 }
 
-/* The device the main policy's default route leaves by: the configured one, or the one the kernel chose. */
-static void gateway_device(Manager *m, char ret[static IFNAMSIZ]) {
-        const char *name = NULL;
+/* The spec with the arrays it owns: the policies, and their gateways in one array. */
+typedef struct FirewallSpec {
+        NftSpec nft;
+        NftPolicy *policies;
+        NftGateway *gateways;
+} FirewallSpec;
 
-        for (int i = 0; !name && i < 2; i++) {
-                int ifindex = policy_gateway_ifindex(m, 0, i == 0 ? AF_INET : AF_INET6);
-
-                name = ifindex > 0 ? manager_ifname(m, ifindex) : NULL;
+static void spec_done(FirewallSpec *s) {
+        for (size_t i = 0; s->policies && i < s->nft.n_policies; i++) {
+                free(s->policies[i].devices);
+                free(s->policies[i].tunnels);
         }
-        snprintf(ret, IFNAMSIZ, "%s", name ?: m->config->policies[0].n_gateways > 0 ?
-                 m->config->policies[0].gateways[0].device : "");
+        free(s->policies);
+        free(s->gateways);
+        *s = (FirewallSpec) {};
 }
 
-static int spec_build(Manager *m, NftSpec *spec) {
-        const PolicyConfig *p = &m->config->policies[0];
+static void names_add(char (*names)[IFNAMSIZ], size_t *n, const char *name) {
+        for (size_t i = 0; i < *n; i++)
+                if (streq(names[i], name))
+                        return;
+        snprintf(names[(*n)++], IFNAMSIZ, "%s", name);
+}
 
-        *spec = (NftSpec) {
-                .pools = p->pools,
-                .n_pools = p->n_pools,
-                .tunnels = calloc(MAX(m->tunnels.n, (size_t) 1), IFNAMSIZ),
-                .leak_guard = m->config->firewall_leak_guard,
-                .masquerade = m->config->firewall_masquerade,
-        };
-        if (!spec->tunnels)
+/* The devices a policy's pools may leave by: each gateway's Device=, and the ones the kernel chose for
+ * its default routes (a gateway without Device=). Every gateway's, not only the one in use: the choice
+ * changes on failover, and the table must not be what makes it wait. */
+static int policy_devices(Manager *m, size_t index, NftPolicy *p) {
+        const PolicyConfig *c = &m->config->policies[index];
+        static const int families[] = { AF_INET, AF_INET6 };
+
+        p->devices = calloc(c->n_gateways + ELEMENTSOF(families), IFNAMSIZ);
+        if (!p->devices)
                 return -ENOMEM;
-        for (Tunnel *t = m->tunnels.by_ifindex; t; t = t->hh.next)
-                snprintf(spec->tunnels[spec->n_tunnels++], IFNAMSIZ, "%s", t->name);
-        qsort(spec->tunnels, spec->n_tunnels, IFNAMSIZ, name_compare);
-        gateway_device(m, spec->gateway_device);
+        for (size_t i = 0; i < c->n_gateways; i++)
+                if (c->gateways[i].device[0])
+                        names_add(p->devices, &p->n_devices, c->gateways[i].device);
+        for (size_t i = 0; i < ELEMENTSOF(families); i++) {
+                const char *name = manager_ifname(m, policy_gateway_ifindex(m, (int) index, families[i]));
+
+                if (name)
+                        names_add(p->devices, &p->n_devices, name);
+        }
+        qsort(p->devices, p->n_devices, IFNAMSIZ, name_compare);
         return 0;
+}
+
+static void policy_gateways(const PolicyConfig *c, NftGateway *g) {
+        for (size_t i = 0; i < c->n_gateways; i++)
+                g[i] = (NftGateway) {
+                        .name = c->gateways[i].name,
+                        .has_ipv4 = c->gateways[i].has_ipv4,
+                        .has_ipv6 = c->gateways[i].has_ipv6,
+                        .ipv4 = c->gateways[i].ipv4,
+                        .ipv6 = c->gateways[i].ipv6,
+                };
+}
+
+static void tunnel_add(NftPolicy *p, const char *name) {
+        /* A device serving a policy twice (two of its pool addresses) was just added: it is the last. */
+        if (p->n_tunnels == 0 || !streq(p->tunnels[p->n_tunnels - 1], name))
+                snprintf(p->tunnels[p->n_tunnels++], IFNAMSIZ, "%s", name);
+}
+
+/* Each tunnel serves its policy; a device serving several (pool addresses of several policies) serves
+ * each of them. */
+static void spec_tunnels(Manager *m, FirewallSpec *s) {
+        for (Tunnel *t = m->tunnels.by_ifindex; t; t = t->hh.next) {
+                Link *l = t->single_policy ? NULL : links_get(&m->links, t->ifindex);
+
+                if (t->policy >= 0 && (size_t) t->policy < s->nft.n_policies)
+                        tunnel_add(&s->policies[t->policy], t->name);
+                for (const Address *a = l ? l->addresses : NULL; a; a = a->next) {
+                        const PolicyConfig *p = config_policy_by_address(m->config, a->info.family, &a->info.local);
+
+                        if (p)
+                                tunnel_add(&s->policies[p - m->config->policies], t->name);
+                }
+        }
+        for (size_t i = 0; i < s->nft.n_policies; i++)
+                qsort(s->policies[i].tunnels, s->policies[i].n_tunnels, IFNAMSIZ, name_compare);
+}
+
+static int spec_policy(Manager *m, size_t index, FirewallSpec *s, NftGateway *gateways) {
+        const PolicyConfig *c = &m->config->policies[index];
+        NftPolicy *p = &s->policies[index];
+
+        *p = (NftPolicy) {
+                .name = c->name,
+                .pools = c->pools,
+                .n_pools = c->n_pools,
+                .gateways = gateways,
+                .n_gateways = c->n_gateways,
+                .tunnels = calloc(MAX(m->tunnels.n, (size_t) 1), IFNAMSIZ),
+        };
+        policy_gateways(c, gateways);
+        return p->tunnels ? policy_devices(m, index, p) : -ENOMEM;
+}
+
+static int spec_build(Manager *m, FirewallSpec *s) {
+        const Config *c = m->config;
+        size_t n_gateways = 0;
+        int r = 0;
+
+        for (size_t i = 0; i < c->n_policies; i++)
+                n_gateways += c->policies[i].n_gateways;
+        *s = (FirewallSpec) {
+                .nft = { .n_policies = c->n_policies, .leak_guard = c->firewall_leak_guard,
+                         .masquerade = c->firewall_masquerade },
+                .policies = calloc(c->n_policies, sizeof(NftPolicy)),
+                .gateways = calloc(MAX(n_gateways, (size_t) 1), sizeof(NftGateway)),
+        };
+        s->nft.policies = s->policies;
+        if (!s->policies || !s->gateways)
+                r = -ENOMEM;
+        for (size_t i = 0, g = 0; r >= 0 && i < c->n_policies; g += c->policies[i++].n_gateways)
+                r = spec_policy(m, i, s, s->gateways + g);
+        if (r < 0) {
+                spec_done(s);
+                return r;
+        }
+        spec_tunnels(m, s);
+        return 0;
+}
+
+static void signature_names(FILE *f, const char *what, char (*names)[IFNAMSIZ], size_t n) {
+        for (size_t i = 0; i < n; i++)
+                fprintf(f, " %s=%s", what, names[i]);
 }
 
 /* A text form of everything nft_apply() looks at, to tell whether anything changed since. */
 static char *spec_signature(const NftSpec *spec) {
-        char *buf = NULL, p[PREFIX_STRLEN];
+        char *buf = NULL, t[PREFIX_STRLEN];
         size_t size = 0;
         FILE *f = open_memstream(&buf, &size);
 
         if (!f)
                 return NULL;
-        fprintf(f, "gw=%s lg=%d masq=%d prio=%d", spec->gateway_device, spec->leak_guard, spec->masquerade,
-                spec->priority);
-        for (size_t i = 0; i < spec->n_pools; i++)
-                fprintf(f, " pool=%s", prefix_to_string(&spec->pools[i], p));
-        for (size_t i = 0; i < spec->n_tunnels; i++)
-                fprintf(f, " tun=%s", spec->tunnels[i]);
+        fprintf(f, "lg=%d masq=%d prio=%d", spec->leak_guard, spec->masquerade, spec->priority);
+        for (size_t i = 0; i < spec->n_policies; i++) {
+                const NftPolicy *p = &spec->policies[i];
+
+                fprintf(f, " policy=%s", p->name);
+                for (size_t j = 0; j < p->n_pools; j++)
+                        fprintf(f, " pool=%s", prefix_to_string(&p->pools[j], t));
+                for (size_t j = 0; j < p->n_gateways; j++) {
+                        const NftGateway *g = &p->gateways[j];
+
+                        fprintf(f, " gw=%s", g->name);
+                        if (g->has_ipv4)
+                                fprintf(f, ",%s", addr_to_string(AF_INET, &g->ipv4, t));
+                        if (g->has_ipv6)
+                                fprintf(f, ",%s", addr_to_string(AF_INET6, &g->ipv6, t));
+                }
+                signature_names(f, "dev", p->devices, p->n_devices);
+                signature_names(f, "tun", p->tunnels, p->n_tunnels);
+        }
         if (fclose(f) != 0) {
                 free(buf);
                 return NULL;
@@ -98,15 +212,35 @@ static char *spec_signature(const NftSpec *spec) {
         return buf;
 }
 
-/* Cheap: whether any input of the table may have changed since it was applied. */
-static bool firewall_inputs_changed(Manager *m) {
-        char gw[IFNAMSIZ];
+/* The devices the kernel chose for each policy's default routes, as text: one input of the table that
+ * changes without the configuration or the tunnels changing. */
+static char *gateway_devices_key(Manager *m) {
+        char *buf = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&buf, &size);
 
-        gateway_device(m, gw);
-        if (m->firewall.force || m->config_changed || m->firewall.tunnels_generation != m->tunnels.generation ||
-            !streq(gw, m->firewall.gateway_device))
-                return true;
-        return false;
+        if (!f)
+                return NULL;
+        for (size_t i = 0; i < m->config->n_policies; i++)
+                fprintf(f, "%s,%s;", manager_ifname(m, policy_gateway_ifindex(m, (int) i, AF_INET)) ?: "",
+                        manager_ifname(m, policy_gateway_ifindex(m, (int) i, AF_INET6)) ?: "");
+        if (fclose(f) != 0) {
+                free(buf);
+                return NULL;
+        }
+        return buf;
+}
+
+/* Cheap: whether any input of the table may have changed since it was applied. Takes the devices' key. */
+static bool firewall_inputs_changed(Manager *m) {
+        _cleanup_(freep) char *key = gateway_devices_key(m);
+        Firewall *f = &m->firewall;
+        bool changed = f->force || m->config_changed || f->tunnels_generation != m->tunnels.generation ||
+                       !key || !streq_ptr(key, f->gateway_devices);
+
+        free(f->gateway_devices);
+        f->gateway_devices = TAKE_PTR(key);
+        return changed;
 }
 
 static uint64_t firewall_failed(Manager *m, int r) {
@@ -118,25 +252,26 @@ static uint64_t firewall_failed(Manager *m, int r) {
 
 uint64_t firewall_sync(Manager *m) {
         _cleanup_(freep) char *signature = NULL;
+        _cleanup_(spec_done) FirewallSpec spec = {};
         Firewall *f = &m->firewall;
-        NftSpec spec;
         int r;
 
         if (!f->nft)
                 return 0;
         if (f->retry_at > now_monotonic())
                 return f->retry_at;
-        if (!firewall_inputs_changed(m) || spec_build(m, &spec) < 0)
+        if (!firewall_inputs_changed(m))
                 return 0;
-        f->tunnels_generation = m->tunnels.generation;
-        snprintf(f->gateway_device, sizeof(f->gateway_device), "%s", spec.gateway_device);
-        signature = spec_signature(&spec);
-        if (signature && !f->force && streq_ptr(signature, f->applied)) {
-                free(spec.tunnels);
-                return 0;
+        r = spec_build(m, &spec);
+        if (r < 0) {
+                f->force = true;
+                return firewall_failed(m, r);
         }
-        r = nft_apply(f->nft, &spec);
-        free(spec.tunnels);
+        f->tunnels_generation = m->tunnels.generation;
+        signature = spec_signature(&spec.nft);
+        if (signature && !f->force && streq_ptr(signature, f->applied))
+                return 0;
+        r = nft_apply(f->nft, &spec.nft);
         if (r < 0)
                 return firewall_failed(m, r);
         f->retry_at = 0;

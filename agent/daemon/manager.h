@@ -45,7 +45,7 @@ typedef struct Firewall {
         char *applied;                  /* the spec last applied, as text */
         bool force;                     /* our table was touched by someone else: apply even if equal */
         uint64_t tunnels_generation;    /* of the tunnels the table was last built for */
-        char gateway_device[IFNAMSIZ];  /* likewise */
+        char *gateway_devices;          /* the devices the kernel chose for the default routes, likewise */
         uint64_t retry_at;
         uint64_t leak_drops_seen;       /* the leak guard's drop counter at the last look */
         uint64_t leak_drops_rose_at;    /* CLOCK_REALTIME when it was last seen growing; 0: never */

@@ -218,8 +218,10 @@ static void tunnel_evaluate(Link *l, void *userdata) {
         }
         if (!t && !(t = tunnel_new(m, l)))
                 return;
-        if (!streq(t->name, l->info.name))
-                m->tunnels.generation++;        /* the tunnels set is by name */
+        /* The firewall's tunnel sets are by name and policy; a device of several policies may change
+         * them with any address. */
+        if (!streq(t->name, l->info.name) || policy != t->policy || single != t->single_policy || !single)
+                m->tunnels.generation++;
         t->policy = policy;
         t->single_policy = single;
         t->up = l->info.flags & IFF_UP;

@@ -34,7 +34,7 @@ typedef struct Tunnel {
 typedef struct Tunnels {
         Tunnel *by_ifindex;
         size_t n;
-        uint64_t generation;    /* counts changes of the set and of names: the firewall follows it */
+        uint64_t generation;    /* counts changes of the set, names and policies: the firewall follows it */
         bool released;          /* a tunnel gave up tun routes: the clashed ones claim again */
 } Tunnels;
 

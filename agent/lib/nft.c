@@ -20,6 +20,7 @@
 
 #include "nft.h"
 #include "nl-util.h"
+#include "parse-util.h"
 #include "strv.h"
 
 /* Table flags: none. NFT_TABLE_F_OWNER (kernel 5.12) ties the table to the netlink socket that created it:
@@ -38,20 +39,6 @@ static inline const char *strempty(const char *s) {
 
 #define CHAIN_FORWARD "forward"
 #define CHAIN_POSTROUTING "postrouting"
-#define SET_POOLS4 "pools4"
-#define SET_POOLS6 "pools6"
-#define SET_TUNNELS "tunnels"
-#define SET_GATEWAY "gateway"
-#define COUNTER_LEAK "leak-drops"
-
-/* Set ids reference a set created in the same transaction (NFTA_SET_ID, NFTA_LOOKUP_SET_ID). */
-enum {
-        SET_ID_POOLS4 = 1,
-        SET_ID_POOLS6,
-        SET_ID_TUNNELS,
-        SET_ID_GATEWAY,
-};
-
 /* nftables' datatype numbers (nftables include/datatype.h: TYPE_IPADDR, TYPE_IP6ADDR, TYPE_IFNAME). The
  * kernel keeps them opaque; "nft list" needs them to print elements as addresses and device names. */
 enum {
@@ -81,8 +68,7 @@ struct Nft {
         sd_event_source *io;
         nft_changed_handler_t on_changed;
         void *userdata;
-        Prefix *pools; /* of the last applied spec, for nft_counters() */
-        size_t n_pools;
+        json_t *layout; /* of the last applied spec, for nft_counters() */
         char *error;
         uint8_t *buf;
 };
@@ -395,25 +381,84 @@ static int match_prefix(struct nftnl_rule *r, const Prefix *pool, bool source) {
         return expr_cmp_eq(r, p->addr.bytes, len);
 }
 
-/* "ip saddr @pools4" */
-static int match_source_set(struct nftnl_rule *r, int family) {
-        bool v4 = family == AF_INET;
-        int k;
+/* Lookups name a set created in the same transaction by its id too (NFTA_LOOKUP_SET_ID). */
+static uint32_t model_set_id(const NftModel *m, const char *name) {
+        const struct nftnl_set *s = model_find_set(m, name);
 
-        k = match_nfproto(r, family);
-        if (k < 0)
-                return k;
-        k = expr_payload_load(r, addr_offset(family, true), (uint32_t) family_addr_size(family));
-        if (k < 0)
-                return k;
-        return expr_lookup(r, v4 ? SET_POOLS4 : SET_POOLS6, v4 ? SET_ID_POOLS4 : SET_ID_POOLS6, false);
+        return s ? nftnl_set_get_u32(s, NFTNL_SET_ID) : 0;
 }
 
-/* "oifname @set" or "oifname != @set" */
-static int match_oifname_set(struct nftnl_rule *r, const char *set, uint32_t set_id, bool invert) {
-        int k = expr_meta_load(r, NFT_META_OIFNAME);
+/* "ip saddr @SET" or "ip saddr != @SET", ip6 likewise */
+static int match_source_set(const NftModel *m, struct nftnl_rule *r, int family, const char *set, bool invert) {
+        int k = match_nfproto(r, family);
 
-        return k < 0 ? k : expr_lookup(r, set, set_id, invert);
+        if (k >= 0)
+                k = expr_payload_load(r, addr_offset(family, true), (uint32_t) family_addr_size(family));
+        return k < 0 ? k : expr_lookup(r, set, model_set_id(m, set), invert);
+}
+
+/* "oifname @SET", "iifname != @SET" and so on */
+static int match_ifname_set(const NftModel *m, struct nftnl_rule *r, uint32_t key, const char *set,
+                            bool invert) {
+        int k = expr_meta_load(r, key);
+
+        return k < 0 ? k : expr_lookup(r, set, model_set_id(m, set), invert);
+}
+
+/* "rt ip nexthop ADDR" (after "meta nfproto"): the next hop of the route the packet took, known in the
+ * forward hook (net/netfilter/nft_rt.c, nft_rt_get_eval()). */
+static int match_nexthop(struct nftnl_rule *r, int family, const InAddrUnion *a) {
+        struct nftnl_expr *e;
+        int k = rule_expr(r, "rt", &e);
+
+        if (k < 0)
+                return k;
+        nftnl_expr_set_u32(e, NFTNL_EXPR_RT_KEY, family == AF_INET ? NFT_RT_NEXTHOP4 : NFT_RT_NEXTHOP6);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_RT_DREG, NFT_REG_1);
+        return expr_cmp_eq(r, a->bytes, (uint32_t) family_addr_size(family));
+}
+
+/* ---------------------------------------------------------------------------------------------------
+ * names: the table's sets of every pool, and per policy "POLICY/...". A '/' is never part of a policy
+ * or gateway name (rt_name_valid()), so no two names clash. Both stay far below NFT_SET_MAXNAMELEN and
+ * NFT_OBJ_MAXNAMELEN (256). */
+
+#define NFT_NAME_MAX 160
+#define SET_POOLS4 "pools4"
+#define SET_POOLS6 "pools6"
+
+static const int families[] = { AF_INET, AF_INET6 };
+
+typedef struct PolicyNames {
+        char pools[2][NFT_NAME_MAX]; /* IPv4, IPv6 */
+        char tunnels[NFT_NAME_MAX];
+        char gateways[NFT_NAME_MAX];
+        char leak[NFT_NAME_MAX];
+} PolicyNames;
+
+static void policy_names(const char *policy, PolicyNames *ret) {
+        (void) snprintf(ret->pools[0], NFT_NAME_MAX, "%s/pools4", policy);
+        (void) snprintf(ret->pools[1], NFT_NAME_MAX, "%s/pools6", policy);
+        (void) snprintf(ret->tunnels, NFT_NAME_MAX, "%s/tunnels", policy);
+        (void) snprintf(ret->gateways, NFT_NAME_MAX, "%s/gateways", policy);
+        (void) snprintf(ret->leak, NFT_NAME_MAX, "%s/leak-drops", policy);
+}
+
+/* Named by the prefix, not by its place in the list: a counter carried over a rebuild (see
+ * model_carry_counters()) stays with its pool. */
+static void pool_counter_name(const char *policy, const char *prefix, bool out, char ret[static NFT_NAME_MAX]) {
+        (void) snprintf(ret, NFT_NAME_MAX, "%s/pool-%s-%s", policy, prefix, out ? "out" : "in");
+}
+
+static const char *pool_text(const Prefix *pool, char ret[static PREFIX_STRLEN]) {
+        Prefix p = *pool;
+
+        prefix_mask(&p);
+        return prefix_to_string(&p, ret);
+}
+
+static void gateway_counter_name(const char *policy, const char *gateway, char ret[static NFT_NAME_MAX]) {
+        (void) snprintf(ret, NFT_NAME_MAX, "%s/gw-%s", policy, gateway);
 }
 
 /* ---------------------------------------------------------------------------------------------------
@@ -436,74 +481,122 @@ static int model_new_rule(NftModel *m, const char *chain, struct nftnl_rule **re
         return 0;
 }
 
-/* "ip saddr PREFIX counter name pool-N-out" (or daddr, -in) */
-static int rule_pool_counter(NftModel *m, const Prefix *p, size_t index, bool source) {
-        char name[64];
+/* "ip saddr PREFIX counter name POLICY/pool-PREFIX-out" (or daddr, -in) */
+static int rule_pool_counter(NftModel *m, const NftPolicy *p, size_t index, bool source) {
+        char name[NFT_NAME_MAX], text[PREFIX_STRLEN];
         struct nftnl_rule *r;
         int k;
 
-        (void) snprintf(name, sizeof(name), "pool-%zu-%s", index, source ? "out" : "in");
+        pool_counter_name(p->name, pool_text(&p->pools[index], text), source, name);
         k = model_new_rule(m, CHAIN_FORWARD, &r);
         if (k < 0)
                 return k;
-        k = match_prefix(r, p, source);
+        k = match_prefix(r, &p->pools[index], source);
         return k < 0 ? k : expr_counter_ref(r, name);
 }
 
-/* "ip saddr @pools4 oifname != @tunnels oifname != @gateway counter name leak-drops drop". With an empty
- * gateway set the second test always holds: pool traffic may leave by a tunnel only. */
-static int rule_leak_guard(NftModel *m, int family) {
-        struct nftnl_rule *r;
-        int k;
+/* "... oifname != @P/tunnels oifname != @P/gateways counter name P/leak-drops drop", how both guards end.
+ * With no gateway device known the second test always holds: out by a tunnel only. */
+static int rule_guard_end(const NftModel *m, struct nftnl_rule *r, const PolicyNames *n) {
+        int k = match_ifname_set(m, r, NFT_META_OIFNAME, n->tunnels, true);
 
-        k = model_new_rule(m, CHAIN_FORWARD, &r);
         if (k >= 0)
-                k = match_source_set(r, family);
+                k = match_ifname_set(m, r, NFT_META_OIFNAME, n->gateways, true);
         if (k >= 0)
-                k = match_oifname_set(r, SET_TUNNELS, SET_ID_TUNNELS, true);
-        if (k >= 0)
-                k = match_oifname_set(r, SET_GATEWAY, SET_ID_GATEWAY, true);
-        if (k >= 0)
-                k = expr_counter_ref(r, COUNTER_LEAK);
+                k = expr_counter_ref(r, n->leak);
         return k < 0 ? k : expr_drop(r);
 }
 
-/* "ip saddr @pools4 oifname @gateway masquerade" */
-static int rule_masquerade(NftModel *m, int family) {
+/* "ip saddr @P/pools4 oifname != ... drop": the policy's pools leave by its tunnels and its gateways'
+ * devices only. */
+static int rule_pool_guard(NftModel *m, const PolicyNames *n, size_t fi) {
+        struct nftnl_rule *r;
+        int k = model_new_rule(m, CHAIN_FORWARD, &r);
+
+        if (k >= 0)
+                k = match_source_set(m, r, families[fi], n->pools[fi], false);
+        return k < 0 ? k : rule_guard_end(m, r, n);
+}
+
+/* "iifname @P/tunnels ip saddr != @pools4 oifname != ... drop": what arrives from a tunnel is VPN traffic
+ * whatever its source (a client's LAN behind an iroute keeps its own addresses), and leaves by the devices
+ * the policy's pools may. Pool sources are left to their own pool's rule, so a tunnel serving several
+ * policies carries each pool's traffic to that pool's gateways, and other sources only where all of its
+ * policies allow. */
+static int rule_tunnel_guard(NftModel *m, const PolicyNames *n, size_t fi) {
+        struct nftnl_rule *r;
+        int k = model_new_rule(m, CHAIN_FORWARD, &r);
+
+        if (k >= 0)
+                k = match_ifname_set(m, r, NFT_META_IIFNAME, n->tunnels, false);
+        if (k >= 0)
+                k = match_source_set(m, r, families[fi], fi == 0 ? SET_POOLS4 : SET_POOLS6, true);
+        return k < 0 ? k : rule_guard_end(m, r, n);
+}
+
+static const InAddrUnion *gateway_addr(const NftGateway *g, size_t fi) {
+        if (fi == 0)
+                return g->has_ipv4 ? &g->ipv4 : NULL;
+        return g->has_ipv6 ? &g->ipv6 : NULL;
+}
+
+/* "ip saddr @P/pools4 rt ip nexthop GW counter name P/gw-NAME": the policy's traffic by way of the
+ * gateway, told by the route's next hop, so two gateways on one device count apart. After the guards:
+ * what they drop did not go. */
+static int rule_gateway_counter(NftModel *m, const NftPolicy *p, const PolicyNames *n, const NftGateway *g,
+                                size_t fi) {
+        const InAddrUnion *a = gateway_addr(g, fi);
+        char name[NFT_NAME_MAX];
+        struct nftnl_rule *r;
+        int k;
+
+        if (!a)
+                return 0;
+        gateway_counter_name(p->name, g->name, name);
+        k = model_new_rule(m, CHAIN_FORWARD, &r);
+        if (k >= 0)
+                k = match_source_set(m, r, families[fi], n->pools[fi], false);
+        if (k >= 0)
+                k = match_nexthop(r, families[fi], a);
+        return k < 0 ? k : expr_counter_ref(r, name);
+}
+
+/* "ip saddr @P/pools4 oifname @P/gateways masquerade" */
+static int rule_masquerade(NftModel *m, const PolicyNames *n, size_t fi) {
         struct nftnl_expr *e;
         struct nftnl_rule *r;
         int k;
 
         k = model_new_rule(m, CHAIN_POSTROUTING, &r);
         if (k >= 0)
-                k = match_source_set(r, family);
+                k = match_source_set(m, r, families[fi], n->pools[fi], false);
         if (k >= 0)
-                k = match_oifname_set(r, SET_GATEWAY, SET_ID_GATEWAY, false);
+                k = match_ifname_set(m, r, NFT_META_OIFNAME, n->gateways, false);
         return k < 0 ? k : rule_expr(r, "masq", &e);
 }
 
-static int model_add_rules(NftModel *m, const NftSpec *spec) {
-        int k;
+/* A policy's rules, in this order: its pools' counters (what tries to leave), the guards, the gateways'
+ * counters (what left). */
+static int model_add_policy_rules(NftModel *m, const NftSpec *spec, const NftPolicy *p) {
+        PolicyNames n;
+        int k = 0;
 
-        for (size_t i = 0; i < spec->n_pools; i++) {
-                k = rule_pool_counter(m, &spec->pools[i], i, true);
-                if (k < 0)
-                        return k;
-                k = rule_pool_counter(m, &spec->pools[i], i, false);
-                if (k < 0)
-                        return k;
+        policy_names(p->name, &n);
+        for (size_t i = 0; k >= 0 && i < p->n_pools; i++) {
+                k = rule_pool_counter(m, p, i, true);
+                if (k >= 0)
+                        k = rule_pool_counter(m, p, i, false);
         }
-        for (int f = 0; spec->leak_guard && f < 2; f++) {
-                k = rule_leak_guard(m, f == 0 ? AF_INET : AF_INET6);
-                if (k < 0)
-                        return k;
-        }
-        for (int f = 0; spec->masquerade && f < 2; f++) {
-                k = rule_masquerade(m, f == 0 ? AF_INET : AF_INET6);
-                if (k < 0)
-                        return k;
-        }
-        return 0;
+        for (size_t fi = 0; k >= 0 && spec->leak_guard && fi < ELEMENTSOF(families); fi++)
+                k = rule_pool_guard(m, &n, fi);
+        for (size_t fi = 0; k >= 0 && spec->leak_guard && fi < ELEMENTSOF(families); fi++)
+                k = rule_tunnel_guard(m, &n, fi);
+        for (size_t g = 0; k >= 0 && g < p->n_gateways; g++)
+                for (size_t fi = 0; k >= 0 && fi < ELEMENTSOF(families); fi++)
+                        k = rule_gateway_counter(m, p, &n, &p->gateways[g], fi);
+        for (size_t fi = 0; k >= 0 && spec->masquerade && fi < ELEMENTSOF(families); fi++)
+                k = rule_masquerade(m, &n, fi);
+        return k;
 }
 
 static int model_add_counter(NftModel *m, const char *name) {
@@ -525,19 +618,26 @@ static int model_add_counter(NftModel *m, const char *name) {
         return 0;
 }
 
-/* Named counters, so per-pool figures survive set updates and are read without parsing rules. */
-static int model_add_counters(NftModel *m, const NftSpec *spec) {
-        char name[64];
-        int k;
+/* Named counters, so the figures survive set updates and are read without parsing rules. */
+static int model_add_policy_counters(NftModel *m, const NftSpec *spec, const NftPolicy *p) {
+        char name[NFT_NAME_MAX], text[PREFIX_STRLEN];
+        int k = 0;
 
-        for (size_t i = 0; i < spec->n_pools; i++)
-                for (int dir = 0; dir < 2; dir++) {
-                        (void) snprintf(name, sizeof(name), "pool-%zu-%s", i, dir == 0 ? "out" : "in");
-                        k = model_add_counter(m, name);
-                        if (k < 0)
-                                return k;
-                }
-        return spec->leak_guard ? model_add_counter(m, COUNTER_LEAK) : 0;
+        for (size_t i = 0; k >= 0 && i < 2 * p->n_pools; i++) {
+                pool_counter_name(p->name, pool_text(&p->pools[i / 2], text), i % 2 == 0, name);
+                k = model_add_counter(m, name);
+        }
+        for (size_t g = 0; k >= 0 && g < p->n_gateways; g++) {
+                gateway_counter_name(p->name, p->gateways[g].name, name);
+                k = model_add_counter(m, name);
+        }
+        if (k >= 0 && spec->leak_guard) {
+                PolicyNames n;
+
+                policy_names(p->name, &n);
+                k = model_add_counter(m, n.leak);
+        }
+        return k;
 }
 
 static int model_add_chain(NftModel *m, const char *name, const char *type, uint32_t hook, int32_t prio) {
@@ -592,8 +692,9 @@ static int set_put_byteorder(struct nftnl_set *s, uint32_t byteorder) {
         return k;
 }
 
-static int model_add_set(NftModel *m, const char *name, uint32_t id, uint32_t type, uint32_t len,
-                         uint32_t flags) {
+/* A set, numbered in the order made: the id names it within the transaction. */
+static int model_add_set(NftModel *m, const char *name, uint32_t type, uint32_t len, uint32_t flags,
+                         struct nftnl_set **ret) {
         struct nftnl_set *s;
 
         if (ptr_array_reserve(&m->sets) < 0)
@@ -603,13 +704,14 @@ static int model_add_set(NftModel *m, const char *name, uint32_t id, uint32_t ty
                 return -ENOMEM;
         m->sets.items[m->sets.n++] = s;
         nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_INET);
-        nftnl_set_set_u32(s, NFTNL_SET_ID, id);
+        nftnl_set_set_u32(s, NFTNL_SET_ID, (uint32_t) m->sets.n);
         nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, type);
         nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, len);
         nftnl_set_set_u32(s, NFTNL_SET_FLAGS, flags);
         if (nftnl_set_set_str(s, NFTNL_SET_TABLE, NFT_TABLE_NAME) < 0 ||
             nftnl_set_set_str(s, NFTNL_SET_NAME, name) < 0)
                 return -ENOMEM;
+        *ret = s;
         return set_put_byteorder(s, type == NFT_DATATYPE_IFNAME ? NFT_BYTEORDER_HOST : NFT_BYTEORDER_BIG);
 }
 
@@ -663,12 +765,12 @@ static int interval_cmp(const void *a, const void *b, void *len) {
 
 /* The pools of one family as sorted, merged intervals: overlapping or adjacent pools would otherwise be
  * elements the kernel's interval set rejects (net/netfilter/nft_set_rbtree.c overlap detection). */
-static size_t pools_intervals(const NftSpec *spec, int family, Interval *list) {
+static size_t pools_intervals(const Prefix *pools, size_t n_pools, int family, Interval *list) {
         size_t len = family_addr_size(family), n = 0, out = 0;
 
-        for (size_t i = 0; i < spec->n_pools; i++)
-                if (spec->pools[i].family == family)
-                        interval_from_prefix(&spec->pools[i], len, &list[n++]);
+        for (size_t i = 0; i < n_pools; i++)
+                if (pools[i].family == family)
+                        interval_from_prefix(&pools[i], len, &list[n++]);
         qsort_r(list, n, sizeof(Interval), interval_cmp, &len);
         for (size_t i = 0; i < n; i++) {
                 Interval *cur = out > 0 ? &list[out - 1] : NULL;
@@ -687,15 +789,15 @@ static size_t pools_intervals(const NftSpec *spec, int family, Interval *list) {
 
 /* Interval sets hold a start element per range and an end element (flagged) at its first address
  * past the range (net/netfilter/nft_set_rbtree.c). */
-static int set_add_pools(struct nftnl_set *s, const NftSpec *spec, int family) {
+static int set_add_pools(struct nftnl_set *s, const Prefix *pools, size_t n_pools, int family) {
         _cleanup_(freep) Interval *list = NULL;
         size_t n, len = family_addr_size(family);
         int k;
 
-        list = calloc(MAX(spec->n_pools, (size_t) 1), sizeof(Interval));
+        list = calloc(MAX(n_pools, (size_t) 1), sizeof(Interval));
         if (!list)
                 return -ENOMEM;
-        n = pools_intervals(spec, family, list);
+        n = pools_intervals(pools, n_pools, family, list);
         for (size_t i = 0; i < n; i++) {
                 k = set_add_element(s, list[i].start, (uint32_t) len, 0);
                 if (k >= 0 && !list[i].open)
@@ -706,68 +808,167 @@ static int set_add_pools(struct nftnl_set *s, const NftSpec *spec, int family) {
         return 0;
 }
 
-/* Interface names as the kernel's meta expression loads them: IFNAMSIZ bytes, zero padded. */
-static int set_add_ifname(struct nftnl_set *s, const char *name) {
-        char key[IFNAMSIZ] = {};
+static int pool_set_add(NftModel *m, const char *name, const Prefix *pools, size_t n_pools, int family) {
+        bool v4 = family == AF_INET;
+        struct nftnl_set *s;
+        int k;
 
-        memcpy(key, name, strnlen(name, sizeof(key) - 1));
-        return set_add_element(s, key, sizeof(key), 0);
+        k = model_add_set(m, name, v4 ? NFT_DATATYPE_IPADDR : NFT_DATATYPE_IP6ADDR, v4 ? 4 : 16,
+                          NFT_SET_INTERVAL, &s);
+        return k < 0 ? k : set_add_pools(s, pools, n_pools, family);
 }
 
-static int set_add_tunnels(struct nftnl_set *s, const NftSpec *spec) {
-        for (size_t i = 0; i < spec->n_tunnels; i++) {
-                bool dup = false;
+static int ifname_cmp(const void *a, const void *b) {
+        return strncmp(a, b, IFNAMSIZ);
+}
+
+/* Interface names as the kernel's meta expression loads them: IFNAMSIZ bytes, zero padded; each once,
+ * as the kernel keeps them (and compares them so). */
+static int set_add_ifnames(struct nftnl_set *s, char (*names)[IFNAMSIZ], size_t n) {
+        _cleanup_(freep) char (*sorted)[IFNAMSIZ] = NULL;
+
+        if (n == 0)
+                return 0;
+        sorted = calloc(n, IFNAMSIZ);
+        if (!sorted)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                memcpy(sorted[i], names[i], strnlen(names[i], IFNAMSIZ - 1));
+        qsort(sorted, n, IFNAMSIZ, ifname_cmp);
+        for (size_t i = 0; i < n; i++) {
                 int k;
 
-                for (size_t j = 0; j < i && !dup; j++)
-                        dup = strncmp(spec->tunnels[i], spec->tunnels[j], IFNAMSIZ) == 0;
-                if (dup)
+                if (i > 0 && ifname_cmp(sorted[i - 1], sorted[i]) == 0)
                         continue;
-                k = set_add_ifname(s, spec->tunnels[i]);
+                k = set_add_element(s, sorted[i], IFNAMSIZ, 0);
                 if (k < 0)
                         return k;
         }
         return 0;
 }
 
-static int model_add_sets(NftModel *m, const NftSpec *spec) {
-        int k;
+static int ifname_set_add(NftModel *m, const char *name, char (*names)[IFNAMSIZ], size_t n) {
+        struct nftnl_set *s;
+        int k = model_add_set(m, name, NFT_DATATYPE_IFNAME, IFNAMSIZ, 0, &s);
 
-        k = model_add_set(m, SET_POOLS4, SET_ID_POOLS4, NFT_DATATYPE_IPADDR, 4, NFT_SET_INTERVAL);
+        return k < 0 ? k : set_add_ifnames(s, names, n);
+}
+
+static int model_add_policy_sets(NftModel *m, const NftPolicy *p) {
+        PolicyNames n;
+        int k = 0;
+
+        policy_names(p->name, &n);
+        for (size_t fi = 0; k >= 0 && fi < ELEMENTSOF(families); fi++)
+                k = pool_set_add(m, n.pools[fi], p->pools, p->n_pools, families[fi]);
         if (k >= 0)
-                k = set_add_pools(m->sets.items[m->sets.n - 1], spec, AF_INET);
+                k = ifname_set_add(m, n.tunnels, p->tunnels, p->n_tunnels);
         if (k >= 0)
-                k = model_add_set(m, SET_POOLS6, SET_ID_POOLS6, NFT_DATATYPE_IP6ADDR, 16, NFT_SET_INTERVAL);
-        if (k >= 0)
-                k = set_add_pools(m->sets.items[m->sets.n - 1], spec, AF_INET6);
-        if (k >= 0)
-                k = model_add_set(m, SET_TUNNELS, SET_ID_TUNNELS, NFT_DATATYPE_IFNAME, IFNAMSIZ, 0);
-        if (k >= 0)
-                k = set_add_tunnels(m->sets.items[m->sets.n - 1], spec);
-        if (k >= 0)
-                k = model_add_set(m, SET_GATEWAY, SET_ID_GATEWAY, NFT_DATATYPE_IFNAME, IFNAMSIZ, 0);
-        if (k >= 0 && spec->gateway_device[0] != '\0')
-                k = set_add_ifname(m->sets.items[m->sets.n - 1], spec->gateway_device);
+                k = ifname_set_add(m, n.gateways, p->devices, p->n_devices);
         return k;
 }
 
-static int spec_validate(const NftSpec *spec) {
-        if (spec->n_pools > 0 && !spec->pools)
-                return -EINVAL;
-        if (spec->n_tunnels > 0 && !spec->tunnels)
-                return -EINVAL;
-        for (size_t i = 0; i < spec->n_pools; i++) {
-                int f = spec->pools[i].family;
-                if ((f != AF_INET && f != AF_INET6) || spec->pools[i].prefixlen > family_max_prefixlen(f))
-                        return -EINVAL;
-        }
-        for (size_t i = 0; i < spec->n_tunnels; i++) {
-                size_t l = strnlen(spec->tunnels[i], IFNAMSIZ);
+/* The sets of every pool (what the tunnel guards leave to the pool guards), then each policy's. */
+static int model_add_sets(NftModel *m, const NftSpec *spec) {
+        _cleanup_(freep) Prefix *all = NULL;
+        size_t n = 0;
+        int k = 0;
+
+        for (size_t i = 0; i < spec->n_policies; i++)
+                n += spec->policies[i].n_pools;
+        all = calloc(MAX(n, (size_t) 1), sizeof(Prefix));
+        if (!all)
+                return -ENOMEM;
+        n = 0;
+        for (size_t i = 0; i < spec->n_policies; i++)
+                for (size_t j = 0; j < spec->policies[i].n_pools; j++)
+                        all[n++] = spec->policies[i].pools[j];
+        for (size_t fi = 0; k >= 0 && fi < ELEMENTSOF(families); fi++)
+                k = pool_set_add(m, fi == 0 ? SET_POOLS4 : SET_POOLS6, all, n, families[fi]);
+        for (size_t i = 0; k >= 0 && i < spec->n_policies; i++)
+                k = model_add_policy_sets(m, &spec->policies[i]);
+        return k;
+}
+
+static bool ifnames_valid(char (*names)[IFNAMSIZ], size_t n) {
+        if (n > 0 && !names)
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                size_t l = strnlen(names[i], IFNAMSIZ);
                 if (l == 0 || l == IFNAMSIZ)
+                        return false;
+        }
+        return true;
+}
+
+static int prefix_cmp(const void *a, const void *b) {
+        const Prefix *x = a, *y = b;
+
+        if (x->family != y->family)
+                return x->family < y->family ? -1 : 1;
+        if (x->prefixlen != y->prefixlen)
+                return x->prefixlen < y->prefixlen ? -1 : 1;
+        return memcmp(x->addr.bytes, y->addr.bytes, family_addr_size(x->family));
+}
+
+/* Each pool once in its policy (it names counters), sorted to find twins in O(n log n). */
+static int pools_validate(const Prefix *pools, size_t n) {
+        _cleanup_(freep) Prefix *sorted = NULL;
+
+        if (n == 0)
+                return 0;
+        if (!pools)
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++) {
+                int f = pools[i].family;
+                if ((f != AF_INET && f != AF_INET6) || pools[i].prefixlen > family_max_prefixlen(f))
                         return -EINVAL;
         }
-        if (strnlen(spec->gateway_device, IFNAMSIZ) == IFNAMSIZ)
+        sorted = reallocarray(NULL, n, sizeof(Prefix));
+        if (!sorted)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                sorted[i] = (Prefix) { .family = pools[i].family, .prefixlen = pools[i].prefixlen };
+                memcpy(sorted[i].addr.bytes, pools[i].addr.bytes, family_addr_size(pools[i].family));
+                prefix_mask(&sorted[i]);
+        }
+        qsort(sorted, n, sizeof(Prefix), prefix_cmp);
+        for (size_t i = 1; i < n; i++)
+                if (prefix_cmp(&sorted[i - 1], &sorted[i]) == 0)
+                        return -EINVAL;
+        return 0;
+}
+
+/* Gateway names name counters: valid, and each once in its policy. */
+static bool gateways_valid(const NftGateway *g, size_t n) {
+        if (n > 0 && !g)
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                if (!rt_name_valid(g[i].name))
+                        return false;
+                for (size_t j = 0; j < i; j++)
+                        if (streq(g[i].name, g[j].name))
+                                return false;
+        }
+        return true;
+}
+
+static int spec_validate(const NftSpec *spec) {
+        if (spec->n_policies > 0 && !spec->policies)
                 return -EINVAL;
+        for (size_t i = 0; i < spec->n_policies; i++) {
+                const NftPolicy *p = &spec->policies[i];
+                int k = pools_validate(p->pools, p->n_pools);
+
+                if (k < 0)
+                        return k;
+                if (!rt_name_valid(p->name) || !gateways_valid(p->gateways, p->n_gateways) ||
+                    !ifnames_valid(p->devices, p->n_devices) || !ifnames_valid(p->tunnels, p->n_tunnels))
+                        return -EINVAL;
+                for (size_t j = 0; j < i; j++)
+                        if (streq(p->name, spec->policies[j].name))
+                                return -EINVAL;
+        }
         if (spec->priority > INT32_MAX - 100)
                 return -ERANGE;
         return 0;
@@ -778,14 +979,14 @@ static int model_build(const NftSpec *spec, NftModel *ret) {
         int k;
 
         k = spec_validate(spec);
-        if (k >= 0)
-                k = model_add_counters(&m, spec);
+        for (size_t i = 0; k >= 0 && i < spec->n_policies; i++)
+                k = model_add_policy_counters(&m, spec, &spec->policies[i]);
         if (k >= 0)
                 k = model_add_sets(&m, spec);
         if (k >= 0)
                 k = model_add_chains(&m, spec);
-        if (k >= 0)
-                k = model_add_rules(&m, spec);
+        for (size_t i = 0; k >= 0 && i < spec->n_policies; i++)
+                k = model_add_policy_rules(&m, spec, &spec->policies[i]);
         if (k < 0)
                 return k;
         *ret = m;
@@ -982,79 +1183,30 @@ static int table_cb(const struct nlmsghdr *nlh, void *userdata) {
         return 0;
 }
 
-static int chain_cb(const struct nlmsghdr *nlh, void *userdata) {
-        NftModel *m = userdata;
-        struct nftnl_chain *c;
+/* The dump callback of one kind of object: keep what is of our table. Chain dumps cannot be filtered by
+ * table (nf_tables_dump_chains()), the others are: there an object libnftnl cannot parse (an expression
+ * it does not know, say) is someone else's addition to our table, and makes the structure differ. */
+#define DEFINE_DUMP_CB(kind, table_attr, array, filtered)                                                  \
+        static int kind##_cb(const struct nlmsghdr *nlh, void *userdata) {                                 \
+                NftModel *m = userdata;                                                                     \
+                struct nftnl_##kind *o;                                                                     \
+                                                                                                            \
+                if (ptr_array_reserve(&m->array) < 0 || !(o = nftnl_##kind##_alloc()))                      \
+                        return -ENOMEM;                                                                     \
+                if (nftnl_##kind##_nlmsg_parse(nlh, o) < 0)                                                 \
+                        m->unparsed += filtered;                                                            \
+                else if (ours(nftnl_##kind##_get_str(o, table_attr))) {                                     \
+                        m->array.items[m->array.n++] = o;                                                   \
+                        return 0;                                                                           \
+                }                                                                                           \
+                nftnl_##kind##_free(o);                                                                     \
+                return 0;                                                                                   \
+        }
 
-        if (ptr_array_reserve(&m->chains) < 0)
-                return -ENOMEM;
-        c = nftnl_chain_alloc();
-        if (!c)
-                return -ENOMEM;
-        /* Chain dumps cannot be filtered by table (nf_tables_dump_chains()): skip the others' chains. */
-        if (nftnl_chain_nlmsg_parse(nlh, c) >= 0 && ours(nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE)))
-                m->chains.items[m->chains.n++] = c;
-        else
-                nftnl_chain_free(c);
-        return 0;
-}
-
-static int set_cb(const struct nlmsghdr *nlh, void *userdata) {
-        NftModel *m = userdata;
-        struct nftnl_set *s;
-
-        if (ptr_array_reserve(&m->sets) < 0)
-                return -ENOMEM;
-        s = nftnl_set_alloc();
-        if (!s)
-                return -ENOMEM;
-        if (nftnl_set_nlmsg_parse(nlh, s) < 0)
-                m->unparsed++;
-        if (ours(nftnl_set_get_str(s, NFTNL_SET_TABLE)))
-                m->sets.items[m->sets.n++] = s;
-        else
-                nftnl_set_free(s);
-        return 0;
-}
-
-static int obj_cb(const struct nlmsghdr *nlh, void *userdata) {
-        NftModel *m = userdata;
-        struct nftnl_obj *o;
-
-        if (ptr_array_reserve(&m->objs) < 0)
-                return -ENOMEM;
-        o = nftnl_obj_alloc();
-        if (!o)
-                return -ENOMEM;
-        if (nftnl_obj_nlmsg_parse(nlh, o) < 0)
-                m->unparsed++;
-        if (ours(nftnl_obj_get_str(o, NFTNL_OBJ_TABLE)))
-                m->objs.items[m->objs.n++] = o;
-        else
-                nftnl_obj_free(o);
-        return 0;
-}
-
-/* The dump is filtered by our table: a rule libnftnl cannot parse (an expression it does not know) is
- * someone else's addition, and makes the structure differ. */
-static int rule_cb(const struct nlmsghdr *nlh, void *userdata) {
-        NftModel *m = userdata;
-        struct nftnl_rule *r;
-
-        if (ptr_array_reserve(&m->rules) < 0)
-                return -ENOMEM;
-        r = nftnl_rule_alloc();
-        if (!r)
-                return -ENOMEM;
-        if (nftnl_rule_nlmsg_parse(nlh, r) < 0) {
-                m->unparsed++;
-                nftnl_rule_free(r);
-        } else if (ours(nftnl_rule_get_str(r, NFTNL_RULE_TABLE)))
-                m->rules.items[m->rules.n++] = r;
-        else
-                nftnl_rule_free(r);
-        return 0;
-}
+DEFINE_DUMP_CB(chain, NFTNL_CHAIN_TABLE, chains, false)
+DEFINE_DUMP_CB(set, NFTNL_SET_TABLE, sets, true)
+DEFINE_DUMP_CB(obj, NFTNL_OBJ_TABLE, objs, true)
+DEFINE_DUMP_CB(rule, NFTNL_RULE_TABLE, rules, true)
 
 static int elements_cb(const struct nlmsghdr *nlh, void *userdata) {
         return nftnl_set_elems_nlmsg_parse(nlh, userdata) < 0 ? -EBADMSG : 0;
@@ -1452,7 +1604,35 @@ int nft_build_transaction(const NftSpec *spec, bool delete_first, uint32_t seq, 
         return 0;
 }
 
-static int apply_once(Nft *n, const NftModel *want, char **want_signature) {
+static int counter_find(const NftModel *m, const char *name, uint64_t *ret_packets, uint64_t *ret_bytes) {
+        for (size_t i = 0; i < m->objs.n; i++) {
+                struct nftnl_obj *o = m->objs.items[i];
+
+                if (nftnl_obj_get_u32(o, NFTNL_OBJ_TYPE) != NFT_OBJECT_COUNTER ||
+                    !streq_ptr(nftnl_obj_get_str(o, NFTNL_OBJ_NAME), name))
+                        continue;
+                *ret_packets = nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_PKTS);
+                *ret_bytes = nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_BYTES);
+                return 1;
+        }
+        return 0;
+}
+
+/* A rebuild keeps the figures: each counter starts from the value of the one of its name in the table it
+ * replaces (a counter object takes initial values, net/netfilter/nft_counter.c, nft_counter_do_init()). */
+static void model_carry_counters(NftModel *want, const NftModel *have) {
+        for (size_t i = 0; i < want->objs.n; i++) {
+                struct nftnl_obj *o = want->objs.items[i];
+                uint64_t packets = 0, bytes = 0;
+
+                if (counter_find(have, nftnl_obj_get_str(o, NFTNL_OBJ_NAME), &packets, &bytes) <= 0)
+                        continue;
+                nftnl_obj_set_u64(o, NFTNL_OBJ_CTR_PKTS, packets);
+                nftnl_obj_set_u64(o, NFTNL_OBJ_CTR_BYTES, bytes);
+        }
+}
+
+static int apply_once(Nft *n, NftModel *want, char **want_signature) {
         _cleanup_(model_done) NftModel have = {};
         _cleanup_(batch_done) NftBatch b = {};
         _cleanup_strv_free_ char **have_signature = NULL;
@@ -1466,9 +1646,10 @@ static int apply_once(Nft *n, const NftModel *want, char **want_signature) {
                 k = batch_begin(&b, n->seq + 1, true, genid);
         if (k < 0)
                 return k;
-        if (!strv_equal(have_signature, want_signature))
+        if (!strv_equal(have_signature, want_signature)) {
+                model_carry_counters(want, &have);
                 k = tx_replace(&b, want, have.present);
-        else
+        } else
                 k = tx_update_elements(&b, want, &have);
         if (k < 0 || b.n_messages == 0)
                 return k; /* already right: adopted as it is, counters and all */
@@ -1478,20 +1659,46 @@ static int apply_once(Nft *n, const NftModel *want, char **want_signature) {
         return k < 0 ? k : 1;
 }
 
-static int remember_pools(Nft *n, const NftSpec *spec) {
-        Prefix *p = NULL;
+static json_t *layout_policy(const NftPolicy *p) {
+        json_t *pools = json_array(), *gateways = json_array(), *devices = json_array();
+        char text[PREFIX_STRLEN];
+        bool ok = pools && gateways && devices;
 
-        if (spec->n_pools > 0) {
-                p = reallocarray(NULL, spec->n_pools, sizeof(Prefix));
-                if (!p)
-                        return -ENOMEM;
-                memcpy(p, spec->pools, spec->n_pools * sizeof(Prefix));
-                for (size_t i = 0; i < spec->n_pools; i++)
-                        prefix_mask(&p[i]);
+        for (size_t i = 0; ok && i < p->n_pools; i++) {
+                Prefix q = p->pools[i];
+
+                prefix_mask(&q);
+                ok = json_array_append_new(pools, json_string(prefix_to_string(&q, text))) >= 0;
         }
-        free(n->pools);
-        n->pools = p;
-        n->n_pools = spec->n_pools;
+        for (size_t i = 0; ok && i < p->n_gateways; i++)
+                ok = json_array_append_new(gateways, json_string(p->gateways[i].name)) >= 0;
+        for (size_t i = 0; ok && i < p->n_devices; i++) {
+                const char *d = p->devices[i];
+
+                ok = json_array_append_new(devices, json_stringn(d, strnlen(d, IFNAMSIZ))) >= 0;
+        }
+        if (!ok) {
+                json_decref(pools);
+                json_decref(gateways);
+                json_decref(devices);
+                return NULL;
+        }
+        return json_pack("{s:s, s:o, s:o, s:o}", "name", p->name, "pools", pools, "gateways", gateways,
+                         "gateway_devices", devices);
+}
+
+/* What nft_counters() reports on: the policies, pools and gateways of the spec applied last, by name. */
+static int remember_layout(Nft *n, const NftSpec *spec) {
+        json_t *policies = json_array(), *layout;
+
+        for (size_t i = 0; policies && i < spec->n_policies; i++)
+                if (json_array_append_new(policies, layout_policy(&spec->policies[i])) < 0)
+                        policies = (json_decref(policies), NULL);
+        layout = json_pack("{s:b, s:o}", "leak_guard", spec->leak_guard, "policies", policies);
+        if (!layout)
+                return -ENOMEM;
+        json_decref(n->layout);
+        n->layout = layout;
         return 0;
 }
 
@@ -1504,7 +1711,7 @@ int nft_apply(Nft *n, const NftSpec *spec) {
         if (k >= 0)
                 k = model_signature(&want, &want_signature);
         if (k >= 0)
-                k = remember_pools(n, spec);
+                k = remember_layout(n, spec);
         if (k < 0)
                 return k;
         /* -EINTR: the ruleset changed while we read it; -ERESTART: before our transaction got in. */
@@ -1547,46 +1754,91 @@ const char *nft_last_error(const Nft *n) {
 /* ---------------------------------------------------------------------------------------------------
  * counters */
 
-static int counter_find(const NftModel *m, const char *name, uint64_t *ret_packets, uint64_t *ret_bytes) {
-        for (size_t i = 0; i < m->objs.n; i++) {
-                struct nftnl_obj *o = m->objs.items[i];
 
-                if (nftnl_obj_get_u32(o, NFTNL_OBJ_TYPE) != NFT_OBJECT_COUNTER ||
-                    !streq_ptr(nftnl_obj_get_str(o, NFTNL_OBJ_NAME), name))
-                        continue;
-                *ret_packets = nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_PKTS);
-                *ret_bytes = nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_BYTES);
-                return 1;
+static json_t *counter_json(const NftModel *m, const char *name) {
+        uint64_t packets = 0, bytes = 0;
+
+        (void) counter_find(m, name, &packets, &bytes);
+        return json_pack("{s:I, s:I}", "packets", (json_int_t) packets, "bytes", (json_int_t) bytes);
+}
+
+/* Appends each pool of the policy to pools: {"policy", "prefix", "out_packets", ...}. */
+static int counters_pools(const NftModel *m, const char *policy, json_t *prefixes, json_t *pools) {
+        json_t *prefix;
+        size_t i;
+
+        json_array_foreach(prefixes, i, prefix) {
+                uint64_t v[4] = {};
+                char name[NFT_NAME_MAX];
+
+                for (size_t d = 0; d < 2; d++) {
+                        pool_counter_name(policy, json_string_value(prefix), d == 0, name);
+                        (void) counter_find(m, name, &v[2 * d], &v[2 * d + 1]);
+                }
+                if (json_array_append_new(pools, json_pack("{s:s, s:O, s:I, s:I, s:I, s:I}", "policy", policy,
+                                                           "prefix", prefix, "out_packets", (json_int_t) v[0],
+                                                           "out_bytes", (json_int_t) v[1], "in_packets",
+                                                           (json_int_t) v[2], "in_bytes", (json_int_t) v[3])) < 0)
+                        return -ENOMEM;
         }
         return 0;
 }
 
-static json_t *counters_pool(const NftModel *m, const Prefix *p, size_t index) {
-        uint64_t op = 0, ob = 0, ip = 0, ib = 0;
-        char name[64], prefix[PREFIX_STRLEN];
+static json_t *counters_gateways(const NftModel *m, const char *policy, json_t *names) {
+        json_t *list = json_array(), *name;
+        size_t i;
 
-        (void) snprintf(name, sizeof(name), "pool-%zu-out", index);
-        (void) counter_find(m, name, &op, &ob);
-        (void) snprintf(name, sizeof(name), "pool-%zu-in", index);
-        (void) counter_find(m, name, &ip, &ib);
-        return json_pack("{s:s, s:I, s:I, s:I, s:I}", "prefix", prefix_to_string(p, prefix), "out_packets",
-                         (json_int_t) op, "out_bytes", (json_int_t) ob, "in_packets", (json_int_t) ip,
-                         "in_bytes", (json_int_t) ib);
+        json_array_foreach(names, i, name) {
+                uint64_t packets = 0, bytes = 0;
+                char counter[NFT_NAME_MAX];
+
+                gateway_counter_name(policy, json_string_value(name), counter);
+                (void) counter_find(m, counter, &packets, &bytes);
+                if (json_array_append_new(list, json_pack("{s:O, s:I, s:I}", "name", name, "out_packets",
+                                                          (json_int_t) packets, "out_bytes", (json_int_t) bytes)) < 0)
+                        return json_decref(list), NULL;
+        }
+        return list;
+}
+
+/* One policy's figures; its pools go to pools, its drops are added to *leak (NULL without a guard). */
+static json_t *counters_policy(const NftModel *m, json_t *layout, bool guard, json_t *pools, uint64_t leak[2]) {
+        const char *policy = json_string_value(json_object_get(layout, "name"));
+        json_t *drops = json_null();
+        PolicyNames n;
+
+        if (counters_pools(m, policy, json_object_get(layout, "pools"), pools) < 0)
+                return NULL;
+        policy_names(policy, &n);
+        if (guard) {
+                uint64_t packets = 0, bytes = 0;
+
+                (void) counter_find(m, n.leak, &packets, &bytes);
+                leak[0] += packets;
+                leak[1] += bytes;
+                drops = counter_json(m, n.leak);
+        }
+        return json_pack("{s:s, s:O, s:o*, s:o*}", "name", policy, "gateway_devices",
+                         json_object_get(layout, "gateway_devices"), "leak_guard_drops", drops, "gateways",
+                         counters_gateways(m, policy, json_object_get(layout, "gateways")));
 }
 
 static json_t *counters_json(const Nft *n, const NftModel *m) {
-        json_t *pools, *leak;
-        uint64_t packets = 0, bytes = 0;
+        json_t *pools = json_array(), *policies = json_array(), *layout, *leak = json_null();
+        bool guard = json_is_true(json_object_get(n->layout, "leak_guard"));
+        uint64_t sum[2] = {};
+        size_t i;
 
-        pools = json_array();
-        for (size_t i = 0; pools && i < n->n_pools; i++)
-                if (json_array_append_new(pools, counters_pool(m, &n->pools[i], i)) < 0)
-                        pools = (json_decref(pools), NULL);
-        if (counter_find(m, COUNTER_LEAK, &packets, &bytes) > 0)
-                leak = json_pack("{s:I, s:I}", "packets", (json_int_t) packets, "bytes", (json_int_t) bytes);
-        else
-                leak = json_null();
-        return json_pack("{s:o*, s:o*, s:b}", "pools", pools, "leak_guard_drops", leak, "present", m->present);
+        json_array_foreach(json_object_get(n->layout, "policies"), i, layout)
+                if (json_array_append_new(policies, counters_policy(m, layout, guard, pools, sum)) < 0) {
+                        json_decref(pools);
+                        json_decref(policies);
+                        return NULL;
+                }
+        if (guard)
+                leak = json_pack("{s:I, s:I}", "packets", (json_int_t) sum[0], "bytes", (json_int_t) sum[1]);
+        return json_pack("{s:o, s:o*, s:o, s:b}", "pools", pools, "leak_guard_drops", leak, "policies", policies,
+                         "present", m->present);
 }
 
 int nft_counters(Nft *n, json_t **ret) {
@@ -1719,7 +1971,7 @@ Nft *nft_free(Nft *n) {
                 mnl_socket_close(n->events);
         if (n->requests)
                 mnl_socket_close(n->requests);
-        free(n->pools);
+        json_decref(n->layout);
         free(n->error);
         free(n->buf);
         free(n);

@@ -15,14 +15,44 @@
 
 #define NFT_TABLE_NAME "vpnpolicy"
 
-/* What the table must hold. */
-typedef struct NftSpec {
+/* The table, for each policy P (by name; '/' is never in a policy or gateway name):
+ *   counters     P/pool-PREFIX-out, P/pool-PREFIX-in  each pool's forwarded traffic, both ways
+ *                P/gw-NAME       what P's pools sent by way of gateway NAME (the route's next hop)
+ *                P/leak-drops    what P's guards dropped
+ *   sets         P/pools4, P/pools6, P/tunnels, P/gateways (devices); pools4, pools6: every policy's pools
+ *   forward      ip saddr PREFIX counter ... (each pool, both ways), then the guards
+ *                  ip saddr @P/pools4 oifname != @P/tunnels oifname != @P/gateways counter drop
+ *                  iifname @P/tunnels ip saddr != @pools4 oifname != @P/tunnels oifname != @P/gateways
+ *                      counter drop
+ *                and ip6 likewise, then ip saddr @P/pools4 rt ip nexthop GW counter (each gateway)
+ *   postrouting  ip saddr @P/pools4 oifname @P/gateways masquerade ([Firewall] Masquerade=yes) */
+
+/* A gateway of a policy. Its counter counts the policy's pool traffic whose route leads to one of its
+ * addresses (the next hop), so two gateways on one device are told apart. */
+typedef struct NftGateway {
+        const char *name;               /* unique in its policy: letters, digits, '_', '.', '-' (rt_name_valid()) */
+        bool has_ipv4, has_ipv6;
+        InAddrUnion ipv4, ipv6;
+} NftGateway;
+
+/* One policy's part of the table: its pools may leave only by its tunnels and its gateways' devices,
+ * and so may whatever arrives from its tunnels (a client's LAN behind an iroute). */
+typedef struct NftPolicy {
+        const char *name;               /* names its sets and counters; rt_name_valid(), unique */
         const Prefix *pools;
         size_t n_pools;
-        char (*tunnels)[IFNAMSIZ];      /* managed devices, by name */
+        const NftGateway *gateways;
+        size_t n_gateways;
+        char (*devices)[IFNAMSIZ];      /* the gateways' devices; none known: its pools leave by tunnels only */
+        size_t n_devices;
+        char (*tunnels)[IFNAMSIZ];      /* the managed devices serving it, by name */
         size_t n_tunnels;
-        char gateway_device[IFNAMSIZ];  /* "" while unknown: then the leak guard drops all pool traffic
-                                         * leaving by anything but a tunnel */
+} NftPolicy;
+
+/* What the table must hold. */
+typedef struct NftSpec {
+        const NftPolicy *policies;
+        size_t n_policies;
         bool leak_guard;
         bool masquerade;
         int32_t priority;               /* of the forward chain (0: filter); the postrouting chain gets
@@ -43,16 +73,23 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Nft *, nft_free);
 
 /* Makes the kernel's table equal to spec: adopts a table that is already right (its counters kept);
  * builds or rebuilds it in one transaction when its structure differs or it is missing; otherwise only
- * updates set elements (pools, tunnels, gateway device). Returns 1 if it changed anything. Safe to call
- * again at any time (idempotent); retried internally when the ruleset changes while it reads it.
- * -EINVAL for a bad spec (a pool of another family, an empty or unterminated device name). */
+ * updates set elements (pools' intervals, tunnels, gateway devices). The structure follows the policies'
+ * names, pools and gateways; tunnels and devices are elements only. Returns 1 if it changed anything.
+ * Safe to call again at any time (idempotent); retried internally when the ruleset changes while it reads
+ * it. -EINVAL for a bad spec (a pool of another family, an empty or unterminated device name, a policy or
+ * gateway name that is invalid or used twice). */
 int nft_apply(Nft *n, const NftSpec *spec);
 
-/* Counters per pool and direction and the leak-guard drops, as JSON for status:
- * {"pools": [{"prefix": "10.10.10.0/24", "out_packets": N, "out_bytes": N, "in_packets": N,
- *   "in_bytes": N}], "leak_guard_drops": {"packets": N, "bytes": N}, "present": true}
- * The pools are those of the last nft_apply() (none before it). A counter missing from the kernel reads
- * 0; "present" says whether our table exists at all; "leak_guard_drops" is null without a leak guard. */
+/* The counters, as JSON for status:
+ * {"present": true,
+ *  "pools": [{"policy": "vpn", "prefix": "10.10.10.0/24", "out_packets": N, "out_bytes": N,
+ *             "in_packets": N, "in_bytes": N}],
+ *  "leak_guard_drops": {"packets": N, "bytes": N},
+ *  "policies": [{"name": "vpn", "gateway_devices": ["eth1"], "leak_guard_drops": {"packets": N, "bytes": N},
+ *                "gateways": [{"name": "gateway", "out_packets": N, "out_bytes": N}]}]}
+ * The policies and pools are those of the last nft_apply() (none before it); the top "leak_guard_drops"
+ * is the sum over the policies. A counter missing from the kernel reads 0; "present" says whether our
+ * table exists at all; "leak_guard_drops" is null without a leak guard. */
 int nft_counters(Nft *n, json_t **ret);
 
 /* Deletes our table (teardown). Returns 1 if it was there, 0 if it was absent already. */

@@ -9,8 +9,10 @@
  *   nft-driver counters [SPEC]   apply, then print nft_counters()'s JSON on one line
  *   nft-driver remove            delete the table; prints "removed=0|1"
  *
- * SPEC: --pool PREFIX (repeatable) --tunnel DEV (repeatable) --gateway DEV --leak-guard yes|no
- *       --masquerade yes|no --priority N
+ * SPEC: [--policy NAME] --pool PREFIX --tunnel DEV --gateway DEV --gw NAME=ADDR (each repeatable)
+ *       ... [--policy NAME2 ...] --leak-guard yes|no --masquerade yes|no --priority N
+ *       --pool, --tunnel, --gateway (a gateway device) and --gw (a gateway's counter, by its next hop; the
+ *       same NAME again adds its other family) belong to the policy named last, "vpn" before any --policy.
  * Exit status: 0 success, 1 failure (with the error on stderr), 2 usage.
  */
 
@@ -23,13 +25,25 @@
 #include "nft.h"
 #include "parse-util.h"
 
+#define POLICIES_MAX 8
 #define POOLS_MAX 64
+#define GATEWAYS_MAX 8
+#define DEVICES_MAX 8
 #define TUNNELS_MAX 1024
+
+typedef struct DriverPolicy {
+        char name[64];
+        Prefix pools[POOLS_MAX];
+        NftGateway gateways[GATEWAYS_MAX];
+        char gateway_names[GATEWAYS_MAX][64];
+        char devices[DEVICES_MAX][IFNAMSIZ];
+        char tunnels[TUNNELS_MAX][IFNAMSIZ];
+} DriverPolicy;
 
 typedef struct Driver {
         NftSpec spec;
-        Prefix pools[POOLS_MAX];
-        char tunnels[TUNNELS_MAX][IFNAMSIZ];
+        NftPolicy policies[POLICIES_MAX];
+        DriverPolicy store[POLICIES_MAX];
         Nft *nft;
         sd_event *event;
         sd_event_source *defer;
@@ -48,26 +62,95 @@ static int usage(const char *what) {
         return 2;
 }
 
+static int policy_start(Driver *d, const char *name) {
+        size_t i = d->spec.n_policies;
+
+        if (i >= POLICIES_MAX || strlen(name) >= sizeof(d->store[i].name))
+                return -EINVAL;
+        snprintf(d->store[i].name, sizeof(d->store[i].name), "%s", name);
+        d->policies[i] = (NftPolicy) {
+                .name = d->store[i].name,
+                .pools = d->store[i].pools,
+                .gateways = d->store[i].gateways,
+                .devices = d->store[i].devices,
+                .tunnels = d->store[i].tunnels,
+        };
+        d->spec.n_policies++;
+        return 0;
+}
+
+/* The policy named last; "vpn" if none was. */
+static NftPolicy *policy_current(Driver *d, DriverPolicy **ret_store) {
+        if (d->spec.n_policies == 0 && policy_start(d, "vpn") < 0)
+                return NULL;
+        *ret_store = &d->store[d->spec.n_policies - 1];
+        return &d->policies[d->spec.n_policies - 1];
+}
+
+/* NAME=ADDR: a gateway's counter, a new one or the other family of one named before. */
+static int parse_gw(NftPolicy *p, DriverPolicy *st, const char *arg) {
+        const char *eq = strchr(arg, '=');
+        NftGateway *g = NULL;
+        InAddrUnion a;
+        int family;
+
+        if (!eq || (size_t) (eq - arg) >= sizeof(st->gateway_names[0]) ||
+            addr_parse(AF_UNSPEC, eq + 1, &family, &a) < 0)
+                return -EINVAL;
+        for (size_t i = 0; i < p->n_gateways && !g; i++)
+                if (strncmp(st->gateway_names[i], arg, (size_t) (eq - arg)) == 0 && !st->gateway_names[i][eq - arg])
+                        g = &st->gateways[i];
+        if (!g) {
+                if (p->n_gateways >= GATEWAYS_MAX)
+                        return -EINVAL;
+                g = &st->gateways[p->n_gateways];
+                memcpy(st->gateway_names[p->n_gateways], arg, (size_t) (eq - arg));
+                g->name = st->gateway_names[p->n_gateways++];
+        }
+        if (family == AF_INET)
+                g->has_ipv4 = true, g->ipv4 = a;
+        else
+                g->has_ipv6 = true, g->ipv6 = a;
+        return 0;
+}
+
+static int parse_ifname(char (*names)[IFNAMSIZ], size_t *n, size_t max, const char *arg) {
+        if (*n >= max || !ifname_valid(arg))
+                return -EINVAL;
+        memcpy(names[(*n)++], arg, strlen(arg) + 1);
+        return 0;
+}
+
+static int parse_policy_option(Driver *d, int c, const char *arg) {
+        DriverPolicy *st;
+        NftPolicy *p = policy_current(d, &st);
+
+        if (!p)
+                return -EINVAL;
+        switch (c) {
+        case 'p':
+                if (p->n_pools >= POOLS_MAX || prefix_parse(arg, &st->pools[p->n_pools]) < 0)
+                        return -EINVAL;
+                p->n_pools++;
+                return 0;
+        case 't':
+                return parse_ifname(st->tunnels, &p->n_tunnels, TUNNELS_MAX, arg);
+        case 'g':
+                return parse_ifname(st->devices, &p->n_devices, DEVICES_MAX, arg);
+        case 'G':
+                return parse_gw(p, st, arg);
+        default:
+                return -EINVAL;
+        }
+}
+
 static int parse_option(Driver *d, int c, const char *arg) {
         uint32_t u;
         bool b;
 
         switch (c) {
-        case 'p':
-                if (d->spec.n_pools >= POOLS_MAX || prefix_parse(arg, &d->pools[d->spec.n_pools]) < 0)
-                        return -EINVAL;
-                d->spec.n_pools++;
-                return 0;
-        case 't':
-                if (d->spec.n_tunnels >= TUNNELS_MAX || !ifname_valid(arg))
-                        return -EINVAL;
-                memcpy(d->tunnels[d->spec.n_tunnels++], arg, strlen(arg) + 1);
-                return 0;
-        case 'g':
-                if (!ifname_valid(arg))
-                        return -EINVAL;
-                memcpy(d->spec.gateway_device, arg, strlen(arg) + 1);
-                return 0;
+        case 'n':
+                return policy_start(d, arg);
         case 'l':
         case 'm':
                 if (parse_bool(arg, &b) < 0)
@@ -80,7 +163,7 @@ static int parse_option(Driver *d, int c, const char *arg) {
                 d->spec.priority = (int32_t) u;
                 return 0;
         default:
-                return -EINVAL;
+                return parse_policy_option(d, c, arg);
         }
 }
 
@@ -89,16 +172,18 @@ static int parse_args(Driver *d, int argc, char **argv) {
                 { "pool", required_argument, NULL, 'p' },       { "tunnel", required_argument, NULL, 't' },
                 { "gateway", required_argument, NULL, 'g' },    { "leak-guard", required_argument, NULL, 'l' },
                 { "masquerade", required_argument, NULL, 'm' }, { "priority", required_argument, NULL, 'P' },
+                { "policy", required_argument, NULL, 'n' },     { "gw", required_argument, NULL, 'G' },
                 {},
         };
         int c;
 
-        d->spec.pools = d->pools;
-        d->spec.tunnels = d->tunnels;
+        d->spec.policies = d->policies;
         while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0)
                 if (parse_option(d, c, optarg) < 0)
                         return -EINVAL;
-        return optind == argc ? 0 : -EINVAL;
+        if (optind != argc)
+                return -EINVAL;
+        return d->spec.n_policies > 0 || policy_start(d, "vpn") >= 0 ? 0 : -EINVAL;
 }
 
 static int fail(Driver *d, const char *what, int r) {

@@ -10,7 +10,11 @@
 # at names). S's default routes lead to L, as a host's own default route would.
 #   - leak guard: pool traffic leaving by eth2 is dropped and counted (leak-drops); with the guard off it
 #     passes, so the test can fail; with the gateway unknown, even eth1 is closed;
-#   - per-pool counters count both directions, and survive a set update (a tunnel added);
+#   - the tunnel guard: traffic arriving from a tunnel with a source outside the pools (a client's LAN)
+#     leaves by the gateway or a tunnel only: by eth2 it is dropped and counted; with tun0 not in the
+#     tunnel set it passes (so the test can fail);
+#   - per-pool counters count both directions, the gateway's counter what left via its address, and
+#     they survive a set update (a tunnel added) and a rebuild (a pool added in front);
 #   - masquerade: G sees S's eth1 address as source (counters on G), and the pool address without it;
 #   - a foreign table's drop rule keeps working alongside ours, across our rebuilds.
 set -euo pipefail
@@ -32,6 +36,9 @@ veth_add "$S" eth2 "$L" eth0
 
 ip -n "$C" addr add 10.10.10.2/24 dev eth0
 ip -n "$C" addr add fd00:4242:4242:4242::2/64 dev eth0 nodad
+# A host of the client's LAN, as if behind an iroute; deprecated, so only ping -I picks it as a source.
+ip -n "$C" addr add 172.16.1.5/32 dev eth0
+ip -n "$C" addr add fd00:172:16:1::5/128 dev eth0 nodad preferred_lft 0
 ip -n "$C" route add default via 10.10.10.1
 ip -n "$C" -6 route add default via fd00:4242:4242:4242::1
 
@@ -44,6 +51,8 @@ ip -n "$S" addr add fd00:2020:2020:2020::2/64 dev eth2 nodad
 ip -n "$S" route add 198.51.100.0/24 via 192.168.1.1 dev eth1
 ip -n "$S" -6 route add 2001:db8:1::/64 via fd00:1010:1010:1010::1 dev eth1
 ip -n "$S" route add default via 192.168.2.1 dev eth2
+ip -n "$S" route add 172.16.1.0/24 via 10.10.10.2 dev tun0     # what OpenVPN's `route` line makes
+ip -n "$S" -6 route add fd00:172:16:1::/64 via fd00:4242:4242:4242::2 dev tun0
 ip -n "$S" -6 route add default via fd00:2020:2020:2020::1 dev eth2
 ns_exec "$S" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 >/dev/null
 
@@ -54,6 +63,8 @@ ip -n "$G" addr add 198.51.100.2/32 dev lo
 ip -n "$G" addr add 2001:db8:1::1/128 dev lo
 ip -n "$G" route add 10.10.10.0/24 via 192.168.1.2
 ip -n "$G" -6 route add fd00:4242:4242:4242::/64 via fd00:1010:1010:1010::2
+ip -n "$G" route add 172.16.1.0/24 via 192.168.1.2
+ip -n "$G" -6 route add fd00:172:16:1::/64 via fd00:1010:1010:1010::2
 
 ip -n "$L" addr add 192.168.2.1/24 dev eth0
 ip -n "$L" addr add fd00:2020:2020:2020::1/64 dev eth0 nodad
@@ -61,6 +72,8 @@ ip -n "$L" addr add 203.0.113.1/32 dev lo
 ip -n "$L" addr add 2001:db8:2::1/128 dev lo
 ip -n "$L" route add 10.10.10.0/24 via 192.168.2.2
 ip -n "$L" -6 route add fd00:4242:4242:4242::/64 via fd00:2020:2020:2020::2
+ip -n "$L" route add 172.16.1.0/24 via 192.168.2.2
+ip -n "$L" -6 route add fd00:172:16:1::/64 via fd00:2020:2020:2020::2
 
 # G counts the echo requests it receives, by source.
 ns_exec "$G" nft -f - <<'NFT'
@@ -69,12 +82,15 @@ table inet probe {
         counter from-pool4 {}
         counter from-s6 {}
         counter from-pool6 {}
+        counter from-lan {}
         chain in {
                 type filter hook input priority 0; policy accept;
                 ip saddr 192.168.1.2 icmp type echo-request counter name from-s4
                 ip saddr 10.10.10.0/24 icmp type echo-request counter name from-pool4
                 ip6 saddr fd00:1010:1010:1010::2 icmpv6 type echo-request counter name from-s6
                 ip6 saddr fd00:4242:4242:4242::/64 icmpv6 type echo-request counter name from-pool6
+                ip saddr 172.16.1.5 icmp type echo-request counter name from-lan
+                ip6 saddr fd00:172:16:1::5 icmpv6 type echo-request counter name from-lan
         }
 }
 NFT
@@ -96,14 +112,18 @@ foreign_drops() {
 drv() { ns_exec "$S" "$NFT_DRIVER" "$@"; }
 ping4() { ns_exec "$C" ping -n -q -c 1 -W 1 "$1"; }
 ping6() { ns_exec "$C" ping -6 -n -q -c 1 -W 1 "$1"; }
-SPEC=(--pool 10.10.10.0/24 --pool fd00:4242:4242:4242::/64 --tunnel tun0)
+lan4() { ns_exec "$C" ping -n -q -c 1 -W 1 -I 172.16.1.5 "$1"; }
+lan6() { ns_exec "$C" ping -6 -n -q -c 1 -W 1 -I fd00:172:16:1::5 "$1"; }
+SPEC=(--pool 10.10.10.0/24 --pool fd00:4242:4242:4242::/64 --tunnel tun0 --gw gateway=192.168.1.1
+        --gw gateway=fd00:1010:1010:1010::1)
 
-# counter NAME SPEC...: packets of one of our counters, via nft_counters() (pool-0-out, leak ...).
+# counter NAME SPEC...: packets of one of our counters, via nft_counters() (pool-0-out, leak, gw ...).
 counter() {
         local what=$1
         shift
         case $what in
         leak) drv counters "$@" | jq '.leak_guard_drops.packets // 0' ;;
+        gw) drv counters "$@" | jq '.policies[0].gateways[0].out_packets' ;;
         pool-*) drv counters "$@" | jq --argjson i "${what:5:1}" --arg d "${what:7}" '.pools[$i][$d + "_packets"]' ;;
         esac
 }
@@ -127,14 +147,41 @@ check "pool counter v4 out" test "$(counter pool-0-out "${ON[@]}")" -ge 2
 check "pool counter v4 in" test "$(counter pool-0-in "${ON[@]}")" -ge 1
 check "pool counter v6 out" test "$(counter pool-1-out "${ON[@]}")" -ge 2
 check "pool counter v6 in" test "$(counter pool-1-in "${ON[@]}")" -ge 1
+check "gateway counter: what left via 192.168.1.1 and fd00:1010:1010:1010::1" test "$(counter gw "${ON[@]}")" -ge 2
 check "no masquerade: the gateway sees the pool address" test "$(probe from-pool4)" -ge 1
 assert_eq "no masquerade: not the server's" 0 "$(probe from-s4)"
+
+info "tunnel guard: from the tunnel with a source outside the pools (a client's LAN)"
+leak0=$(counter leak "${ON[@]}") gw0=$(counter gw "${ON[@]}") lan0=$(probe from-lan)
+check "tunnel guard: v4 via the gateway passes" lan4 198.51.100.1
+check "tunnel guard: v6 via the gateway passes" lan6 2001:db8:1::1
+assert_eq "tunnel guard: the gateway saw both" "$((lan0 + 2))" "$(probe from-lan)"
+check_fail "tunnel guard: v4 by the default route is dropped" lan4 203.0.113.1
+check_fail "tunnel guard: v6 by the default route is dropped" lan6 2001:db8:2::1
+assert_eq "tunnel guard: both drops counted" "$((leak0 + 2))" "$(counter leak "${ON[@]}")"
+assert_eq "tunnel guard: not pool traffic, not on the gateway's counter" "$gw0" "$(counter gw "${ON[@]}")"
+NOTUN=("${ON[@]/tun0/tun1}")
+assert_eq "tun0 not a tunnel: elements only" "changed=1" "$(drv apply "${NOTUN[@]}")"
+check "tun0 not a tunnel: v4 by the default route passes (so the test can fail)" lan4 203.0.113.1
+check "tun0 not a tunnel: v6 by the default route passes" lan6 2001:db8:2::1
+check_fail "tun0 not a tunnel: pool traffic is still guarded" ping4 203.0.113.1
+assert_eq "tun0 a tunnel again" "changed=1" "$(drv apply "${ON[@]}")"
+check_fail "tun0 a tunnel again: v4 by the default route dropped" lan4 203.0.113.1
 
 info "a set update keeps the counters"
 before=$(drv counters "${ON[@]}")
 assert_eq "tunnel added: elements only" "changed=1" "$(drv apply "${ON[@]}" --tunnel tun1)"
 assert_eq "tunnel added: counters kept" "$before" "$(drv counters "${ON[@]}" --tunnel tun1)"
 check "counters are not zero" test "$(jq '.pools[0].out_packets' <<<"$before")" -gt 0
+
+info "a rebuild keeps each counter with its pool"
+# A pool added in front: the table is rebuilt, each counter starts from its old value (by name).
+assert_eq "pool added in front: rebuilt" "changed=1" "$(drv apply --pool 10.99.0.0/24 "${ON[@]}")"
+after=$(drv counters --pool 10.99.0.0/24 "${ON[@]}")
+assert_eq "pool added: the old pools' counters kept" "$(jq -c '.pools' <<<"$before")" "$(jq -c '.pools[1:]' <<<"$after")"
+assert_eq "pool added: the new pool's start at 0" 0 "$(jq '.pools[0].out_packets + .pools[0].in_packets' <<<"$after")"
+assert_eq "pool added: gateway and leak counters kept" "$(jq -c '[.policies[0].gateways, .leak_guard_drops]' <<<"$before")" \
+        "$(jq -c '[.policies[0].gateways, .leak_guard_drops]' <<<"$after")"
 
 info "a foreign table's rule keeps working alongside ours"
 f0=$(foreign_drops)
