@@ -137,7 +137,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         length = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if ((length && !streq(length, "0")) ||
             MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING))
-                return respond_text(c, 413 /* Content Too Large; the macro was renamed in 0.9.74 */, "A GET takes no body.\n", false);
+                /* 413 Content Too Large: its macro was renamed in 0.9.74, the number stays. */
+                return respond_text(c, 413, "A GET takes no body.\n", false);
         if (server_refresh(s) < 0)
                 return respond_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "Out of memory.\n", false);
         return respond(c, MHD_HTTP_OK, METRICS_CONTENT_TYPE, s->text, s->size, false);
@@ -173,7 +174,8 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 }
 
 /* A request answered: the connection has another REQUEST_DEADLINE_USEC for the next one. */
-static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls, enum MHD_RequestTerminationCode toe) {
+static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
+                         enum MHD_RequestTerminationCode toe) {
         const union MHD_ConnectionInfo *info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
         Conn *conn = info ? info->socket_context : NULL;
 
@@ -211,8 +213,9 @@ static int listen_fd(void) {
         if (n < 0)
                 return n;
         if (n != 1) {
-                fprintf(stderr, "Expected one listening socket from systemd (vpnpolicyd-metrics.socket), got %d. "
-                        "Run it from its socket unit, or by hand with systemd-socket-activate -l ADDRESS:PORT.\n", n);
+                fprintf(stderr, "Expected one listening socket from systemd (vpnpolicyd-metrics.socket), "
+                        "got %d. Run it from its socket unit, or by hand with systemd-socket-activate -l "
+                        "ADDRESS:PORT.\n", n);
                 return -EBADF;
         }
         if (sd_is_socket(SD_LISTEN_FDS_START, AF_UNSPEC, SOCK_STREAM, 1) <= 0) {
@@ -271,7 +274,10 @@ static int server_loop(Server *s, int sigfd) {
         if (!info)
                 return -EIO;
         for (;;) {
-                struct pollfd p[2] = { { .fd = info->epoll_fd, .events = POLLIN }, { .fd = sigfd, .events = POLLIN } };
+                struct pollfd p[2] = {
+                        { .fd = info->epoll_fd, .events = POLLIN },
+                        { .fd = sigfd, .events = POLLIN },
+                };
 
                 if (poll(p, 2, poll_timeout(s, deadline)) < 0 && errno != EINTR)
                         return negative_errno();
@@ -299,8 +305,8 @@ static int parse_argv(int argc, char *argv[], const char **ret_runtime_dir) {
                         break;
                 case 'h':
                         printf("Usage: vpnpolicy-metricsd [--runtime-dir DIR]\n\n"
-                               "Serves vpnpolicyd's metrics at GET /metrics on the listening socket systemd hands\n"
-                               "over (vpnpolicyd-metrics.socket). See vpnpolicyctl(8), METRICS.\n");
+                               "Serves vpnpolicyd's metrics at GET /metrics on the listening socket systemd\n"
+                               "hands over (vpnpolicyd-metrics.socket). See vpnpolicyctl(8), METRICS.\n");
                         return 0;
                 case 'V':
                         printf("vpnpolicy-metricsd %s\n", VERSION);

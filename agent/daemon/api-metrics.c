@@ -64,7 +64,8 @@ static void objects_count(Manager *m, ObjectCounts *counts, uint64_t *ret_stale,
 
 static json_t *metrics_objects(Manager *m, uint64_t *ret_stale, bool *ret_healthy) {
         const Config *c = m->config;
-        _cleanup_(freep) ObjectCounts *counts = calloc(c->n_policies * _ROLE_MAX * FAMILIES, sizeof(ObjectCounts));
+        _cleanup_(freep) ObjectCounts *counts = calloc(c->n_policies * _ROLE_MAX * FAMILIES,
+                                                       sizeof(ObjectCounts));
         json_t *a;
 
         if (!counts)
@@ -81,7 +82,8 @@ static json_t *metrics_objects(Manager *m, uint64_t *ret_stale, bool *ret_health
                                 json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:I, s:I, s:I}",
                                         "policy", c->policies[p].name, "role", object_role_to_string(role),
                                         "family", f ? "ipv6" : "ipv4", "wanted", (json_int_t) oc->wanted,
-                                        "present", (json_int_t) oc->present, "waiting", (json_int_t) oc->waiting));
+                                        "present", (json_int_t) oc->present,
+                                        "waiting", (json_int_t) oc->waiting));
                         }
         return a;
 }
@@ -160,7 +162,8 @@ static json_t *metrics_firewall(Manager *m) {
 
         json_array_foreach(json_object_get(fw, "pools"), i, pool) {
                 json_t *prefix = json_object_get(pool, "prefix");
-                const char *name = json_is_string(prefix) ? pool_policy(m->config, json_string_value(prefix)) : NULL;
+                const char *name = json_is_string(prefix) ?
+                                   pool_policy(m->config, json_string_value(prefix)) : NULL;
 
                 if (name && !json_object_get(pool, "policy"))
                         json_object_set_new(pool, "policy", json_string(name));
@@ -227,7 +230,8 @@ static json_t *metrics_build(Manager *m) {
                          "resync_pending", m->need_resync,
                          "last_verify_usec", json_usec_or_null(m->last_verify_realtime),
                          "last_verify_duration_usec",
-                         m->last_verify_realtime > 0 ? json_integer((json_int_t) m->last_verify_usec) : json_null(),
+                         m->last_verify_realtime > 0 ? json_integer((json_int_t) m->last_verify_usec) :
+                                                       json_null(),
                          "forwarding", "ipv4", m->forwarding[0], "ipv6", m->forwarding[1],
                          "objects", objects,
                          "stale_objects", (json_int_t) stale,

@@ -95,7 +95,8 @@ static void render_agent(Render *r, json_t *j) {
 
         sample_u64(r, &F_UP, NULL, 1);
         if (version)
-                sample_u64(r, &F_BUILD, (const char *[]) { "version", version, "commit", commit ?: "", NULL }, 1);
+                sample_u64(r, &F_BUILD, (const char *[]) { "version", version, "commit", commit ?: "", NULL },
+                           1);
         if (get_u64(j, "started_usec", &started) && started > 0)
                 sample(r, &F_START, NULL, (double) started / USEC);
         if (get_bool(j, "healthy", &b))
@@ -104,7 +105,8 @@ static void render_agent(Render *r, json_t *j) {
                 sample_u64(r, &F_RESYNC, NULL, b);
         for (int i = 0; i < 2; i++)
                 if (get_bool(fwd, i ? "ipv6" : "ipv4", &b))
-                        sample_u64(r, &F_FORWARDING, (const char *[]) { "family", i ? "ipv6" : "ipv4", NULL }, b);
+                        sample_u64(r, &F_FORWARDING, (const char *[]) { "family", i ? "ipv6" : "ipv4", NULL },
+                                   b);
 }
 
 /* ---- objects ---- */
@@ -137,7 +139,9 @@ static void render_object_column(Render *r, json_t *objects, const Family *fam, 
                     !get_u64(o, "present", &present) || !get_u64(o, "waiting", &waiting) ||
                     present + waiting > wanted)
                         continue;
-                v = column == 0 ? wanted : column == 1 ? present : column == 2 ? wanted - present - waiting : waiting;
+                v = column == 0 ? wanted :
+                    column == 1 ? present :
+                    column == 2 ? wanted - present - waiting : waiting;
                 sample_u64(r, fam, labels, v);
         }
 }
@@ -184,8 +188,8 @@ static void render_tunnels(Render *r, json_t *j) {
         json_array_foreach(json_object_get(j, "tunnels"), i, o)
                 if (get_str(o, "device") && get_bool(o, "up", &b))
                         sample_u64(r, &F_TUNNEL_UP,
-                                   (const char *[]) { "device", get_str(o, "device"), "policy", get_str(o, "policy"),
-                                                      NULL }, b);
+                                   (const char *[]) { "device", get_str(o, "device"),
+                                                      "policy", get_str(o, "policy"), NULL }, b);
 }
 
 /* One gateway column: "active" and "up" booleans, "probe_rtt_usec" microseconds, "probe_loss_ratio". */
@@ -194,8 +198,8 @@ static void render_gateway_column(Render *r, json_t *gateways, const Family *fam
         size_t i;
 
         json_array_foreach(gateways, i, o) {
-                const char *labels[] = { "policy", get_str(o, "policy"), "gateway", get_str(o, "gateway"), "family",
-                                         get_str(o, "family"), NULL };
+                const char *labels[] = { "policy", get_str(o, "policy"), "gateway", get_str(o, "gateway"),
+                                         "family", get_str(o, "family"), NULL };
                 double d;
                 bool b;
 
@@ -289,8 +293,8 @@ static void render_histogram(Render *r, json_t *h) {
         uint64_t c[HISTOGRAM_BOUNDS_MAX], count, sum;
         size_t n = json_array_size(bounds);
 
-        if (n == 0 || n > HISTOGRAM_BOUNDS_MAX || json_array_size(counts) != n || !get_u64(h, "count", &count) ||
-            !get_u64(h, "sum_usec", &sum))
+        if (n == 0 || n > HISTOGRAM_BOUNDS_MAX || json_array_size(counts) != n ||
+            !get_u64(h, "count", &count) || !get_u64(h, "sum_usec", &sum))
                 return;
         for (size_t i = 0; i < n; i++) {
                 json_t *bi = json_array_get(bounds, i), *ci = json_array_get(counts, i);
