@@ -35,6 +35,10 @@
 #define AGENT_TIMEOUT_USEC (5U * USEC_PER_SEC)
 /* Scrapes closer together than this (several Prometheus servers) share one answer of the agent. */
 #define CACHE_USEC (USEC_PER_SEC / 2U)
+/* The loop runs libmicrohttpd at least this often. At its connection limit it takes the listening socket
+ * out of its epoll set and puts it back only from MHD_run(), and MHD_get_timeout() does not say so
+ * (0.9.75): without a bound, the poll below would wait forever once a flood of connections is gone. */
+#define LOOP_MAX_MS 1000U
 
 typedef struct Conn {
         struct MHD_Connection *connection;
@@ -264,7 +268,7 @@ static int poll_timeout(Server *s, uint64_t deadline) {
                 ms = mhd_ms;
         if (deadline > 0)
                 ms = MIN(ms, deadline > now ? (deadline - now + 999) / 1000 : 0);
-        return ms == UINT64_MAX ? -1 : (int) MIN(ms, (uint64_t) INT32_MAX);
+        return (int) MIN(ms, (uint64_t) LOOP_MAX_MS);
 }
 
 static int server_loop(Server *s, int sigfd) {
