@@ -6,10 +6,11 @@ _vpnpolicyctl() {
         local cur prev words cword
         _init_completion || return
 
-        local verbs="status reload openvpn-hook explain doctor teardown wait-ready"
+        local verbs="status metrics reload openvpn-hook explain doctor teardown wait-ready"
         local global="--runtime-dir --json --help -h --version"
         local -A opts=(
                 [status]="--json"
+                [metrics]="--output"
                 [reload]=""
                 [openvpn-hook]="--strict --runtime-dir --timeout-ms"
                 [explain]="--iif --json"
@@ -25,6 +26,10 @@ _vpnpolicyctl() {
                 ;;
         --config | --openvpn-config)
                 _filedir conf
+                return
+                ;;
+        --output)
+                _filedir prom
                 return
                 ;;
         --iif)

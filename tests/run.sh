@@ -7,10 +7,10 @@
 # It exits 1 if anything failed (or nothing ran), 0 otherwise. See --help.
 
 # Debian packages the build and the tests need. One list, add yours here.
-DEPS="meson ninja-build gcc clang pkg-config libmnl-dev libsystemd-dev libinih-dev libjansson-dev libnftnl-dev
+DEPS="meson ninja-build gcc clang pkg-config libmnl-dev libsystemd-dev libinih-dev libjansson-dev libnftnl-dev libmicrohttpd-dev
 uthash-dev libclang-rt-14-dev iproute2 nftables openvpn openssl socat jq mandoc iputils-ping procps psmisc kmod
 valgrind strace systemd-container build-essential debhelper lintian fakeroot rpm python3-jsonschema
-bash-completion wireguard-tools stress-ng"
+bash-completion wireguard-tools stress-ng prometheus curl"
 
 set -uo pipefail
 

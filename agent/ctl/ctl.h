@@ -24,6 +24,7 @@ typedef struct CtlContext {
 int ctl_call(const CtlContext *c, const char *method, json_t *parameters, json_t **ret_reply);
 
 int ctl_status(const CtlContext *c, int argc, char *argv[]);
+int ctl_metrics(const CtlContext *c, int argc, char *argv[]);
 int ctl_explain(const CtlContext *c, int argc, char *argv[]);
 int ctl_doctor(const CtlContext *c, int argc, char *argv[]);
 int ctl_teardown(const CtlContext *c, int argc, char *argv[]);

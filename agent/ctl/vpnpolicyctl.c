@@ -69,6 +69,13 @@ static const Verb verbs[] = {
         { "status", ctl_status, "show the policy, every object and whether the kernel has it",
           "[--json]\n\n  --json   the status as JSON (docs/status-schema.json)\n\n"
           "Exit status: 0 healthy, 3 degraded, 4 agent unreachable." },
+        { "metrics", ctl_metrics, "print the agent's metrics in the Prometheus text format",
+          "[--output FILE]\n\n"
+          "  --output FILE   write FILE instead (mode 0644, replaced atomically: for node_exporter's\n"
+          "                  textfile collector, e.g. /var/lib/prometheus/node-exporter/vpnpolicy.prom)\n\n"
+          "The families are listed in vpnpolicyctl(8), METRICS. When the agent cannot be asked the output\n"
+          "is still valid, with vpnpolicy_up 0.\n"
+          "Exit status: 0 written, 4 agent unreachable (vpnpolicy_up 0 written), 1 refused or failed." },
         { "reload", verb_reload, "re-read the configuration (the old one stays if the new one is invalid)",
           "\n\nErrors are printed with file and line; exit status 1 then, and the old configuration stays.\n"
           "Under systemd prefer 'systemctl reload vpnpolicyd' when the table's name or id changes." },

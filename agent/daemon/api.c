@@ -242,6 +242,7 @@ typedef struct Method {
 
 static const Method methods[] = {
         { "io.vpnpolicy.GetStatus", method_get_status, false },
+        { "io.vpnpolicy.GetMetrics", api_get_metrics, false },
         { "io.vpnpolicy.Reload", method_reload, true },
 };
 

@@ -17,5 +17,10 @@ bool api_peer_may_register(const Manager *m, const VarlinkPeer *peer);
 void api_pending_check(Manager *m);
 void api_pending_free_all(Manager *m);
 
+/* api-metrics.c: io.vpnpolicy.GetMetrics, the aggregated figures behind `vpnpolicyctl metrics`. */
+void api_get_metrics(Manager *m, VarlinkCall *call, json_t *parameters);
+/* The version of the GetMetrics reply's layout (docs/monitoring.md). */
+#define METRICS_SCHEMA_VERSION 1
+
 /* The version of the GetStatus reply's layout (docs/status-schema.md). */
 #define STATUS_SCHEMA_VERSION 1

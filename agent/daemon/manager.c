@@ -223,10 +223,14 @@ static void manager_arm_timers(Manager *m, uint64_t retry_at) {
 }
 
 static void manager_pass(Manager *m) {
-        uint64_t next = 0;
+        uint64_t next = 0, start = now_monotonic();
+        unsigned i;
 
-        for (unsigned i = 0; i < PASS_ROUNDS && manager_has_work(m, now_monotonic()); i++)
+        for (i = 0; i < PASS_ROUNDS && manager_has_work(m, now_monotonic()); i++)
                 next = earliest(next, manager_round(m));
+        /* Only passes that did work: the many after events that change nothing would bury them. */
+        if (i > 0)
+                histogram_observe(&m->pass_duration, now_monotonic() - start);
         /* Work left (a burst that keeps coming): come round again after the loop looked at its sockets. */
         if (manager_has_work(m, now_monotonic()))
                 (void) sd_event_source_set_enabled(m->kick_source, SD_EVENT_ONESHOT);

@@ -8,6 +8,7 @@
 #include <systemd/sd-event.h>
 
 #include "config.h"
+#include "histogram.h"
 #include "links.h"
 #include "policy.h"
 #include "records.h"
@@ -93,6 +94,7 @@ typedef struct Manager {
         Counters counters;
         char *last_error_text;          /* of the last failed operation */
         uint64_t started_realtime, started_monotonic;
+        Histogram pass_duration;        /* of the passes that did work (GetMetrics) */
 } Manager;
 
 typedef struct ManagerOptions {

@@ -56,7 +56,7 @@ BULK=${BENCH_BULK:-$([[ -n $QUICK ]] && echo 10000 || echo "10000 100000")}
 REPS=${BENCH_REPS:-3}
 TUNS=${BENCH_TUNS:-1000}
 IDLE_S=${BENCH_IDLE_S:-$([[ -n $QUICK ]] && echo 5 || echo 60)}
-ONLY=${BENCH_ONLY:-latency hook bulk devices idle restart verify callgrind}
+ONLY=${BENCH_ONLY:-latency hook bulk devices idle restart verify callgrind metrics}
 if [[ -n ${BENCH_OUT:-} ]]; then
         OUT=$BENCH_OUT
 elif [[ -n $QUICK ]]; then
@@ -789,9 +789,25 @@ bench_callgrind() {
 }
 
 # ---------------------------------------------------------------------------------------------------------
+# 8. being scraped (its own script, its figures and section appended here)
+
+bench_metrics() {
+        section "8. metrics: scraped every second with 10,000 routes"
+        local out=$T/metrics.out
+        BUILD=$BUILD BENCH_METRICS_S=$IDLE_S BENCH_METRICS_MD=$T/metrics.md "$HERE/bench-metrics.sh" | tee "$out" |
+                grep -E '^# figure' || true
+        grep -q '^# figure: metrics_daemon_cpu_extra_percent ' "$out" || die "bench-metrics.sh gave no figure"
+        while read -r _ _ name value unit; do figure "$name" "$value" "$unit" >/dev/null; done \
+                < <(grep '^# figure: ' "$out")
+        cat "$T/metrics.md" >>"$REPORT"
+        target metrics "Scraped every second with 10,000 routes: < 1 % of a CPU more" \
+                "$(met le "${FIG[metrics_daemon_cpu_extra_percent]}" 1) (${FIG[metrics_daemon_cpu_extra_percent]} %)"
+}
+
+# ---------------------------------------------------------------------------------------------------------
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-for b in latency hook bulk devices idle restart verify callgrind; do
+for b in latency hook bulk devices idle restart verify callgrind metrics; do
         wanted "$b" && "bench_$b"
 done
 ELAPSED=$((SECONDS - START_S))

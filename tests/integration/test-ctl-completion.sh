@@ -24,7 +24,7 @@ complete_words() {
                 ((${#COMPREPLY[@]} == 0)) || printf "%s\n" "${COMPREPLY[@]}" | sort | tr "\n" " "' bash "$BC" "$COMPLETION" "$@"
 }
 
-assert_eq "commands" "doctor explain openvpn-hook reload status teardown wait-ready " "$(complete_words vpnpolicyctl '')"
+assert_eq "commands" "doctor explain metrics openvpn-hook reload status teardown wait-ready " "$(complete_words vpnpolicyctl '')"
 assert_eq "commands by prefix" "teardown " "$(complete_words vpnpolicyctl te)"
 assert_eq "global options" "--help --json --runtime-dir --version " "$(complete_words vpnpolicyctl --)"
 assert_eq "command after --runtime-dir" "doctor " "$(complete_words vpnpolicyctl --runtime-dir /run/x do)"
@@ -33,11 +33,14 @@ assert_eq "teardown options" "--iproute2-dir --yes " "$(complete_words vpnpolicy
 assert_eq "explain options" "--iif --json " "$(complete_words vpnpolicyctl explain 10.10.10.2 203.0.113.1 --)"
 assert_eq "explain --iif: devices" "tunx7 " "$(complete_words vpnpolicyctl explain 10.10.10.2 203.0.113.1 --iif tu)"
 assert_eq "status options" "--json " "$(complete_words vpnpolicyctl status --)"
+assert_eq "metrics options" "--output " "$(complete_words vpnpolicyctl metrics --)"
 assert_eq "reload: nothing" "" "$(complete_words vpnpolicyctl reload --)"
 assert_eq "wait-ready options" "--timeout " "$(complete_words vpnpolicyctl wait-ready --)"
 assert_eq "wait-ready --timeout: nothing (seconds)" "" "$(complete_words vpnpolicyctl wait-ready --timeout '')"
 mkdir -p "$T/cfg"
 touch "$T/cfg/a.conf"
 assert_eq "doctor --config: files" "$T/cfg/a.conf " "$(complete_words vpnpolicyctl doctor --config "$T/cfg/")"
+touch "$T/cfg/vpnpolicy.prom"
+assert_eq "metrics --output: .prom files" "$T/cfg/vpnpolicy.prom " "$(complete_words vpnpolicyctl metrics --output "$T/cfg/")"
 
 finish
