@@ -43,7 +43,8 @@ via_in_200() { { ip -n "$NS" -4 route show table 200; ip -n "$NS" -6 route show 
 no_route_via() { [[ $(via_in_200 "$1") == 0 ]]; }
 # iif_rules DEV: our rules for traffic arriving from DEV
 iif_rules() { { ip -n "$NS" -4 rule show iif "$1"; ip -n "$NS" -6 rule show iif "$1"; } | grep -c 'lookup' || true; }
-in_set() { ip netns exec "$NS" nft -j list set inet vpnpolicy tunnels | jq -e --arg d "$1" 'any(.nftables[].set.elem[]?; . == $d)' >/dev/null; }
+# (the policy "vpn"'s set: the table has one tunnels set per policy)
+in_set() { ip netns exec "$NS" nft -j list set inet vpnpolicy vpn/tunnels | jq -e --arg d "$1" 'any(.nftables[].set.elem[]?; . == $d)' >/dev/null; }
 not_in_set() { ! in_set "$1"; }
 # counters: pool packets the server forwarded out tun5, echo requests from the pool the gateway got
 out_tun5() { ip netns exec "$NS" nft -j list counter inet vpt_count out_tun5 | jq '.nftables[1].counter.packets'; }

@@ -59,7 +59,9 @@ inside() {
         echo "INFO: $(grep -E '^(Uid|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):' "$st" | tr -s '\t\n' '  ')"
         # (no awk: /usr/bin/awk is an /etc/alternatives link, and /etc is empty in the container)
         uid=$(sed -nE 's/^Uid:\s+([0-9]+).*/\1/p' "$st")
-        chk "runs as a transient user of the DynamicUser= range (uid $uid)" test "${uid:-0}" -ge 61184 -a "${uid:-0}" -le 65519
+        chk "runs as the system user vpnpolicy (uid $uid, not root)" test "${uid:-0}" -gt 0 -a "$uid" = "$(id -u vpnpolicy)"
+        chk "the control socket is reachable for others (its directory is not private)" \
+                test "$(stat -c %a /run/vpnpolicy)" = 755 -a ! -L /run/vpnpolicy
         chk "CapEff is CAP_NET_ADMIN alone" grep -qE '^CapEff:\s+0000000000001000$' "$st"
         chk "CapBnd is CAP_NET_ADMIN alone" grep -qE '^CapBnd:\s+0000000000001000$' "$st"
         chk "no_new_privs" grep -qE '^NoNewPrivs:\s+1$' "$st"
@@ -165,6 +167,7 @@ rc=0
 timeout --kill-after=10 180 systemd-nspawn -q --register=no --keep-unit -D / --volatile=yes --private-network \
         --bind-ro="$T/sys:/etc/systemd/system" --bind="$T/out:/out" --bind="$T/iproute2:/etc/iproute2" \
         --bind="$T/vpnpolicy:/etc/vpnpolicy" --bind-ro="$agent:/opt/vpt/agent" --bind-ro="$ctl:/opt/vpt/ctl" \
+        --bind-ro="$SOURCE_ROOT/units/sysusers-vpnpolicy.conf:/etc/sysusers.d/vpnpolicy.conf" \
         --bind-ro="$SELF:/opt/vpt/test.sh" --bind=/dev/net/tun \
         -b systemd.unit=multi-user.target systemd.firstboot=off systemd.show_status=false \
         </dev/null >"$T/boot.log" 2>&1 || rc=$?

@@ -98,7 +98,8 @@ nspawn_boot() {
                 --overlay-ro="/usr/lib/systemd/system:$T/lib:/usr/lib/systemd/system" \
                 --bind-ro="$T/sys:/etc/systemd/system" --bind="$T/iproute2:/etc/iproute2" \
                 --bind-ro="$(dirname "$VPNPOLICYD"):/opt/vpt/agent" --bind-ro="$(dirname "$VPNPOLICYCTL"):/opt/vpt/ctl" \
-                --bind-ro="$(dirname "$NSPAWN_HOOK"):/opt/vpt/hooks" --bind=/dev/net/tun "$@" \
+                --bind-ro="$(dirname "$NSPAWN_HOOK"):/opt/vpt/hooks" --bind=/dev/net/tun \
+                --bind-ro="$SOURCE_ROOT/units/sysusers-vpnpolicy.conf:/etc/sysusers.d/vpnpolicy.conf" "$@" \
                 -b systemd.unit=multi-user.target systemd.firstboot=off systemd.show_status=false \
                 </dev/null >"$T/boot.log" 2>&1 &
         NSPAWN_PID=$!
