@@ -47,7 +47,7 @@ for f in "$SOURCE_ROOT"/tests/unit/bad-configs/*.conf; do
         if ((rc != 78)); then
                 bad+=("${f##*/}: exit $rc, not 78")
         elif ! grep -qF -- "$want" "$T/err" || ! grep -F -- "$want" "$T/err" | grep -qF -- "$text"; then
-                bad+=("${f##*/}: stderr lacks '$want...$text': $(head -c 300 "$T/err")")
+                bad+=("${f##*/}: stderr lacks '$want...$text': $(head -c 300 "$T/err" || true)")
         elif [[ -s $T/out ]]; then
                 bad+=("${f##*/}: printed on stdout")
         fi
