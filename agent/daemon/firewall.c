@@ -271,15 +271,19 @@ uint64_t firewall_sync(Manager *m) {
         signature = spec_signature(&spec.nft);
         if (signature && !f->force && streq_ptr(signature, f->applied))
                 return 0;
-        r = nft_apply(f->nft, &spec.nft);
+        /* Nobody touched the table since we applied it (the events would have said): only the sets that
+         * changed go out, without reading the table back. The periodic verification reads it again. */
+        r = f->force ? nft_apply(f->nft, &spec.nft) : nft_apply_delta(f->nft, &spec.nft);
         if (r < 0)
                 return firewall_failed(m, r);
         f->retry_at = 0;
         if (r > 0 && m->ready)
-                log_info("Updated the nftables table inet %s.", NFT_TABLE_NAME);
+                log_debug("Updated the nftables table inet %s.", NFT_TABLE_NAME);
         /* Changed although the spec was not: someone else touched our table and we put it back. */
-        if (r > 0 && streq_ptr(signature, f->applied))
+        if (r > 0 && streq_ptr(signature, f->applied)) {
                 m->counters.firewall_restores++;
+                log_notice("Restored the nftables table inet %s, which was changed behind our back.", NFT_TABLE_NAME);
+        }
         free(f->applied);
         f->applied = TAKE_PTR(signature);
         f->force = false;

@@ -139,6 +139,7 @@ static void manager_verify(Manager *m, uint64_t now) {
 
         m->verify_due = m->verify_soon = false;
         m->counters.verifications++;
+        m->firewall.force = true;       /* the nftables table is read back in full too */
         r = observed_verify(m);
         m->last_verify = now_monotonic();
         m->last_verify_usec = m->last_verify - now;
@@ -191,9 +192,11 @@ static uint64_t manager_round(Manager *m) {
         tunnels_update(m);
         m->config_changed = false;
         next = earliest(next, reconcile_run(m));
+        /* The hooks waiting for their routes first; sysctls and the firewall after. */
+        api_pending_check(m);
+        tunnels_sysctls(m);
         policy_gateway_sysctls(m);
         next = earliest(next, firewall_sync(m));
-        api_pending_check(m);
         return next;
 }
 

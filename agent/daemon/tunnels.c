@@ -227,8 +227,10 @@ static void tunnel_evaluate(Link *l, void *userdata) {
         t->up = l->info.flags & IFF_UP;
         tunnel_update_rules(m, t, l, policy, single);
         tunnel_derive(m, t, l);
-        if (t->up)
-                sysctl_link_setup(m, l);
+        if (t->up) {
+                t->sysctl_pending = true;
+                m->tunnels.sysctl_pending = true;
+        }
 }
 
 /* After a reload the copies may belong elsewhere (another table, MirrorRoutes=no): the main-table
@@ -382,6 +384,24 @@ void tunnels_end_sweep(Manager *m, int ifindex) {
         }
         HASH_ITER(hh, m->records.records, r, next)
                 sweep_check(m, r);
+}
+
+/* After the routes went out (a hook waiting for them is answered first): ICMP redirects off on the tunnels
+ * that came up. */
+void tunnels_sysctls(Manager *m) {
+        if (!m->tunnels.sysctl_pending)
+                return;
+        m->tunnels.sysctl_pending = false;
+        for (Tunnel *t = m->tunnels.by_ifindex; t; t = t->hh.next) {
+                Link *l;
+
+                if (!t->sysctl_pending)
+                        continue;
+                t->sysctl_pending = false;
+                l = links_get(&m->links, t->ifindex);
+                if (l)
+                        sysctl_link_setup(m, l);        /* once per device: it remembers */
+        }
 }
 
 void tunnels_done(Manager *m) {

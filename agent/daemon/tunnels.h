@@ -28,6 +28,7 @@ typedef struct Tunnel {
         uint32_t rule_table, rule_priority;
         bool up;
         bool clashed;           /* a claim of it was refused: it tries again when another tunnel gives way */
+        bool sysctl_pending;    /* came up: its sysctls are set after the pass's routes went out */
         UT_hash_handle hh;      /* by ifindex */
 } Tunnel;
 
@@ -36,6 +37,7 @@ typedef struct Tunnels {
         size_t n;
         uint64_t generation;    /* counts changes of the set, names and policies: the firewall follows it */
         bool released;          /* a tunnel gave up tun routes: the clashed ones claim again */
+        bool sysctl_pending;    /* some tunnel's sysctls are still to be set */
 } Tunnels;
 
 typedef struct Manager Manager;
@@ -43,6 +45,8 @@ typedef struct Link Link;
 
 Tunnel *tunnels_get(Manager *m, int ifindex);
 void tunnels_done(Manager *m);
+/* The sysctls of tunnels that came up, once the routes went out. */
+void tunnels_sysctls(Manager *m);
 
 /* Looks at the links that changed (every link after a reload or a registration), decides which are ours
  * and derives what they want. */

@@ -71,6 +71,9 @@ struct Nft {
         json_t *layout; /* of the last applied spec, for nft_counters() */
         char *error;
         uint8_t *buf;
+        /* What the last successful nft_apply()/nft_apply_delta() left in the kernel, for the next delta. */
+        void *applied;          /* NftModel */
+        char **applied_signature;
 };
 
 /* ---------------------------------------------------------------------------------------------------
@@ -1632,6 +1635,24 @@ static void model_carry_counters(NftModel *want, const NftModel *have) {
         }
 }
 
+static void applied_set(Nft *n, NftModel *want, char **signature) {
+        NftModel *m = n->applied;
+
+        if (!m && !(m = n->applied = calloc(1, sizeof(NftModel))))
+                return;
+        model_done(m);
+        *m = *want;
+        *want = (NftModel) {};
+        strv_free(n->applied_signature);
+        n->applied_signature = strv_copy(signature);
+}
+
+static void applied_forget(Nft *n) {
+        if (n->applied)
+                model_done(n->applied);
+        n->applied_signature = strv_free(n->applied_signature);
+}
+
 static int apply_once(Nft *n, NftModel *want, char **want_signature) {
         _cleanup_(model_done) NftModel have = {};
         _cleanup_(batch_done) NftBatch b = {};
@@ -1718,7 +1739,44 @@ int nft_apply(Nft *n, const NftSpec *spec) {
         k = -EINTR;
         for (unsigned i = 0; i < NFT_APPLY_RETRIES && (k == -EINTR || k == -ERESTART); i++)
                 k = apply_once(n, &want, want_signature);
+        if (k >= 0)
+                applied_set(n, &want, want_signature);
+        else
+                applied_forget(n);
         return k;
+}
+
+/* The fast path: a set flushed and filled again is right whatever it held, so no read is needed; only a
+ * table whose layout changed, or one that is gone (the transaction fails), takes the full way. */
+int nft_apply_delta(Nft *n, const NftSpec *spec) {
+        _cleanup_(model_done) NftModel want = {};
+        _cleanup_(batch_done) NftBatch b = {};
+        _cleanup_strv_free_ char **signature = NULL;
+        int k;
+
+        k = model_build(spec, &want);
+        if (k >= 0)
+                k = model_signature(&want, &signature);
+        if (k < 0)
+                return k;
+        if (!n->applied || !n->applied_signature || !strv_equal(signature, n->applied_signature))
+                return nft_apply(n, spec);
+        k = batch_begin(&b, n->seq + 1, false, 0);
+        if (k >= 0)
+                k = tx_update_elements(&b, &want, n->applied);
+        if (k < 0)
+                return k;
+        if (b.n_messages == 0)
+                return 0;
+        k = batch_end(&b);
+        if (k >= 0)
+                k = remember_layout(n, spec);
+        if (k >= 0)
+                k = nft_transact(n, &b);
+        if (k < 0)
+                return nft_apply(n, spec);
+        applied_set(n, &want, signature);
+        return 1;
 }
 
 int nft_remove(Nft *n) {
@@ -1972,6 +2030,8 @@ Nft *nft_free(Nft *n) {
         if (n->requests)
                 mnl_socket_close(n->requests);
         json_decref(n->layout);
+        applied_forget(n);
+        free(n->applied);
         free(n->error);
         free(n->buf);
         free(n);

