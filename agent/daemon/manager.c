@@ -272,6 +272,26 @@ static int on_verify(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+static int on_exit_now(sd_event_source *s, void *userdata) {
+        return sd_event_exit(sd_event_source_get_event(s), 0);
+}
+
+/* SIGTERM: no new connection (the socket unit keeps those for the next instance, so a `systemctl restart`
+ * loses no call), the requests already read or waiting in the accepted connections answered, then out: at
+ * idle priority, after every other event due. */
+static int on_stop(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+        sd_event_source *exit_source = NULL;
+
+        varlink_server_stop_accepting(m->varlink);
+        if (sd_event_add_defer(m->event, &exit_source, on_exit_now, m) < 0)
+                return sd_event_exit(m->event, 0);
+        (void) sd_event_source_set_priority(exit_source, SD_EVENT_PRIORITY_IDLE);
+        (void) sd_event_source_set_floating(exit_source, true);
+        sd_event_source_unref(exit_source);
+        return 0;
+}
+
 static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         _cleanup_strv_free_ char **errors = NULL;
 
@@ -328,10 +348,10 @@ static int manager_event_setup(Manager *m) {
         r = manager_timers_setup(m);
         if (r < 0)
                 return r;
-        r = sd_event_add_signal(m->event, NULL, SIGTERM | SD_EVENT_SIGNAL_PROCMASK, NULL, NULL);
+        r = sd_event_add_signal(m->event, NULL, SIGTERM | SD_EVENT_SIGNAL_PROCMASK, on_stop, m);
         if (r < 0)
                 return r;
-        r = sd_event_add_signal(m->event, NULL, SIGINT | SD_EVENT_SIGNAL_PROCMASK, NULL, NULL);
+        r = sd_event_add_signal(m->event, NULL, SIGINT | SD_EVENT_SIGNAL_PROCMASK, on_stop, m);
         if (r < 0)
                 return r;
         r = sd_event_add_signal(m->event, NULL, SIGHUP | SD_EVENT_SIGNAL_PROCMASK, on_sighup, m);

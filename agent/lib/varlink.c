@@ -655,6 +655,14 @@ static int server_pause_accept(VarlinkServer *s) {
         return sd_event_source_set_enabled(s->listen_source, SD_EVENT_OFF);
 }
 
+void varlink_server_stop_accepting(VarlinkServer *s) {
+        if (!s)
+                return;
+        (void) sd_event_source_set_enabled(s->listen_source, SD_EVENT_OFF);
+        if (s->retry_source)
+                (void) sd_event_source_set_enabled(s->retry_source, SD_EVENT_OFF);
+}
+
 static int server_on_listen(_unused_ sd_event_source *source, int fd, _unused_ uint32_t revents,
                             void *userdata) {
         VarlinkServer *s = userdata;

@@ -70,6 +70,9 @@ void varlink_server_set_privileged(VarlinkServer *s, varlink_privileged_t privil
 VarlinkServer *varlink_server_free(VarlinkServer *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(VarlinkServer *, varlink_server_free);
 unsigned varlink_server_connections(const VarlinkServer *s);
+/* Accepts no further connection; those accepted are still served. A socket handed over by systemd keeps
+ * the ones that come meanwhile for the next instance. */
+void varlink_server_stop_accepting(VarlinkServer *s);
 
 /* Both take ownership of parameters (NULL means {}) and consume the call in every case. They return 0 also
  * when the answer is dropped (oneway request, peer gone); < 0 when it could not be queued, the connection is
