@@ -66,8 +66,8 @@ static FailoverChoice static_choice(const FailoverCandidate *c, size_t n) {
         return (FailoverChoice) { .gateway = -1, .why = FAILOVER_NONE };
 }
 
-FailoverChoice failover_choose(const FailoverCandidate *c, size_t n, int current, bool preempt, uint64_t hold_usec,
-                               uint64_t now) {
+FailoverChoice failover_choose(const FailoverCandidate *c, size_t n, int current, bool fresh, bool preempt,
+                               uint64_t hold_usec, uint64_t now) {
         int best = -1;
 
         for (size_t i = 0; i < n && best < 0; i++)
@@ -79,12 +79,12 @@ FailoverChoice failover_choose(const FailoverCandidate *c, size_t n, int current
                 return preempt_or_keep(c, current, FAILOVER_KEEP, preempt, hold_usec, now);
         if (current >= 0 && verdict_pending(&c[current]))
                 return preempt_or_keep(c, current, FAILOVER_PENDING, preempt, hold_usec, now);
-        if (best < 0)
-                return static_choice(c, n);
         /* After a start, a better gateway gets its verdict before traffic goes by a worse one, which it would
-         * otherwise only win back after the hold time. */
-        for (int i = 0; current < 0 && i < best; i++)
+         * otherwise only win back after the hold time; and fail-closed is no verdict. */
+        for (int i = 0; fresh && current < 0 && i < (best < 0 ? (int) n : best); i++)
                 if (verdict_pending(&c[i]))
                         return (FailoverChoice) { .gateway = -1, .why = FAILOVER_WAIT };
+        if (best < 0)
+                return static_choice(c, n);
         return (FailoverChoice) { .gateway = best, .usable = true, .why = current < 0 ? FAILOVER_FIRST : FAILOVER_FAILED };
 }

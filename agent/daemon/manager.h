@@ -8,6 +8,7 @@
 #include <systemd/sd-event.h>
 
 #include "config.h"
+#include "gateways.h"
 #include "links.h"
 #include "policy.h"
 #include "records.h"
@@ -70,11 +71,12 @@ typedef struct Manager {
         sd_event_source *confirm_timer;
         sd_event_source *verify_timer;
 
-        /* The tables, one writer each: links.c, records.c, tunnels.c, policy.c, registrations.c. */
+        /* The tables, one writer each: links.c, records.c, tunnels.c, policy.c, registrations.c, gateways.c. */
         Links links;
         RecordTable records;
         Tunnels tunnels;
         PolicyWants policy;
+        Gateways gateways;
         Registrations registrations;
         PendingCall *pending;           /* api-tunnel.c: hook calls waiting for their routes */
         SysctlDone *sysctls;            /* sysctl-link.c: devices whose redirects are off */
