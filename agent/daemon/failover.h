@@ -26,8 +26,8 @@ typedef enum FailoverWhy {
         FAILOVER_FIRST,         /* nothing carried the traffic: the best usable one */
         FAILOVER_FAILED,        /* the current one is not usable: the best usable one */
         FAILOVER_PREEMPT,       /* a better one has been usable for the hold time */
-        FAILOVER_WAIT,          /* nothing carries the traffic, and a better one than the best usable awaits its
-                                 * first verdict: none until it has one */
+        FAILOVER_WAIT,          /* fresh, nothing carries the traffic, and a better one than the best usable
+                                 * awaits its first verdict: none until it has one */
         FAILOVER_STATIC,        /* none is usable, but one is not probed: it keeps the route as before probes */
         FAILOVER_NONE,          /* none is usable: no default route, fail-closed holds */
         _FAILOVER_WHY_MAX,
@@ -45,6 +45,8 @@ typedef struct FailoverChoice {
 
 bool failover_usable(const FailoverCandidate *c);
 
-/* c: the policy's gateways by priority (best first); current: the one the route goes by now, -1 for none. */
-FailoverChoice failover_choose(const FailoverCandidate *c, size_t n, int current, bool preempt, uint64_t hold_usec,
-                               uint64_t now);
+/* c: the policy's gateways by priority (best first); current: the one the route goes by now, -1 for none;
+ * fresh: nothing was decided before (a start without a route to adopt), so nothing is lost by waiting for
+ * a better gateway's first verdict. */
+FailoverChoice failover_choose(const FailoverCandidate *c, size_t n, int current, bool fresh, bool preempt,
+                               uint64_t hold_usec, uint64_t now);
