@@ -31,18 +31,26 @@ unsigned health_loss_percent(const Health *h) {
 
 static void health_set(Health *h, HealthState s) {
         h->state = s;
-        if (s == HEALTH_UP) {
+        if (s == HEALTH_UP)
                 h->fail_streak = 0;
-                h->window = 0;
-        } else if (s == HEALTH_DOWN)
+        else if (s == HEALTH_DOWN)
                 h->rise_streak = 0;
 }
 
-static void health_note(Health *h, bool lost, uint64_t rtt, bool answered) {
+/* The losses in the window that were not part of an outage. */
+static unsigned health_sporadic_lost(const Health *h) {
+        return (unsigned) __builtin_popcount(h->history & ~h->outage & WINDOW_MASK);
+}
+
+static bool health_loss_over(const Health *h, const ProbeConfig *c) {
+        return health_sporadic_lost(h) * 100U > c->loss_max_percent * PROBE_WINDOW;
+}
+
+static void health_note(Health *h, const ProbeConfig *c, bool lost, uint64_t rtt, bool answered) {
         h->sent++;
         h->lost += lost;
-        h->window = (uint16_t) ((h->window << 1 | lost) & WINDOW_MASK);
         h->history = (uint16_t) ((h->history << 1 | lost) & WINDOW_MASK);
+        h->outage = (uint16_t) ((h->outage << 1) & WINDOW_MASK);
         h->history_len = (uint8_t) MIN(h->history_len + 1, PROBE_WINDOW);
         if (answered) {
                 h->rtt_last = rtt;
@@ -51,6 +59,9 @@ static void health_note(Health *h, bool lost, uint64_t rtt, bool answered) {
         if (lost) {
                 h->fail_streak++;
                 h->rise_streak = 0;
+                /* The run is an outage now: all of its losses in the window, the earlier ones too. */
+                if (h->fail_streak >= c->fall)
+                        h->outage |= (uint16_t) ((1U << MIN(h->fail_streak, (unsigned) PROBE_WINDOW)) - 1);
         } else {
                 h->rise_streak++;
                 h->fail_streak = 0;
@@ -58,14 +69,14 @@ static void health_note(Health *h, bool lost, uint64_t rtt, bool answered) {
 }
 
 static bool health_lost_too_many(const Health *h, const ProbeConfig *c, char reason[static HEALTH_REASON_MAX]) {
-        unsigned lost = (unsigned) __builtin_popcount(h->window);
+        unsigned lost = health_sporadic_lost(h);
 
         if (h->fail_streak >= c->fall) {
                 snprintf(reason, HEALTH_REASON_MAX, "%u probe%s lost%s in a row", h->fail_streak,
                          h->fail_streak == 1 ? "" : "s", c->rtt_max_usec > 0 ? " or slower than MaxRTTSec=" : "");
                 return true;
         }
-        if (lost * 100U > c->loss_max_percent * PROBE_WINDOW) {
+        if (health_loss_over(h, c)) {
                 snprintf(reason, HEALTH_REASON_MAX, "%u of the last %u probes lost, more than MaxLossPercent=%u",
                          lost, PROBE_WINDOW, c->loss_max_percent);
                 return true;
@@ -78,7 +89,7 @@ bool health_probe(Health *h, const ProbeConfig *c, bool answered, uint64_t rtt, 
 
         if (h->state == HEALTH_UNPROBED)
                 return false;
-        health_note(h, lost, rtt, answered);
+        health_note(h, c, lost, rtt, answered);
         switch (h->state) {
         case HEALTH_PROBING:
                 /* The first verdict: one answer is enough (nothing was down), FailCount= losses too. */
@@ -97,7 +108,7 @@ bool health_probe(Health *h, const ProbeConfig *c, bool answered, uint64_t rtt, 
                 health_set(h, HEALTH_DOWN);
                 return true;
         case HEALTH_DOWN:
-                if (lost || h->rise_streak < c->rise)
+                if (lost || h->rise_streak < c->rise || health_loss_over(h, c))
                         return false;
                 snprintf(reason, HEALTH_REASON_MAX, "%u probe%s answered in a row", h->rise_streak,
                          h->rise_streak == 1 ? "" : "s");

@@ -9,8 +9,11 @@
 
 /* The verdict on one gateway and family from its probes and the kernel's evidence, with the hysteresis of
  * vpnpolicy.conf(5): FailCount= lost probes in a row, or more than MaxLossPercent= of the last PROBE_WINDOW,
- * take it down; RiseCount= answered in a row bring it back. Pure: gateways.c keeps one per gateway and
- * family and feeds it. */
+ * take it down; RiseCount= answered in a row bring it back, but only while no more than MaxLossPercent= of
+ * the last PROBE_WINDOW are lost, so that a lossy gateway stays down. Losses in a run of FailCount= or more
+ * are an outage, which the run itself judges: the share counts only the losses outside such runs, so that
+ * a gateway back from an outage is not held down, or taken down again, by the outage. Pure: gateways.c
+ * keeps one per gateway and family and feeds it. */
 
 typedef enum HealthState {
         HEALTH_PROBING,         /* probes run, no verdict yet: after a start or a change of its probe */
@@ -27,10 +30,9 @@ typedef struct Health {
         HealthState state;
         unsigned fail_streak;   /* lost in a row */
         unsigned rise_streak;   /* answered in a row */
-        uint16_t window;        /* the loss check's: bit i set when the i-th latest probe was lost; cleared when
-                                 * the gateway comes up, so old losses cannot take it down again at once */
-        uint16_t history;       /* the same as it was, for the figures */
-        uint8_t history_len;
+        uint16_t history;       /* bit i set when the i-th latest probe was lost */
+        uint16_t outage;        /* ... and it was in a run of FailCount= or more losses */
+        uint8_t history_len;    /* probes in it, up to PROBE_WINDOW */
         uint64_t rtt_last;      /* microseconds, of the latest answer */
         uint64_t rtt_avg;       /* smoothed (7/8 old, 1/8 new, as TCP's SRTT) */
         uint64_t sent, lost;    /* probes judged */

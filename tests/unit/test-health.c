@@ -52,11 +52,49 @@ static void test_fall_and_rise(void) {
         /* Two answers then a loss, again and again: never RiseCount=3 in a row, stays down. */
         ASSERT_INT(feed(&h, &c, "..x..x..x..x"), 0);
         ASSERT_INT(h.state, HEALTH_DOWN);
-        ASSERT_INT(feed(&h, &c, "..."), 1);
+        /* Three in a row, but 3 of the last 10 lost: still too lossy to come back ... */
+        ASSERT_INT(feed(&h, &c, ".x.x.x..."), 0);
+        ASSERT_INT(feed(&h, &c, ".."), 0);
+        ASSERT_INT(h.state, HEALTH_DOWN);
+        /* ... until the oldest of them leaves the window. */
+        ASSERT_INT(feed(&h, &c, "."), 1);
         ASSERT_INT(h.state, HEALTH_UP);
-        ASSERT_STREQ(why, "3 probes answered in a row");
-        /* The losses before it came up do not count against it: one more loss is no fall. */
+        ASSERT_STREQ(why, "6 probes answered in a row");
+}
+
+static void test_outage_then_clean(void) {
+        ProbeConfig c = probe();
+        Health h;
+
+        /* A total outage fills the window with losses, but they are an outage, not loss: they do not hold
+         * the gateway down once RiseCount= answers came. */
+        health_init(&h, true);
+        feed(&h, &c, ".");
+        ASSERT_INT(feed(&h, &c, "xxxxxxxxxxxx"), 1);
+        ASSERT_INT(feed(&h, &c, ".."), 0);
+        ASSERT_INT(feed(&h, &c, "."), 1);
+        ASSERT_INT(h.state, HEALTH_UP);
+        /* ... nor take it down again at once, nor later while they are still in the window. */
         ASSERT_INT(feed(&h, &c, "x"), 0);
+        ASSERT_INT(feed(&h, &c, "....x"), 0);
+        ASSERT_INT(h.state, HEALTH_UP);
+        ASSERT_INT(feed(&h, &c, "...x"), 1);    /* three sporadic ones within 10: down */
+}
+
+static void test_lossy_stays_down(void) {
+        ProbeConfig c = probe();
+        Health h;
+
+        health_init(&h, true);
+        feed(&h, &c, ".");
+        /* 30 % loss, with runs of three answers: down, and it stays down while the loss lasts. */
+        ASSERT_INT(feed(&h, &c, "...x.x...x...x.x...x"), 1);
+        ASSERT_INT(h.state, HEALTH_DOWN);
+        ASSERT_INT(feed(&h, &c, "...x.x...x...x.x...x...x.x...x...x.x...x"), 0);
+        ASSERT_INT(h.state, HEALTH_DOWN);
+        /* Clean again: back once the losses leave the window (two within 10 are allowed). */
+        ASSERT_INT(feed(&h, &c, "..."), 0);
+        ASSERT_INT(feed(&h, &c, "."), 1);
         ASSERT_INT(h.state, HEALTH_UP);
 }
 
@@ -136,6 +174,8 @@ int main(void) {
         RUN(test_first_verdict);
         RUN(test_fall_and_rise);
         RUN(test_loss_window);
+        RUN(test_outage_then_clean);
+        RUN(test_lossy_stays_down);
         RUN(test_rtt);
         RUN(test_evidence);
         TESTS_DONE();
