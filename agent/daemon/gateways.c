@@ -324,6 +324,45 @@ static void item_link(Manager *m, GatewayHealth *h) {
                 item_changed(m, h, reason, false);
 }
 
+/* ---- neighbours ---- */
+
+void gateways_neighbour(Manager *m, const NeighInfo *n, bool deleted) {
+        Gateways *g = &m->gateways;
+
+        for (size_t i = 0; i < g->n; i++) {
+                GatewayHealth *h = &g->items[i];
+
+                if (h->family != n->family || !addr_equal(n->family, &h->dest[0].addr, &n->addr) ||
+                    (h->ifindex > 0 && h->ifindex != n->ifindex))
+                        continue;
+                h->neigh_state = deleted ? 0 : n->state;
+                /* FAILED: the kernel's own solicitations went unanswered (neigh_timer_handler() in
+                 * net/core/neighbour.c), as good as lost probes, and it may come first. But "ip neigh
+                 * del" and "flush" report FAILED too, just before deleting the entry (neigh_delete()): the
+                 * verdict waits for the pass, by when such a deletion has been read as well. */
+                h->neigh_failed = !deleted && n->state == NUD_FAILED && h->probed;
+                if (h->neigh_failed)
+                        g->changed = true;
+        }
+}
+
+static void items_neighbours(Manager *m) {
+        Gateways *g = &m->gateways;
+
+        for (size_t i = 0; i < g->n; i++) {
+                GatewayHealth *h = &g->items[i];
+                char why[HEALTH_REASON_MAX], reason[HEALTH_REASON_MAX];
+
+                if (!h->neigh_failed)
+                        continue;
+                h->neigh_failed = false;
+                snprintf(why, sizeof(why), "its %s entry is FAILED (no answer to the kernel's solicitations)",
+                         h->family == AF_INET ? "ARP" : "neighbour");
+                if (health_evidence_down(&h->health, why, reason))
+                        item_changed(m, h, reason, false);
+        }
+}
+
 void gateways_update(Manager *m) {
         Gateways *g = &m->gateways;
 
@@ -339,31 +378,8 @@ void gateways_update(Manager *m) {
                 for (size_t i = 0; i < g->n; i++)
                         if (!g->items[i].probed && g->items[i].link_ok && g->items[i].usable_since == 0)
                                 g->items[i].usable_since = now_monotonic();
+        items_neighbours(m);
         gateways_arm(m);
-}
-
-/* ---- neighbours ---- */
-
-void gateways_neighbour(Manager *m, const NeighInfo *n, bool deleted) {
-        Gateways *g = &m->gateways;
-
-        for (size_t i = 0; i < g->n; i++) {
-                GatewayHealth *h = &g->items[i];
-                char why[HEALTH_REASON_MAX], reason[HEALTH_REASON_MAX];
-
-                if (h->family != n->family || !addr_equal(n->family, &h->dest[0].addr, &n->addr) ||
-                    (h->ifindex > 0 && h->ifindex != n->ifindex))
-                        continue;
-                h->neigh_state = deleted ? 0 : n->state;
-                if (deleted || n->state != NUD_FAILED || !h->probed)
-                        continue;
-                /* The kernel's own solicitations went unanswered (neigh_timer_handler() in
-                 * net/core/neighbour.c): as good as lost probes, and it may come first. */
-                snprintf(why, sizeof(why), "its %s entry is FAILED (no answer to the kernel's solicitations)",
-                         n->family == AF_INET ? "ARP" : "neighbour");
-                if (health_evidence_down(&h->health, why, reason))
-                        item_changed(m, h, reason, false);
-        }
 }
 
 /* ---- rounds ---- */

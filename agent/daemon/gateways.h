@@ -47,6 +47,7 @@ typedef struct GatewayHealth {
         bool device_exists;
         char link_why[64];      /* why not, for the reason of the verdict */
         uint16_t neigh_state;   /* NUD_* of the gateway's neighbour entry last reported; 0: none seen */
+        bool neigh_failed;      /* reported FAILED since the pass looked (and not deleted since) */
         bool gateway_answers;   /* with a target: the gateway itself answered the last round */
         uint64_t next_send;     /* CLOCK_MONOTONIC */
         uint64_t deadline;      /* of the round out; 0: none */
