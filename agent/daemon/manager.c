@@ -194,9 +194,9 @@ static uint64_t manager_round(Manager *m) {
         tunnels_update(m);
         m->config_changed = false;
         next = earliest(next, reconcile_run(m));
-        policy_after_reconcile(m);
         policy_gateway_sysctls(m);
         next = earliest(next, firewall_sync(m));
+        policy_after_reconcile(m);
         api_pending_check(m);
         return next;
 }

@@ -58,7 +58,9 @@ typedef struct Manager Manager;
 uint64_t policy_update(Manager *m);
 /* Whether a hold time ran out: the pass has work. */
 bool policy_due(const Manager *m, uint64_t now);
-/* After the routes went to the kernel: the conntrack flushes of the switches (Masquerade=yes). */
+/* After the routes and the nftables table went to the kernel: the conntrack flushes of the switches
+ * (Masquerade=yes). After the table, so that the next packet of a flushed flow is masqueraded on the new
+ * device, not passed through untranslated by the old rule. */
 void policy_after_reconcile(Manager *m);
 void policy_done(PolicyWants *p);
 /* ICMP redirects off on the devices the default routes leave by (cheap when done already). */
