@@ -100,7 +100,7 @@ static int states_sync(Manager *m) {
                 PolicyState *s = &states[i];
 
                 for (size_t j = 0; j < pw->n_states; j++)
-                        if (streq(pw->states[j].name, m->config->policies[i].name)) {
+                        if (streq_ptr(pw->states[j].name, m->config->policies[i].name)) {
                                 *s = pw->states[j];
                                 pw->states[j].name = NULL;
                                 break;
