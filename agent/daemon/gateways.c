@@ -317,6 +317,9 @@ static void item_link(Manager *m, GatewayHealth *h) {
                 h->next_send = now_monotonic();         /* probe at once */
         if (!h->probed) {
                 h->usable_since = ok ? now_monotonic() : 0;
+                h->changed_at = now_realtime();
+                if (m->gateways.socket_error[family_slot(h->family)] == 0)
+                        snprintf(h->reason, sizeof(h->reason), "%s", ok ? "Probe=none" : why);
                 item_log(m, ok ? LOG_NOTICE : LOG_WARNING, h, "%s.", ok ? "its device is usable again" : why);
                 return;
         }
