@@ -8,6 +8,7 @@
 
 # Debian packages the build and the tests need. One list, add yours here.
 DEPS="meson ninja-build gcc clang pkg-config libmnl-dev libsystemd-dev libinih-dev libjansson-dev libnftnl-dev libmicrohttpd-dev
+libnetfilter-conntrack-dev conntrack
 uthash-dev libclang-rt-14-dev iproute2 nftables openvpn openssl socat jq mandoc iputils-ping procps psmisc kmod
 valgrind strace systemd-container build-essential debhelper lintian fakeroot rpm python3-jsonschema
 bash-completion wireguard-tools stress-ng prometheus curl"

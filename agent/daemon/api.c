@@ -6,10 +6,12 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "desired.h"
 #include "log.h"
 #include "firewall.h"
 #include "manager.h"
 #include "rt-files.h"
+#include "rtnl-neigh.h"
 #include "strv.h"
 #include "vpnpolicy-defs.h"
 
@@ -61,6 +63,9 @@ static json_t *status_record(Manager *m, const Record *r) {
 static bool record_healthy(const Record *r) {
         if (!record_wanted(r) || record_present(r))
                 return true;
+        /* A probe route waits for its gateway's device like a tun route; the gateway's verdict says it. */
+        if (r->role == ROLE_PROBE_ROUTE)
+                return r->block == BLOCK_DEVICE_DOWN || r->block == BLOCK_DEVICE_MISSING;
         return r->block == BLOCK_DEVICE_DOWN && (r->role == ROLE_TUN_ROUTE || r->role == ROLE_MIRROR_ROUTE);
 }
 
@@ -100,10 +105,25 @@ static json_t *status_config(const Config *c) {
                          "fail_closed", c->fail_closed);
 }
 
+static void status_counters_gateways(const Manager *m, json_t *j) {
+        const Gateways *g = &m->gateways;
+
+        json_object_set_new(j, "failovers", json_integer((json_int_t) m->policy.failovers));
+        json_object_set_new(j, "gateway_changes", json_integer((json_int_t) g->changes));
+        json_object_set_new(j, "conntrack_flushed", json_integer((json_int_t) m->policy.conntrack_flushed));
+        json_object_set_new(j, "probes_sent", json_integer((json_int_t) g->sent));
+        json_object_set_new(j, "probe_replies", json_integer((json_int_t) g->replies));
+        json_object_set_new(j, "probe_late", json_integer((json_int_t) g->late));
+        json_object_set_new(j, "probe_rejected", json_integer((json_int_t) g->rejected));
+        json_object_set_new(j, "probe_send_errors", json_integer((json_int_t) g->send_errors));
+        json_object_set_new(j, "probe_wakeups", json_integer((json_int_t) g->wakeups));
+}
+
 static json_t *status_counters(const Manager *m) {
         const Counters *c = &m->counters;
+        json_t *j;
 
-        return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+        j = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
                          "restores", (json_int_t) c->restores,
                          "restore_throttled", (json_int_t) c->restore_throttled,
                          "resyncs", (json_int_t) c->resyncs,
@@ -120,6 +140,9 @@ static json_t *status_counters(const Manager *m) {
                          "verify_repairs", (json_int_t) c->verify_repairs,
                          "confirms", (json_int_t) c->confirms,
                          "clashes", (json_int_t) m->records.clashes);
+        if (j)
+                status_counters_gateways(m, j);
+        return j;
 }
 
 static json_t *status_addresses(const Link *l) {
@@ -188,11 +211,149 @@ static json_t *status_verification(const Manager *m) {
                          "interval_usec", (json_int_t) m->verify_interval_usec);
 }
 
+/* ---- policies and gateways ---- */
+
+static const int status_families[] = { AF_INET, AF_INET6 };
+
+static json_t *json_addr(int family, const InAddrUnion *a) {
+        char buf[ADDR_STRLEN];
+
+        return a ? json_string(addr_to_string(family, a, buf)) : json_null();
+}
+
+static json_t *json_usec_or_null(uint64_t v) {
+        return v > 0 ? json_integer((json_int_t) v) : json_null();
+}
+
+static json_t *status_probe(const Config *c, size_t policy, size_t gateway) {
+        const GatewayConfig *g = &c->policies[policy].gateways[gateway];
+        const ProbeConfig *p = &g->probe;
+        uint32_t k = desired_probe_index(c, policy, gateway);
+        bool tables = p->enabled && k < PROBE_TABLES_MAX;
+
+        return json_pack("{s:s, s:{s:o, s:o}, s:I, s:I, s:i, s:i, s:i, s:I, s:o, s:o}",
+                         "type", p->enabled ? "icmp" : "none",
+                         "targets",
+                         "ipv4", json_addr(AF_INET, p->has_target4 ? &p->target4 : NULL),
+                         "ipv6", json_addr(AF_INET6, p->has_target6 ? &p->target6 : NULL),
+                         "interval_usec", (json_int_t) p->interval_usec,
+                         "timeout_usec", (json_int_t) p->timeout_usec,
+                         "fail_count", (int) p->fall,
+                         "rise_count", (int) p->rise,
+                         "max_loss_percent", (int) p->loss_max_percent,
+                         "max_rtt_usec", (json_int_t) p->rtt_max_usec,
+                         "mark", tables ? json_integer(desired_probe_mark(k)) : json_null(),
+                         "table", tables ? json_integer(desired_probe_table(k)) : json_null());
+}
+
+static json_t *status_health(Manager *m, size_t policy, size_t gateway, int family) {
+        const GatewayHealth *h = gateways_get(&m->gateways, policy, gateway, family);
+        const PolicyFamily *st = policy_family(m, policy, family);
+        bool usable;
+
+        if (!h)
+                return json_null();
+        usable = h->link_ok && (!h->probed || h->health.state == HEALTH_UP);
+        return json_pack("{s:s, s:o, s:o, s:s, s:b, s:b, s:{s:o, s:o}, s:i, s:{s:I, s:I}, s:{s:b, s:o}, s:o, s:o, s:I}",
+                         "state", health_state_to_string(h->health.state),
+                         "since", json_time(h->since),
+                         "last_change", json_time(h->changed_at),
+                         "reason", h->reason,
+                         "usable", usable,
+                         "active", st && st->active == (int) gateway,
+                         "rtt_usec", "last", json_usec_or_null(h->health.rtt_last),
+                         "average", json_usec_or_null(h->health.rtt_avg),
+                         "loss_percent", (int) health_loss_percent(&h->health),
+                         "probes", "sent", (json_int_t) h->health.sent, "lost", (json_int_t) h->health.lost,
+                         "link", "ok", h->link_ok, "reason", json_string_or_null(h->link_ok ? NULL : h->link_why),
+                         "neighbour", h->neigh_state ? json_string(neigh_state_to_string(h->neigh_state)) : json_null(),
+                         "gateway_answers", h->n_dest == 2 && h->probed ? json_boolean(h->gateway_answers) : json_null(),
+                         "changes", (json_int_t) h->changes);
+}
+
+static json_t *status_gateway(Manager *m, size_t policy, size_t gateway) {
+        const GatewayConfig *g = &m->config->policies[policy].gateways[gateway];
+
+        return json_pack("{s:s, s:I, s:o, s:o, s:o, s:o, s:{s:o, s:o}}",
+                         "name", g->name,
+                         "priority", (json_int_t) g->priority,
+                         "ipv4", json_addr(AF_INET, gateway_address(g, AF_INET)),
+                         "ipv6", json_addr(AF_INET6, gateway_address(g, AF_INET6)),
+                         "device", g->device[0] ? json_string(g->device) : json_null(),
+                         "probe", status_probe(m->config, policy, gateway),
+                         "health",
+                         "ipv4", status_health(m, policy, gateway, AF_INET),
+                         "ipv6", status_health(m, policy, gateway, AF_INET6));
+}
+
+static json_t *status_choice(Manager *m, size_t policy, int family) {
+        const PolicyFamily *st = policy_family(m, policy, family);
+        const PolicyConfig *p = &m->config->policies[policy];
+
+        if (!st || !st->decided)
+                return json_null();
+        return json_pack("{s:o, s:b, s:s, s:o, s:I, s:b}",
+                         "gateway", st->active >= 0 ? json_string(p->gateways[st->active].name) : json_null(),
+                         "usable", st->usable,
+                         "why", failover_why_to_string(st->why),
+                         "since", json_time(st->since),
+                         "switches", (json_int_t) st->switches,
+                         "adopted", st->adopted);
+}
+
+static json_t *status_policy(Manager *m, size_t policy) {
+        const PolicyConfig *p = &m->config->policies[policy];
+        const PolicyFamily *f4 = policy_family(m, policy, AF_INET), *f6 = policy_family(m, policy, AF_INET6);
+        json_t *pools = json_array(), *gateways = json_array();
+        char buf[PREFIX_STRLEN];
+
+        for (size_t i = 0; i < p->n_pools; i++)
+                json_array_append_new(pools, json_string(prefix_to_string(&p->pools[i], buf)));
+        for (size_t i = 0; i < p->n_gateways; i++)
+                json_array_append_new(gateways, status_gateway(m, policy, i));
+        return json_pack("{s:s, s:{s:s, s:I, s:I}, s:o, s:b, s:I, s:{s:o, s:o}, s:{s:o, s:o}, s:I, s:o}",
+                         "name", p->name,
+                         "table", "name", p->table_name, "id", (json_int_t) p->table_id,
+                         "priority", (json_int_t) p->priority,
+                         "pools", pools,
+                         "preempt", p->preempt,
+                         "preempt_hold_usec", (json_int_t) p->preempt_hold_usec,
+                         "active",
+                         "ipv4", f4 && f4->active >= 0 ? json_string(p->gateways[f4->active].name) : json_null(),
+                         "ipv6", f6 && f6->active >= 0 ? json_string(p->gateways[f6->active].name) : json_null(),
+                         "choice",
+                         "ipv4", status_choice(m, policy, AF_INET),
+                         "ipv6", status_choice(m, policy, AF_INET6),
+                         "failovers", (json_int_t) ((f4 ? f4->switches : 0) + (f6 ? f6->switches : 0)),
+                         "gateways", gateways);
+}
+
+static json_t *status_policies(Manager *m) {
+        json_t *a = json_array();
+
+        for (size_t i = 0; i < m->config->n_policies; i++)
+                json_array_append_new(a, status_policy(m, i));
+        return a;
+}
+
+/* Every family a policy has pools of has a gateway that carries it, and every probe that should run can. */
+static bool policies_healthy(Manager *m) {
+        for (size_t i = 0; i < m->config->n_policies; i++)
+                for (size_t f = 0; f < ELEMENTSOF(status_families); f++) {
+                        const PolicyFamily *st = policy_family(m, i, status_families[f]);
+
+                        if (policy_has_family(&m->config->policies[i], status_families[f]) && (!st || st->active < 0))
+                                return false;
+                }
+        return m->gateways.socket_error[0] == 0 && m->gateways.socket_error[1] == 0;
+}
+
 static json_t *status_build(Manager *m) {
         bool healthy;
-        json_t *objects = status_objects(m, &healthy);
+        json_t *objects = status_objects(m, &healthy), *j;
 
-        return json_pack("{s:i, s:s, s:i, s:o, s:I, s:s, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+        healthy = healthy && policies_healthy(m);
+        j = json_pack("{s:i, s:s, s:i, s:o, s:I, s:s, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
                          "schema", STATUS_SCHEMA_VERSION,
                          "version", VERSION,
                          "pid", (int) getpid(),
@@ -208,6 +369,9 @@ static json_t *status_build(Manager *m) {
                          "firewall", firewall_status(m),
                          "counters", status_counters(m),
                          "last_error", json_string_or_null(m->last_error_text));
+        if (j)
+                json_object_set_new(j, "policies", status_policies(m));
+        return j;
 }
 
 static void method_get_status(Manager *m, VarlinkCall *call, json_t *parameters) {

@@ -98,6 +98,7 @@ void links_remove(Links *ls, int ifindex) {
 
         if (!l)
                 return;
+        ls->changed = true;     /* what follows a device by name (a gateway's Device=) looks again */
         HASH_DEL(ls->links, l);
         link_free_addresses(l);
         free(l);

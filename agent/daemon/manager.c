@@ -54,6 +54,7 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->confirm_timer);
         sd_event_source_disable_unref(m->verify_timer);
         rtnl_free(m->rtnl);
+        gateways_done(&m->gateways);
         tunnels_done(m);
         policy_done(&m->policy);
         records_done(&m->records);
@@ -115,7 +116,8 @@ static bool confirm_allowed(Manager *m, uint64_t now) {
 static bool manager_has_work(Manager *m, uint64_t now) {
         return m->config_changed || (m->need_resync && resync_allowed(m, now)) || verify_allowed(m, now) ||
                confirm_allowed(m, now) || m->retry_due || m->records.dirty || m->records.all_dirty ||
-               m->links.changed || m->registrations.changed || m->tunnels.released || m->firewall.force;
+               m->links.changed || m->registrations.changed || m->tunnels.released || m->firewall.force ||
+               m->gateways.changed || policy_due(m, now);
 }
 
 static void manager_resync(Manager *m, uint64_t now) {
@@ -188,7 +190,8 @@ static uint64_t manager_round(Manager *m) {
                 m->retry_due = false;
                 next = plan_retry_due(&m->records, now);
         }
-        policy_update(m);
+        gateways_update(m);
+        next = earliest(next, policy_update(m));
         tunnels_update(m);
         m->config_changed = false;
         next = earliest(next, reconcile_run(m));
@@ -197,6 +200,7 @@ static uint64_t manager_round(Manager *m) {
         tunnels_sysctls(m);
         policy_gateway_sysctls(m);
         next = earliest(next, firewall_sync(m));
+        policy_after_reconcile(m);
         return next;
 }
 
@@ -367,12 +371,15 @@ int manager_new(const ManagerOptions *o, Config *config, Manager **ret) {
         m = calloc(1, sizeof(Manager));
         if (!m)
                 return -ENOMEM;
+        m->gateways.fd[0] = m->gateways.fd[1] = -EBADF;
         m->config = config;     /* owned once we return successfully */
         r = manager_copy_options(m, o);
         if (r >= 0)
                 r = manager_event_setup(m);
         if (r >= 0)
                 r = rtnl_new(m->event, m->rcvbuf, observed_handle_event, observed_handle_overrun, m, &m->rtnl);
+        if (r >= 0)
+                r = gateways_init(m);
         if (r < 0) {
                 m->config = NULL;
                 return r;

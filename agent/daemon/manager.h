@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "histogram.h"
+#include "gateways.h"
 #include "links.h"
 #include "policy.h"
 #include "records.h"
@@ -71,11 +72,12 @@ typedef struct Manager {
         sd_event_source *confirm_timer;
         sd_event_source *verify_timer;
 
-        /* The tables, one writer each: links.c, records.c, tunnels.c, policy.c, registrations.c. */
+        /* The tables, one writer each: links.c, records.c, tunnels.c, policy.c, registrations.c, gateways.c. */
         Links links;
         RecordTable records;
         Tunnels tunnels;
         PolicyWants policy;
+        Gateways gateways;
         Registrations registrations;
         PendingCall *pending;           /* api-tunnel.c: hook calls waiting for their routes */
         SysctlDone *sysctls;            /* sysctl-link.c: devices whose redirects are off */

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "desired.h"
 #include "log.h"
 #include "manager.h"
 #include "observed.h"
@@ -18,6 +19,7 @@
 #include "rt-files.h"
 #include "rtnl-addr.h"
 #include "rtnl-link.h"
+#include "rtnl-neigh.h"
 #include "rtnl-route.h"
 #include "rtnl-rule.h"
 #include "rtnl.h"
@@ -25,8 +27,10 @@
 
 static const int families[] = { AF_INET, AF_INET6 };
 
+/* The probe tables' range is ours by definition: no policy may use it (config.c). */
 static bool object_is_ours(Manager *m, const Object *o) {
-        return o->protocol == VPNPOLICY_PROTO && records_table_is_ours(&m->records, o->table);
+        return o->protocol == VPNPOLICY_PROTO &&
+               (records_table_is_ours(&m->records, o->table) || desired_table_is_probe(o->table));
 }
 
 /* Every route of the family via the device is gone from the kernel (or of every family): flushed with
@@ -158,8 +162,21 @@ static int handle_rule(Manager *m, const struct nlmsghdr *nlh) {
         return 0;
 }
 
+static int handle_neigh(Manager *m, const struct nlmsghdr *nlh) {
+        NeighInfo n;
+        int r = neigh_from_netlink(nlh, &n);
+
+        if (r < 0)
+                return r;
+        gateways_neighbour(m, &n, nlh->nlmsg_type == RTM_DELNEIGH);
+        return 0;
+}
+
 static int observed_apply(Manager *m, const struct nlmsghdr *nlh) {
         switch (nlh->nlmsg_type) {
+        case RTM_NEWNEIGH:
+        case RTM_DELNEIGH:
+                return handle_neigh(m, nlh);
         case RTM_NEWLINK:
         case RTM_DELLINK:
                 return handle_link(m, nlh);
@@ -257,7 +274,35 @@ static bool in_all(Manager *m, const Record *r, int arg) {
 }
 
 static bool in_our_tables(Manager *m, const Record *r, int arg) {
-        return r->key.kind == OBJECT_RULE || config_policy_by_table(m->config, r->key.table);
+        return r->key.kind == OBJECT_RULE || config_policy_by_table(m->config, r->key.table) ||
+               desired_table_is_probe(r->key.table);
+}
+
+/* Each probe table a record of ours is in (the probe routes, one per gateway and family), dumped as the
+ * policy tables are. */
+static int verify_probe_tables(Manager *m) {
+        _cleanup_(freep) Record **probes = NULL;
+        size_t n = 0, allocated = 0;
+        int k;
+
+        /* Collected first: the dumps write the records. */
+        for (Record *r = m->records.records; r; r = r->hh.next) {
+                if (r->key.kind != OBJECT_ROUTE || !desired_table_is_probe(r->key.table))
+                        continue;
+                if (n == allocated) {
+                        Record **p = reallocarray(probes, allocated = MAX(allocated * 2, (size_t) 8), sizeof(Record *));
+                        if (!p)
+                                return -ENOMEM;
+                        probes = p;
+                }
+                probes[n++] = r;
+        }
+        for (size_t i = 0; i < n; i++) {
+                k = dump(m, RTM_GETROUTE, probes[i]->key.family, 0, probes[i]->key.table);
+                if (k < 0)
+                        return k;
+        }
+        return 0;
 }
 
 /* Events that came while a dump ran are newer than (or as new as) what it said: read them before the
@@ -344,6 +389,9 @@ int observed_verify(Manager *m) {
                         if (r < 0)
                                 return r;
                 }
+        r = verify_probe_tables(m);
+        if (r < 0)
+                return r;
         for (size_t f = 0; f < ELEMENTSOF(families); f++) {
                 r = dump(m, RTM_GETRULE, families[f], 0, 0);
                 if (r < 0)

@@ -211,7 +211,10 @@ void record_to_object(const Record *r, uint8_t protocol, Object *ret) {
 
         if (r->key.flags & OBJECT_KEY_IIF)
                 memcpy(o.iifname, r->key.addr, sizeof(r->key.addr));
-        else
+        else if (r->key.flags & OBJECT_KEY_FWMARK) {
+                memcpy(&o.fwmark, r->key.addr, sizeof(o.fwmark));
+                memcpy(&o.fwmask, r->key.addr + sizeof(o.fwmark), sizeof(o.fwmask));
+        } else
                 memcpy(o.prefix.addr.bytes, r->key.addr, family_addr_size(r->key.family));
         *ret = o;
 }

@@ -492,6 +492,9 @@ static int parse_table_id(Parser *p, const char *value, void *dest, _unused_ int
         if (v >= 253 && v <= 255)
                 return parser_error(p, "%" PRIu32 " is the kernel's %s table", v,
                                     v == 253 ? "default" : v == 254 ? "main" : "local");
+        if (v >= PROBE_TABLE_BASE && v - PROBE_TABLE_BASE < PROBE_TABLES_MAX)
+                return parser_error(p, "%" PRIu32 " is in the range of the gateway probes' tables (%u-%u)", v,
+                                    PROBE_TABLE_BASE, PROBE_TABLE_BASE + PROBE_TABLES_MAX - 1);
 
         *id = v;
         return 0;

@@ -38,6 +38,16 @@ typedef struct ProbeConfig {
 
 #define PROBE_WINDOW 10
 
+/* How probes go through their gateway whatever the policy's default route is (vpnpolicyd(8), PROBES): the
+ * k-th gateway (from 0, counted over the policies in order and their gateways by priority) marks its
+ * requests PROBE_MARK_BASE + k, and the rule "fwmark MARK lookup PROBE_TABLE_BASE + k" at
+ * PROBE_RULE_PRIORITY sends them to a table that holds one route, "default via GATEWAY". Fixed values, in a
+ * range no one else is likely to use; a policy's [Table] Id= may not lie in it. */
+#define PROBE_TABLE_BASE 0x76700000U    /* 1987051520, "vp" */
+#define PROBE_MARK_BASE 0x76700000U
+#define PROBE_TABLES_MAX 65536U
+#define PROBE_RULE_PRIORITY 1000U
+
 typedef struct GatewayConfig {
         char *name;                     /* Name=; a [Gateway] section without Name= is "gateway" */
         bool has_ipv4, has_ipv6;

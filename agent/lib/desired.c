@@ -64,6 +64,55 @@ Object desired_fail_closed(const PolicyConfig *p, int family, uint8_t protocol) 
         };
 }
 
+uint32_t desired_probe_index(const Config *c, size_t policy, size_t gateway) {
+        size_t k = gateway;
+
+        for (size_t i = 0; i < policy && i < c->n_policies; i++)
+                k += c->policies[i].n_gateways;
+        return (uint32_t) MIN(k, (size_t) UINT32_MAX);
+}
+
+uint32_t desired_probe_table(uint32_t index) {
+        return PROBE_TABLE_BASE + index;
+}
+
+uint32_t desired_probe_mark(uint32_t index) {
+        return PROBE_MARK_BASE + index;
+}
+
+bool desired_table_is_probe(uint32_t table) {
+        return table >= PROBE_TABLE_BASE && table - PROBE_TABLE_BASE < PROBE_TABLES_MAX;
+}
+
+Object desired_probe_rule(int family, uint32_t index, uint8_t protocol) {
+        return (Object) {
+                .kind = OBJECT_RULE,
+                .family = family,
+                .table = desired_probe_table(index),
+                .priority = PROBE_RULE_PRIORITY,
+                .prefix = { .family = family },
+                .protocol = protocol,
+                .fwmark = desired_probe_mark(index),
+                .fwmask = UINT32_MAX,
+        };
+}
+
+Object desired_probe_route(int family, uint32_t index, const InAddrUnion *gateway, int oif, uint8_t protocol) {
+        return (Object) {
+                .kind = OBJECT_ROUTE,
+                .family = family,
+                .table = desired_probe_table(index),
+                .priority = family == AF_INET6 ? IPV6_DEFAULT_METRIC : 0,
+                .prefix = { .family = family },
+                .protocol = protocol,
+                .type = RTN_UNICAST,
+                .scope = RT_SCOPE_UNIVERSE,
+                .oif = MAX(oif, 0),
+                .has_gateway = true,
+                .gateway = *gateway,
+        };
+}
+
 static const char *const tunnel_kinds[] = { "tun", "ovpn-dco", "ovpn", "wireguard" };
 
 bool desired_kind_is_tunnel(const char *kind) {

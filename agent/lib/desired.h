@@ -28,6 +28,16 @@ Object desired_default_route(const PolicyConfig *p, int family, const InAddrUnio
 /* "unreachable default metric MAX table TABLE": pool traffic never falls through to the main table. */
 Object desired_fail_closed(const PolicyConfig *p, int family, uint8_t protocol);
 
+/* The gateway probes' objects (config.h, PROBE_TABLE_BASE): the index k of a policy's gateway, the rule
+ * "fwmark PROBE_MARK_BASE+k lookup PROBE_TABLE_BASE+k pref PROBE_RULE_PRIORITY", and the route "default via
+ * GATEWAY [dev DEV]" in that table. */
+uint32_t desired_probe_index(const Config *c, size_t policy, size_t gateway);
+uint32_t desired_probe_table(uint32_t index);
+uint32_t desired_probe_mark(uint32_t index);
+bool desired_table_is_probe(uint32_t table);
+Object desired_probe_rule(int family, uint32_t index, uint8_t protocol);
+Object desired_probe_route(int family, uint32_t index, const InAddrUnion *gateway, int oif, uint8_t protocol);
+
 /* Link kinds we manage: tun (OpenVPN, wireguard-go), OpenVPN's data channel offload devices (ovpn-dco
  * out of tree, ovpn since Linux 6.16) and WireGuard. */
 bool desired_kind_is_tunnel(const char *kind);

@@ -15,6 +15,8 @@ static const char *const object_role_table[_ROLE_MAX] = {
         [ROLE_SOURCE_RULE] = "source-rule",
         [ROLE_DEFAULT_ROUTE] = "default-route",
         [ROLE_FAIL_CLOSED] = "fail-closed",
+        [ROLE_PROBE_RULE] = "probe-rule",
+        [ROLE_PROBE_ROUTE] = "probe-route",
         [ROLE_IIF_RULE] = "tunnel-rule",
         [ROLE_TUN_ROUTE] = "tun-route",
         [ROLE_MIRROR_ROUTE] = "mirror-route",
@@ -34,6 +36,8 @@ int object_role_precedence(ObjectRole r) {
         case ROLE_SOURCE_RULE:
         case ROLE_DEFAULT_ROUTE:
         case ROLE_FAIL_CLOSED:
+        case ROLE_PROBE_RULE:
+        case ROLE_PROBE_ROUTE:
                 return 3;
         case ROLE_IIF_RULE:
                 return 2;
@@ -56,6 +60,10 @@ ObjectKey object_key(const Object *o) {
         if (o->kind == OBJECT_RULE && o->iifname[0]) {
                 k.flags = OBJECT_KEY_IIF;
                 strncpy((char *) k.addr, o->iifname, sizeof(k.addr));
+        } else if (o->kind == OBJECT_RULE && o->fwmask != 0) {
+                k.flags = OBJECT_KEY_FWMARK;
+                memcpy(k.addr, &o->fwmark, sizeof(o->fwmark));
+                memcpy(k.addr + sizeof(o->fwmark), &o->fwmask, sizeof(o->fwmask));
         } else
                 memcpy(k.addr, o->prefix.addr.bytes, family_addr_size(o->family));
         return k;
@@ -117,6 +125,9 @@ const char *object_to_string(const Object *o, const char *ifname, char buf[stati
         else if (o->iifname[0])
                 snprintf(buf, OBJECT_STRLEN, "from all iif %s lookup %u pref %u proto %u", o->iifname, o->table,
                          o->priority, o->protocol);
+        else if (o->fwmask != 0)
+                snprintf(buf, OBJECT_STRLEN, "from all fwmark 0x%x/0x%x lookup %u pref %u proto %u", o->fwmark,
+                         o->fwmask, o->table, o->priority, o->protocol);
         else
                 snprintf(buf, OBJECT_STRLEN, "from %s lookup %u pref %u proto %u",
                          o->prefix.prefixlen == 0 ? "all" : prefix_to_string(&o->prefix, src), o->table,

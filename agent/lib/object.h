@@ -24,6 +24,8 @@ typedef enum ObjectRole {
         ROLE_SOURCE_RULE,
         ROLE_DEFAULT_ROUTE,
         ROLE_FAIL_CLOSED,
+        ROLE_PROBE_RULE,        /* "fwmark MARK lookup PROBE_TABLE": a gateway's probes leave by it */
+        ROLE_PROBE_ROUTE,       /* "default via GW table PROBE_TABLE" */
         ROLE_IIF_RULE,          /* traffic arriving from a pool tunnel, whatever its source */
         ROLE_TUN_ROUTE,
         ROLE_MIRROR_ROUTE,
@@ -34,13 +36,13 @@ typedef enum ObjectRole {
 
 const char *object_kind_to_string(ObjectKind k);
 const char *object_role_to_string(ObjectRole r);
-/* Higher wins a clash: 3 for the policy's rules and routes, 2 for tunnel rules, 1 for tun routes, 0 for
+/* Higher wins a clash: 3 for the policy's rules and routes (its probe objects included), 2 for tunnel rules, 1 for tun routes, 0 for
  * mirrored routes (and stale objects). */
 int object_role_precedence(ObjectRole r);
 
 /* Identity. Byte-compared by the hash table, so always built with object_key() on zeroed memory.
  * Rules: what rule_exists() in net/core/fib_rules.c compares for the selectors we use (family,
- * preference, source prefix or input device, table). Routes: what fib_table_insert()
+ * preference, source prefix, input device or firewall mark, table). Routes: what fib_table_insert()
  * (net/ipv4/fib_trie.c) and fib6_add_rt2node() (net/ipv6/ip6_fib.c) compare (family, table,
  * destination, metric; tos and the v6 source prefix are always 0 for us). Everything else is content
  * that an update replaces. */
@@ -48,13 +50,15 @@ typedef struct ObjectKey {
         uint8_t kind;
         uint8_t family;
         uint8_t prefixlen;
-        uint8_t flags;          /* OBJECT_KEY_IIF: addr holds the rule's input device name */
+        uint8_t flags;          /* OBJECT_KEY_IIF: addr holds the rule's input device name;
+                                 * OBJECT_KEY_FWMARK: addr holds the rule's mark and mask */
         uint32_t table;
         uint32_t priority;      /* rule preference or route metric */
         uint8_t addr[16];       /* rule source, route destination, or the iif name (IFNAMSIZ bytes) */
 } ObjectKey;
 
 #define OBJECT_KEY_IIF 0x01
+#define OBJECT_KEY_FWMARK 0x02
 _Static_assert(IFNAMSIZ == 16, "ObjectKey.addr holds an interface name");
 
 typedef struct Object {
@@ -65,8 +69,10 @@ typedef struct Object {
         Prefix prefix;          /* rule source, or route destination */
         uint8_t protocol;
 
-        /* rules only: "iif NAME" ("" for none); a rule with one has no source prefix */
+        /* rules only: "iif NAME" ("" for none), or "fwmark MARK/MASK" (mask 0 for none); a rule with
+         * either has no source prefix, and none has both */
         char iifname[IFNAMSIZ];
+        uint32_t fwmark, fwmask;
 
         /* routes only */
         uint8_t type;           /* RTN_UNICAST, RTN_UNREACHABLE */

@@ -25,14 +25,19 @@ int rule_to_netlink(const Object *rule, struct nlmsghdr *nlh) {
         mnl_attr_put_u8(nlh, FRA_PROTOCOL, rule->protocol);
         if (rule->iifname[0])
                 mnl_attr_put_strz(nlh, FRA_IIFNAME, rule->iifname);
+        if (rule->fwmask != 0) {
+                mnl_attr_put_u32(nlh, FRA_FWMARK, rule->fwmark);
+                mnl_attr_put_u32(nlh, FRA_FWMASK, rule->fwmask);
+        }
         if (rule->prefix.prefixlen > 0)
                 mnl_attr_put(nlh, FRA_SRC, family_addr_size(rule->family), rule->prefix.addr.bytes);
         return 0;
 }
 
-/* The selectors beyond a source prefix or an input device: a rule carrying any of these is not one of ours. */
+/* The selectors beyond a source prefix, an input device or a firewall mark: a rule carrying any of these is
+ * not one of ours. */
 static const uint16_t foreign_selectors[] = {
-        FRA_DST, FRA_OIFNAME, FRA_FWMARK, FRA_TUN_ID, FRA_L3MDEV,
+        FRA_DST, FRA_OIFNAME, FRA_TUN_ID, FRA_L3MDEV,
         FRA_UID_RANGE, FRA_IP_PROTO, FRA_SPORT_RANGE, FRA_DPORT_RANGE, FRA_GOTO,
 };
 
@@ -47,6 +52,8 @@ static int rule_attr_cb(const struct nlattr *attr, void *data) {
         switch (type) {
         case FRA_TABLE:
         case FRA_PRIORITY:
+        case FRA_FWMARK:
+        case FRA_FWMASK:
                 if (mnl_attr_validate(attr, MNL_TYPE_U32) < 0)
                         return MNL_CB_OK;
                 break;
@@ -77,10 +84,22 @@ static bool rule_has_foreign_selectors(const struct fib_rule_hdr *frh, const str
         return false;
 }
 
+/* The kernel reports FRA_FWMARK when the mark is set and FRA_FWMASK when either is (fib_nl_fill_rule()); a
+ * mark given without a mask has the mask 0xffffffff (fib_nl2rule() in net/core/fib_rules.c). */
+static int rule_fwmark_from_netlink(const struct nlattr **tb, Object *o) {
+        o->fwmark = tb[FRA_FWMARK] ? mnl_attr_get_u32(tb[FRA_FWMARK]) : 0;
+        o->fwmask = tb[FRA_FWMASK] ? mnl_attr_get_u32(tb[FRA_FWMASK]) : o->fwmark ? UINT32_MAX : 0;
+        if (o->fwmask == 0)
+                return o->fwmark == 0 ? 0 : -EBADMSG;
+        /* We never combine a mark with a source prefix or an input device. */
+        return o->prefix.prefixlen > 0 || o->iifname[0] ? -EOPNOTSUPP : 0;
+}
+
 int rule_from_netlink(const struct nlmsghdr *nlh, Object *ret) {
         const struct nlattr *tb[FRA_MAX + 1] = {};
         const struct fib_rule_hdr *frh;
         Object o = { .kind = OBJECT_RULE };
+        int r;
 
         if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*frh))
                 return -EBADMSG;
@@ -115,6 +134,9 @@ int rule_from_netlink(const struct nlmsghdr *nlh, Object *ret) {
                 if (!o.iifname[0])
                         return -EOPNOTSUPP;
         }
+        r = rule_fwmark_from_netlink(tb, &o);
+        if (r < 0)
+                return r;
         *ret = o;
         return 0;
 }

@@ -32,6 +32,7 @@ struct Rtnl {
 static const unsigned rtnl_groups[] = {
         RTNLGRP_LINK,        RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR, RTNLGRP_IPV4_ROUTE,
         RTNLGRP_IPV6_ROUTE,  RTNLGRP_IPV4_RULE,   RTNLGRP_IPV6_RULE,
+        RTNLGRP_NEIGH,          /* a gateway's ARP/NDP entry failing is evidence of its health */
 };
 
 Rtnl *rtnl_free(Rtnl *r) {

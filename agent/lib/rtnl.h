@@ -9,7 +9,7 @@
 #include "macro.h"
 
 /* The only code that touches rtnetlink sockets. Two sockets: one subscribed to the multicast groups we
- * follow (links, v4/v6 addresses, routes and rules), read from the event loop; one for synchronous dumps
+ * follow (links, v4/v6 addresses, routes and rules, neighbours), read from the event loop; one for synchronous dumps
  * and batched requests. Only messages from the kernel (netlink port id 0) are believed. */
 
 typedef struct Rtnl Rtnl;

@@ -8,6 +8,7 @@
 
 #include "rtnl-addr.h"
 #include "rtnl-link.h"
+#include "rtnl-neigh.h"
 #include "rtnl-route.h"
 #include "rtnl-rule.h"
 #include "rtnl.h"
@@ -18,6 +19,7 @@ static void parse_one(const struct nlmsghdr *nlh) {
         Object o;
         LinkInfo l;
         AddressInfo a;
+        NeighInfo n;
         char s[OBJECT_STRLEN];
 
         switch (nlh->nlmsg_type) {
@@ -39,6 +41,11 @@ static void parse_one(const struct nlmsghdr *nlh) {
         case RTM_DELADDR:
                 if (address_from_netlink(nlh, &a) >= 0)
                         (void) address_subnet(&a);
+                break;
+        case RTM_NEWNEIGH:
+        case RTM_DELNEIGH:
+                if (neigh_from_netlink(nlh, &n) >= 0)
+                        (void) neigh_state_to_string(n.state);
                 break;
         default:
                 break;

@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # `vpnpolicyctl status --json` against docs/status-schema.json (issue "vpnpolicyctl"), with python3's
 # jsonschema (Draft 2020-12): healthy (exit 0), with a registered tunnel, degraded (a [Gateway] Device=
-# that does not exist: exit 3, health "degraded", the default routes blocked). Every key of the reply must be described in the schema (so the document keeps up with api.c), and
+# that does not exist: exit 3, health "degraded", the default routes blocked), with two probed gateways
+# (policies[] with health per family), and with both of them silent (degraded: no gateway carries IPv4).
+# Every key of the reply must be described in the schema (so the document keeps up with api.c), and
 # the validator must reject a broken reply. With the agent down, status exits 4 and prints no JSON.
 set -euo pipefail
 # shellcheck source=../lib/common.sh
@@ -101,6 +103,48 @@ assert_eq "degraded: health" degraded "$(jq -r .health "$T/degraded.json")"
 check "degraded: a blocked default route" \
         jq -e 'any(.objects[]; .role == "default-route" and .present == false and .blocked != null)' "$T/degraded.json"
 validate "degraded: valid" "$T/degraded.json"
+
+# ---- two gateways with probes: policies[], health per family; then both silent: degraded
+agent_stop
+ip -n "$NS" route flush table 200
+ns_new GW2
+veth_add "$NS" eth2 "$GW2" eth0
+ip -n "$NS" addr add 192.168.2.100/24 dev eth2
+ip -n "$GW2" addr add 192.168.2.1/24 dev eth0
+ip -n "$GW" addr add 198.51.100.1/32 dev lo            # a probe target "behind" the first gateway
+write_conf '[Gateway]' 'ProbeIntervalSec=200ms' 'ProbeTimeoutSec=200ms' 'ProbeTarget=198.51.100.1' \
+        '[Gateway]' 'Name=second' 'IPv4=192.168.2.1' 'Device=eth2' 'Priority=200' 'ProbeIntervalSec=200ms' \
+        'ProbeTimeoutSec=200ms'
+agent_start "$NS" "$conf"
+both_up() { ctl "$NS" status --json | jq -e '[.policies[0].gateways[].health.ipv4.state] == ["up", "up"]'; }
+check "two gateways: both up" wait_until 3000 both_up
+status probed
+assert_eq "two gateways: exit 0" 0 "$SRC"
+check "two gateways: the first is active for IPv4, the second has no IPv6" jq -e \
+        '.policies[0].active.ipv4 == "gateway" and .policies[0].gateways[1].health.ipv6 == null
+         and .policies[0].gateways[0].health.ipv4.active and (.policies[0].gateways[1].health.ipv4.active | not)' \
+        "$T/probed.json"
+check "two gateways: RTT, probes and the probe table are reported" jq -e \
+        '.policies[0].gateways[0] | .health.ipv4.rtt_usec.last != null and .health.ipv4.probes.sent > 0
+         and .probe.table != null and .probe.mark != null and .health.ipv4.gateway_answers == true' "$T/probed.json"
+validate "two gateways: valid" "$T/probed.json"
+# Both stop answering: no gateway carries IPv4, fail-closed holds, and status says so.
+for g in "$GW" "$GW2"; do
+        ns_exec "$g" nft -f - <<'NFT'
+table inet deaf {
+        chain deaf { type filter hook input priority 0; policy accept; icmp type echo-request drop; }
+}
+NFT
+done
+check "both silent: no active IPv4 gateway" wait_until 3000 eval \
+        '[[ $(ctl "$NS" status --json | jq -r ".policies[0].active.ipv4") == null ]]'
+status silent
+assert_eq "both silent: exit 3" 3 "$SRC"
+assert_eq "both silent: degraded" degraded "$(jq -r .health "$T/silent.json")"
+check "both silent: both down, with reasons" jq -e \
+        '[.policies[0].gateways[].health.ipv4 | .state == "down" and (.reason | length > 0)] == [true, true]' \
+        "$T/silent.json"
+validate "both silent: valid" "$T/silent.json"
 
 # ---- agent down
 agent_stop

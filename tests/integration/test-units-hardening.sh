@@ -5,16 +5,19 @@
 #      `systemd-analyze verify` has nothing to say about the units, and the drop-in orders every
 #      openvpn-server@ instance after vpnpolicyd;
 #   2. by running the daemon by hand under what the unit sets, as far as that goes outside systemd: an
-#      unprivileged uid of the DynamicUser= range with CAP_NET_ADMIN alone (ambient, inheritable,
-#      bounding), no_new_privs, umask 0077, in a mount namespace where every file system is read-only
+#      unprivileged uid of the DynamicUser= range with CAP_NET_ADMIN and CAP_NET_RAW alone (ambient,
+#      inheritable, bounding), no_new_privs, umask 0077, in a mount namespace where every file system is read-only
 #      but the runtime directory and /proc/sys/net (ProtectSystem=strict, ProtectKernelTunables=yes,
 #      ReadWritePaths=/proc/sys/net) and /home, /root are empty (ProtectHome=). The rt_tables.d and
 #      rt_protos.d names are written first by `--install-names` as root, as ExecStartPre=+ does. Under
 #      it: READY, rules and routes in place, sysctls written, a deleted rule and route restored, status
 #      for root, SIGHUP reloads (and a new table name fails cleanly until --install-names ran: why
-#      ExecReload= runs it first), SIGTERM leaves everything in place. A second run under strace shows
+#      ExecReload= runs it first), SIGTERM leaves everything in place. With two gateways the probes run
+#      (raw ICMP sockets, SO_MARK), see both gateways up and move the default route when one dies behind
+#      its link. A second run, with the probes, under strace shows
 #      that every system call the daemon makes passes the unit's SystemCallFilter= and every socket it
-#      opens passes RestrictAddressFamilies=.
+#      opens passes RestrictAddressFamilies=. The unit's IP allow list admits every unicast range and no
+#      loopback, multicast or broadcast one.
 # Not emulated here: the seccomp filter itself (checked against strace instead), PrivateDevices=,
 # PrivateTmp=, IPAddressDeny= (no IP sockets anyway), the socket unit (tested in test-units-socket.sh); the
 # real unit under the real systemd is test-units-systemd.sh.
@@ -23,7 +26,8 @@ SELF=$(readlink -f "$0")
 DYN_UID=65426           # in systemd's DynamicUser= range (61184-65519), no account here
 
 # --sandbox DAEMON ARGS...: the AGENT_WRAPPER. A private mount namespace, then --sandbox-inside.
-# --sandbox-inside DAEMON ARGS...: the unit's file system view, then drop to DYN_UID with CAP_NET_ADMIN.
+# --sandbox-inside DAEMON ARGS...: the unit's file system view, then drop to DYN_UID with CAP_NET_ADMIN and
+# CAP_NET_RAW (what the unit's AmbientCapabilities= grants).
 # With VPT_STRACE=FILE the daemon runs under strace (itself unprivileged, inside the same sandbox).
 sandbox_inside() {
         local run=${VPT_RUN:-} prev='' m target
@@ -62,7 +66,8 @@ sandbox_inside() {
                 export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
         fi
         exec setpriv --reuid="$DYN_UID" --regid="$DYN_UID" --clear-groups --no-new-privs \
-                --inh-caps=-all,+net_admin --ambient-caps=-all,+net_admin --bounding-set=-all,+net_admin \
+                --inh-caps=-all,+net_admin,+net_raw --ambient-caps=-all,+net_admin,+net_raw \
+                --bounding-set=-all,+net_admin,+net_raw \
                 -- "${strace[@]}" "$@"
 }
 case ${1:-} in
@@ -95,6 +100,27 @@ info "figure: exposure-level $score"
 grep '✗' <<<"$sec" | sed 's/^/#   /' || true
 check "exposure level is at most 1.5 (got '${score:-none}')" \
         awk -v s="$score" 'BEGIN { exit !(s != "" && s + 0 <= 1.5) }'
+unit=$UNITS/vpnpolicyd.service
+check "the unit grants CAP_NET_ADMIN and CAP_NET_RAW, nothing else" \
+        grep -qx 'CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW' "$unit"
+check "IPAddressDeny=any stays" grep -qx 'IPAddressDeny=any' "$unit"
+# The allow list, as systemd would apply it: every unicast range, no loopback, multicast or broadcast.
+allowed() { # ADDRESS: is it inside one of the unit's IPAddressAllow= prefixes?
+        python3 - "$1" "$unit" <<'PY'
+import ipaddress, sys
+addr = ipaddress.ip_address(sys.argv[1])
+nets = [ipaddress.ip_network(p) for l in open(sys.argv[2]) if l.startswith("IPAddressAllow=")
+        for p in l.split("=", 1)[1].split()]
+sys.exit(0 if any(addr.version == n.version and addr in n for n in nets) else 1)
+PY
+}
+for a in 192.168.1.1 10.0.0.1 100.64.1.1 198.51.100.1 8.8.8.8 223.255.255.254 1.1.1.1 \
+        2001:db8::1 fd00:1010:1010:1010::1 fe80::1; do
+        check "IPAddressAllow= admits the unicast address $a" allowed "$a"
+done
+for a in 127.0.0.1 224.0.0.1 239.255.255.250 255.255.255.255 240.0.0.1 ::1 ff02::1; do
+        check_fail "IPAddressAllow= refuses $a" allowed "$a"
+done
 
 # verify: the units as installed, pointing at the binaries under test, man pages from docs/.
 mkdir -p "$T/units" "$T/man/man5" "$T/man/man8"
@@ -129,12 +155,16 @@ if [[ -f /lib/systemd/system/wg-quick@.service || -f /usr/lib/systemd/system/wg-
 fi
 
 # ---------------------------------------------------------------------------------------------------------
-info "the daemon under the unit's restrictions (uid $DYN_UID, CAP_NET_ADMIN only, read-only file systems)"
+info "the daemon under the unit's restrictions (uid $DYN_UID, CAP_NET_ADMIN and CAP_NET_RAW only, read-only file systems)"
 ns_new NS
 ns_new GW
 veth_add "$NS" eth1 "$GW" eth0
 ip -n "$NS" addr add 192.168.1.100/24 dev eth1
 ip -n "$GW" addr add 192.168.1.1/24 dev eth0
+ns_new GW2
+veth_add "$NS" eth2 "$GW2" eth0
+ip -n "$NS" addr add 192.168.2.100/24 dev eth2
+ip -n "$GW2" addr add 192.168.2.1/24 dev eth0
 tun_add "$NS" tun0
 ip -n "$NS" addr add 10.10.10.1/24 dev tun0
 ns_exec "$NS" sysctl -qw net.ipv4.ip_forward=0 net.ipv4.conf.all.send_redirects=1 \
@@ -178,7 +208,7 @@ check "the daemon is the process started (comm vpnpolicyd)" grep -qx vpnpolicyd 
 check "runs as uid $DYN_UID" grep -qE "^Uid:\s+$DYN_UID\s+$DYN_UID\s+$DYN_UID\s+$DYN_UID$" "$status"
 check "no supplementary groups" grep -qE '^Groups:\s*$' "$status"
 for c in CapPrm CapEff CapBnd CapAmb; do
-        check "$c is CAP_NET_ADMIN alone" grep -qE "^$c:\s+0000000000001000$" "$status"
+        check "$c is CAP_NET_ADMIN and CAP_NET_RAW alone" grep -qE "^$c:\s+0000000000003000$" "$status"
 done
 check "no_new_privs is set" grep -qE '^NoNewPrivs:\s+1$' "$status"
 
@@ -241,14 +271,49 @@ assert_eq "SIGTERM: exit status 0" 0 "$AGENT_RC"
 check "SIGTERM leaves the rule in place" eval '[[ $(source_rules_json "$NS" 4 vpnpolicy | jq length) == 1 ]]'
 
 # ---------------------------------------------------------------------------------------------------------
-# SystemCallFilter=@system-service ~@privileged ~@resources and RestrictAddressFamilies=AF_NETLINK AF_UNIX,
-# against what the daemon really calls: start, reload, restore, status, stop, all under strace.
+info "gateway probes under the restrictions (raw ICMP sockets with CAP_NET_RAW, SO_MARK with CAP_NET_ADMIN)"
+conf2=$T/vpnpolicy-two.conf
+printf '[Table]\nName=vpnx\nId=200\nPriority=32000\n[Pool]\nPrefix=10.10.10.0/24\n' >"$conf2"
+for g in a:192.168.1.1:eth1:10 b:192.168.2.1:eth2:20; do
+        IFS=: read -r name addr dev prio <<<"$g"
+        printf '[Gateway]\nName=%s\nIPv4=%s\nDevice=%s\nPriority=%s\nProbeIntervalSec=200ms\nProbeTimeoutSec=200ms\n' \
+                "$name" "$addr" "$dev" "$prio" >>"$conf2"
+done
+printf '[Kernel]\nForwarding=enable\n' >>"$conf2"
+chmod 0644 "$conf2"
+gw_state() { ctl "$NS" status --json | jq -r --arg g "$1" '.policies[0].gateways[] | select(.name == $g) | .health.ipv4.state'; }
+agent_start "$NS" "$conf2"
+check "gateway a is up by its probes" wait_until 3000 eval '[[ $(gw_state a) == up ]]'
+check "gateway b is up by its probes" wait_until 3000 eval '[[ $(gw_state b) == up ]]'
+counters=$(ctl "$NS" status --json | jq -c '.counters | {probes_sent, probe_replies, probe_send_errors}')
+info "probe counters: $counters"
+check "probes went out and were answered, none failed to send" \
+        jq -e '.probes_sent > 0 and .probe_replies > 0 and .probe_send_errors == 0' <<<"$counters"
+check "the default route goes by a" wait_until 2000 eval \
+        '[[ $(ip -n "$NS" -j route show table 200 default | jq -r ".[0].gateway") == 192.168.1.1 ]]'
+# a stops answering (its link stays up): only the probes can tell
+ns_exec "$GW" nft -f - <<'NFT'
+table inet deaf {
+        chain deaf { type filter hook input priority 0; policy accept; icmp type echo-request drop; }
+}
+NFT
+check "a silent gateway is taken out: the default route goes by b" wait_until 3000 eval \
+        '[[ $(ip -n "$NS" -j route show table 200 default | jq -r ".[0].gateway") == 192.168.2.1 ]]'
+check "... and status says a is down" eval '[[ $(gw_state a) == down ]]'
+ns_exec "$GW" nft delete table inet deaf
+agent_stop TERM
+
+# ---------------------------------------------------------------------------------------------------------
+# SystemCallFilter=@system-service ~@privileged ~@resources and RestrictAddressFamilies=AF_NETLINK AF_UNIX
+# AF_INET AF_INET6, against what the daemon really calls: start with probes, reload, restore, status, stop,
+# all under strace.
 if command -v strace >/dev/null; then
         info "system calls and socket families under strace"
         # In the runtime directory: the only place the sandboxed strace may write to.
         export VPT_STRACE=$run/strace.log
-        agent_start "$NS" "$conf"
+        agent_start "$NS" "$conf2"
         unset VPT_STRACE
+        check "under strace: probes answered" wait_until 3000 eval '[[ $(gw_state b) == up ]]'
         # AGENT_PID is strace now: signals go to the daemon, its child (strace would detach on them).
         daemon=$(ps -o pid= --ppid "$AGENT_PID" | tr -d ' ')
         check "strace runs the daemon as its child" grep -qx vpnpolicyd "/proc/${daemon:-0}/comm"
@@ -284,8 +349,9 @@ if command -v strace >/dev/null; then
                 "$(tr '\n' ' ' <<<"$outside" | sed 's/ $//')"
         families=$(grep -oE '\bsocket\((AF|PF)_[A-Z0-9]+' "$run/strace.log" | sed 's/.*(//' | sort -u | tr '\n' ' ')
         info "socket families: $families"
-        assert_eq "every socket passes RestrictAddressFamilies=AF_NETLINK AF_UNIX" "" \
-                "$(tr ' ' '\n' <<<"$families" | grep -vxE 'AF_NETLINK|AF_UNIX|' | tr '\n' ' ')"
+        assert_eq "every socket passes RestrictAddressFamilies=AF_NETLINK AF_UNIX AF_INET AF_INET6" "" \
+                "$(tr ' ' '\n' <<<"$families" | grep -vxE 'AF_NETLINK|AF_UNIX|AF_INET|AF_INET6|' | tr '\n' ' ')"
+        check "the probes' raw ICMP socket is among them" grep -qE 'socket\(AF_INET, SOCK_RAW' "$run/strace.log"
 else
         info "strace is missing: system calls not checked"
 fi

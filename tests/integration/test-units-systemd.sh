@@ -6,11 +6,14 @@
 # and /etc/iproute2 and /etc/vpnpolicy bound in from the test. Inside, this same script (--inside) starts
 # the socket, lets the first vpnpolicyctl call activate the service, and checks what the unit promises:
 # the privileged ExecStartPre=+ wrote the names, the daemon runs as a transient user with CAP_NET_ADMIN
-# alone under seccomp, the rules and routes are in, ProtectKernelTunables=yes with ReadWritePaths=
+# and CAP_NET_RAW alone under seccomp, the rules and routes are in, ProtectKernelTunables=yes with ReadWritePaths=
 # /proc/sys/net still lets it write the net sysctls, a deleted rule comes back, `systemctl reload`
 # validates first (an invalid config fails the reload, the old one stays), calls during a restart are
 # queued by the socket, a crash is restarted, an invalid config at start exits 78 without restarts, and
-# stopping leaves the routing in place. The inside results come back as PASS/FAIL lines.
+# stopping leaves the routing in place; with two gateways, the probes (raw ICMP with SO_MARK) pass the
+# unit's seccomp filter, RestrictAddressFamilies= and IPAddressDeny=/IPAddressAllow= cgroup filter and
+# move the default route off a gateway that stops answering. The inside results come back as PASS/FAIL
+# lines.
 # Skipped when systemd-nspawn is missing or the container cannot boot here.
 
 SELF=$(readlink -f "$0")
@@ -62,8 +65,8 @@ inside() {
         chk "runs as the system user vpnpolicy (uid $uid, not root)" test "${uid:-0}" -gt 0 -a "$uid" = "$(id -u vpnpolicy)"
         chk "the control socket is reachable for others (its directory is not private)" \
                 test "$(stat -c %a /run/vpnpolicy)" = 755 -a ! -L /run/vpnpolicy
-        chk "CapEff is CAP_NET_ADMIN alone" grep -qE '^CapEff:\s+0000000000001000$' "$st"
-        chk "CapBnd is CAP_NET_ADMIN alone" grep -qE '^CapBnd:\s+0000000000001000$' "$st"
+        chk "CapEff is CAP_NET_ADMIN and CAP_NET_RAW alone" grep -qE '^CapEff:\s+0000000000003000$' "$st"
+        chk "CapBnd is CAP_NET_ADMIN and CAP_NET_RAW alone" grep -qE '^CapBnd:\s+0000000000003000$' "$st"
         chk "no_new_privs" grep -qE '^NoNewPrivs:\s+1$' "$st"
         chk "seccomp filter on" grep -qE '^Seccomp:\s+2$' "$st"
         chk "ExecStartPre=+ wrote rt_tables.d/vpnpolicy.conf" grep -qE '^200\s+vpn$' /etc/iproute2/rt_tables.d/vpnpolicy.conf
@@ -112,6 +115,31 @@ inside() {
         chk "systemctl stop" systemctl stop vpnpolicyd.service
         chk "stopping leaves the rule in place" test "$(rule_prio)" = 32000
         chk "the socket stays for the next start" test -S /run/vpnpolicy/io.vpnpolicy
+
+        # The gateway probes under the real unit.
+        ip netns add gw2
+        ip link add veth2 type veth peer name veth3 netns gw2
+        ip addr add 192.168.2.100/24 dev veth2
+        ip link set veth2 up
+        ip -n gw2 addr add 192.168.2.1/24 dev veth3
+        ip -n gw2 link set veth3 up
+        write_conf 32000
+        printf '[Gateway]\nName=b\nIPv4=192.168.2.1\nDevice=veth2\nPriority=200\nProbeIntervalSec=200ms\nProbeTimeoutSec=200ms\n' >>"$conf"
+        printf '[Gateway]\nProbeIntervalSec=200ms\nProbeTimeoutSec=200ms\n' >>"$conf"
+        chk "two gateways: systemctl start" systemctl start vpnpolicyd.service
+        chk "both gateways up by their probes" waitfor 5 sh -c \
+                'vpnpolicyctl status --json | jq -e "[.policies[0].gateways[].health.ipv4.state] == [\"up\", \"up\"]"'
+        echo "INFO: probes: $(vpnpolicyctl status --json | jq -c '.counters | {probes_sent, probe_replies, probe_send_errors}')"
+        chk "probes answered under the unit's IP filter, none refused" sh -c \
+                'vpnpolicyctl status --json | jq -e ".counters.probe_replies > 0 and .counters.probe_send_errors == 0"'
+        ip netns exec gw nft -f - <<'NFT'
+table inet deaf {
+        chain deaf { type filter hook input priority 0; policy accept; icmp type echo-request drop; }
+}
+NFT
+        chk "a gateway that stops answering: the default route moves to the other" waitfor 5 sh -c \
+                'ip -j route show table 200 default | jq -e ".[0].gateway == \"192.168.2.1\""'
+        chk "systemctl stop (two gateways)" systemctl stop vpnpolicyd.service
         journalctl -q -u vpnpolicyd.service -u vpnpolicyd.socket --no-pager >/out/journal.txt 2>&1
         echo "DONE"
         systemctl poweroff --no-block

@@ -505,14 +505,14 @@ rules_json() {
         jq -cS --arg proto "${3:-}" '
                 [.[] | select(if $proto == "" then .protocol != "kernel" else .protocol == $proto end)
                  | {priority, src: (.src // "all"), srclen: (.srclen // 0), table: (.table // null), protocol}
-                   + (if .iif then {iif} else {} end)]
+                   + (if .iif then {iif} else {} end) + (if .fwmark then {fwmark} else {} end)]
                 | sort' <<<"$out"
 }
 
 # source_rules_json NS FAMILY [PROTOCOL]: rules_json without the rules by input device ("iif tun0", which the
-# agent adds for each tunnel).
+# agent adds for each tunnel) and by firewall mark (its gateway probes' "fwmark MARK lookup PROBE_TABLE").
 source_rules_json() {
-        rules_json "$@" | jq -c '[.[] | select(has("iif") | not)]'
+        rules_json "$@" | jq -c '[.[] | select((has("iif") or has("fwmark")) | not)]'
 }
 
 # routes_json NS FAMILY TABLE [PROTO]: the routes of TABLE (a missing table is empty), optionally only

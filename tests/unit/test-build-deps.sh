@@ -9,10 +9,10 @@ ROOT=${SOURCE_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 failed=0
 
 # pkg-config name -> Debian package, RHEL package
-declare -A DEB=([libmnl]=libmnl-dev [libnftnl]=libnftnl-dev [libsystemd]=libsystemd-dev [inih]=libinih-dev
-                [jansson]=libjansson-dev [libmicrohttpd]=libmicrohttpd-dev)
-declare -A RPM=([libmnl]=libmnl-devel [libnftnl]=libnftnl-devel [libsystemd]=systemd-devel [inih]=inih-devel
-                [jansson]=jansson-devel [libmicrohttpd]=libmicrohttpd-devel)
+declare -A DEB=([libmnl]=libmnl-dev [libnftnl]=libnftnl-dev [libnetfilter_conntrack]=libnetfilter-conntrack-dev
+                [libsystemd]=libsystemd-dev [inih]=libinih-dev [jansson]=libjansson-dev [libmicrohttpd]=libmicrohttpd-dev)
+declare -A RPM=([libmnl]=libmnl-devel [libnftnl]=libnftnl-devel [libnetfilter_conntrack]=libnetfilter_conntrack-devel
+                [libsystemd]=systemd-devel [inih]=inih-devel [jansson]=jansson-devel [libmicrohttpd]=libmicrohttpd-devel)
 
 fail() { echo "FAIL: $*"; failed=1; }
 

@@ -183,8 +183,42 @@ static void test_keys(void) {
         ASSERT(object_satisfies(&b, &a) && !object_satisfies(&a, &b));
 }
 
+/* Probe objects: one table and mark per gateway, counted over every policy, never a policy's. */
+static void test_probe_objects(void) {
+        PolicyConfig ps[2];
+        Config c = { .policies = ps, .n_policies = 2 };
+        InAddrUnion gw;
+        char s[OBJECT_STRLEN];
+        Object rule, route;
+        ObjectKey k1, k2;
+
+        ps[0] = policy();
+        ps[0].n_gateways = 2;
+        ps[1] = policy();
+        ps[1].n_gateways = 3;
+        ASSERT_INT(desired_probe_index(&c, 0, 0), 0);
+        ASSERT_INT(desired_probe_index(&c, 0, 1), 1);
+        ASSERT_INT(desired_probe_index(&c, 1, 0), 2);
+        ASSERT_INT(desired_probe_index(&c, 1, 2), 4);
+        ASSERT(desired_table_is_probe(desired_probe_table(4)));
+        ASSERT(!desired_table_is_probe(200) && !desired_table_is_probe(PROBE_TABLE_BASE - 1));
+        ASSERT(!desired_table_is_probe(PROBE_TABLE_BASE + PROBE_TABLES_MAX));
+
+        rule = desired_probe_rule(AF_INET, 2, 211);
+        ASSERT_STREQ(object_to_string(&rule, NULL, s), "from all fwmark 0x76700002/0xffffffff lookup 1987051522 pref 1000 proto 211");
+        ASSERT(addr_parse(AF_INET6, "fe80::1", NULL, &gw) >= 0);
+        route = desired_probe_route(AF_INET6, 2, &gw, 5, 211);
+        ASSERT_STREQ(object_to_string(&route, "eth1", s), "default via fe80::1 dev eth1 table 1987051522 metric 1024 proto 211");
+        /* The two gateways' rules are distinct objects. */
+        k1 = object_key(&rule);
+        rule = desired_probe_rule(AF_INET, 3, 211);
+        k2 = object_key(&rule);
+        ASSERT(memcmp(&k1, &k2, sizeof(k1)) != 0);
+}
+
 int main(void) {
         RUN(test_base);
+        RUN(test_probe_objects);
         RUN(test_iif_rule);
         RUN(test_tunnel_match);
         RUN(test_tun_route);

@@ -7,6 +7,7 @@
 #include <linux/fib_rules.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
+#include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -14,6 +15,7 @@
 #include "macro.h"
 #include "rtnl-addr.h"
 #include "rtnl-link.h"
+#include "rtnl-neigh.h"
 #include "rtnl-route.h"
 #include "rtnl-rule.h"
 #include "tests.h"
@@ -70,6 +72,32 @@ static void test_rule_round_trip(void) {
         r = (Object) { .kind = OBJECT_RULE, .family = AF_INET6, .table = 200, .priority = 32765,
                        .prefix = { .family = AF_INET6 }, .protocol = 211, .iifname = "tun15" };
         round_trip(&r);
+        /* A probe rule: "fwmark MARK/MASK lookup TABLE", the mark part of its identity. */
+        r = (Object) { .kind = OBJECT_RULE, .family = AF_INET, .table = 1987051520, .priority = 1000,
+                       .prefix = { .family = AF_INET }, .protocol = 211, .fwmark = 0x76700001,
+                       .fwmask = UINT32_MAX };
+        round_trip(&r);
+        r.family = r.prefix.family = AF_INET6;
+        round_trip(&r);
+}
+
+static void test_rule_fwmark_identity(void) {
+        Object a = { .kind = OBJECT_RULE, .family = AF_INET, .table = 300, .priority = 1000,
+                     .prefix = { .family = AF_INET }, .protocol = 211, .fwmark = 1, .fwmask = UINT32_MAX };
+        Object b = a, plain = a;
+        ObjectKey ka, kb, kp;
+        char s[OBJECT_STRLEN];
+
+        b.fwmark = 2;
+        plain.fwmark = plain.fwmask = 0;
+        ka = object_key(&a);
+        kb = object_key(&b);
+        kp = object_key(&plain);
+        /* rule_exists() (net/core/fib_rules.c) compares mark and mask: three distinct rules. */
+        ASSERT(memcmp(&ka, &kb, sizeof(ka)) != 0);
+        ASSERT(memcmp(&ka, &kp, sizeof(ka)) != 0);
+        ASSERT(!object_content_equal(&a, &b));
+        ASSERT_STREQ(object_to_string(&a, NULL, s), "from all fwmark 0x1/0xffffffff lookup 300 pref 1000 proto 211");
 }
 
 static void test_route_round_trip(void) {
@@ -116,6 +144,84 @@ static void test_rule_kernel_shape(void) {
         frh->action = FR_ACT_TO_TBL;
         mnl_attr_put_u32(nlh, FRA_SUPPRESS_PREFIXLEN, 0);              /* "suppress_prefixlength 0" */
         ASSERT(rule_from_netlink(nlh, &o) == -EOPNOTSUPP);
+}
+
+static struct nlmsghdr *fwmark_rule(bool with_mask, uint32_t mask) {
+        struct nlmsghdr *nlh = header(RTM_NEWRULE);
+        struct fib_rule_hdr *frh = mnl_nlmsg_put_extra_header(nlh, sizeof(*frh));
+
+        frh->family = AF_INET;
+        frh->action = FR_ACT_TO_TBL;
+        mnl_attr_put_u32(nlh, FRA_TABLE, 1987051520);
+        mnl_attr_put_u32(nlh, FRA_PRIORITY, 1000);
+        mnl_attr_put_u8(nlh, FRA_PROTOCOL, 211);
+        mnl_attr_put_u32(nlh, FRA_FWMARK, 0x76700000);
+        if (with_mask)
+                mnl_attr_put_u32(nlh, FRA_FWMASK, mask);
+        return nlh;
+}
+
+static void test_rule_fwmark_kernel_shape(void) {
+        struct nlmsghdr *nlh;
+        uint8_t src[4] = { 10, 10, 10, 0 };
+        Object o;
+
+        /* As fib_nl_fill_rule() reports "fwmark 0x76700000": mark and mask. */
+        ASSERT(rule_from_netlink(fwmark_rule(true, UINT32_MAX), &o) >= 0);
+        ASSERT(o.fwmark == 0x76700000 && o.fwmask == UINT32_MAX && o.table == 1987051520);
+        /* A mark without a mask means the whole mark (fib_nl2rule()). */
+        ASSERT(rule_from_netlink(fwmark_rule(false, 0), &o) >= 0);
+        ASSERT(o.fwmask == UINT32_MAX);
+        ASSERT(rule_from_netlink(fwmark_rule(true, 0xff00), &o) >= 0);
+        ASSERT(o.fwmask == 0xff00);
+        /* A mark with a source prefix is not a shape of ours. */
+        nlh = fwmark_rule(true, UINT32_MAX);
+        ((struct fib_rule_hdr *) mnl_nlmsg_get_payload(nlh))->src_len = 24;
+        mnl_attr_put(nlh, FRA_SRC, sizeof(src), src);
+        ASSERT(rule_from_netlink(nlh, &o) == -EOPNOTSUPP);
+        /* ... nor with an input device. */
+        nlh = fwmark_rule(true, UINT32_MAX);
+        mnl_attr_put_strz(nlh, FRA_IIFNAME, "tun0");
+        ASSERT(rule_from_netlink(nlh, &o) == -EOPNOTSUPP);
+}
+
+static struct nlmsghdr *neigh_msg(uint16_t type, int family, int ifindex, const void *dst, size_t len,
+                                  uint16_t state) {
+        struct nlmsghdr *nlh = header(type);
+        struct ndmsg *ndm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ndm));
+        uint8_t mac[6] = { 2, 0, 0, 0, 0, 1 };
+
+        ndm->ndm_family = (uint8_t) family;
+        ndm->ndm_ifindex = ifindex;
+        ndm->ndm_state = state;
+        ndm->ndm_type = RTN_UNICAST;
+        if (dst)
+                mnl_attr_put(nlh, NDA_DST, len, dst);
+        mnl_attr_put(nlh, NDA_LLADDR, sizeof(mac), mac);
+        mnl_attr_put_u32(nlh, NDA_PROBES, 3);
+        return nlh;
+}
+
+static void test_neigh(void) {
+        InAddrUnion gw4 = A(AF_INET, "192.168.1.1"), gw6 = A(AF_INET6, "fe80::1");
+        NeighInfo n;
+
+        ASSERT(neigh_from_netlink(neigh_msg(RTM_NEWNEIGH, AF_INET, 3, gw4.bytes, 4, NUD_FAILED), &n) >= 0);
+        ASSERT(n.ifindex == 3 && n.family == AF_INET && addr_equal(AF_INET, &n.addr, &gw4));
+        ASSERT(n.state == NUD_FAILED && neigh_state_unresolved(n.state));
+        ASSERT_STREQ(neigh_state_to_string(n.state), "failed");
+        ASSERT(neigh_from_netlink(neigh_msg(RTM_DELNEIGH, AF_INET6, 7, gw6.bytes, 16, NUD_REACHABLE), &n) >= 0);
+        ASSERT(n.family == AF_INET6 && addr_equal(AF_INET6, &n.addr, &gw6) && !neigh_state_unresolved(n.state));
+        ASSERT(neigh_state_unresolved(NUD_INCOMPLETE) && !neigh_state_unresolved(NUD_STALE));
+
+        /* Never trusted: a bridge FDB entry, no destination, a destination of the wrong size, no device. */
+        ASSERT(neigh_from_netlink(neigh_msg(RTM_NEWNEIGH, AF_BRIDGE, 3, gw4.bytes, 4, NUD_FAILED), &n) == -EAFNOSUPPORT);
+        ASSERT(neigh_from_netlink(neigh_msg(RTM_NEWNEIGH, AF_INET, 3, NULL, 0, NUD_FAILED), &n) == -EBADMSG);
+        ASSERT(neigh_from_netlink(neigh_msg(RTM_NEWNEIGH, AF_INET, 3, gw6.bytes, 16, NUD_FAILED), &n) == -EBADMSG);
+        ASSERT(neigh_from_netlink(neigh_msg(RTM_NEWNEIGH, AF_INET6, 3, gw4.bytes, 4, NUD_FAILED), &n) == -EBADMSG);
+        ASSERT(neigh_from_netlink(neigh_msg(RTM_NEWNEIGH, AF_INET, 0, gw4.bytes, 4, NUD_FAILED), &n) == -EBADMSG);
+        ASSERT(neigh_from_netlink(neigh_msg(RTM_NEWROUTE, AF_INET, 3, gw4.bytes, 4, NUD_FAILED), &n) == -EBADMSG);
+        ASSERT(neigh_from_netlink(header(RTM_NEWNEIGH), &n) == -EBADMSG);        /* no ndmsg */
 }
 
 static void test_malformed(void) {
@@ -208,6 +314,9 @@ int main(void) {
         RUN(test_rule_round_trip);
         RUN(test_route_round_trip);
         RUN(test_rule_kernel_shape);
+        RUN(test_rule_fwmark_identity);
+        RUN(test_rule_fwmark_kernel_shape);
+        RUN(test_neigh);
         RUN(test_malformed);
         RUN(test_link);
         RUN(test_address);
