@@ -12,6 +12,7 @@
 #include "ctl-kernel.h"
 #include "ctl-notation.h"
 #include "ctl.h"
+#include "desired.h"
 #include "nft.h"
 #include "parse-util.h"
 #include "rt-files.h"
@@ -22,7 +23,8 @@
  * route) or pointing at one (a rule), both families; then our nftables table (inet vpnpolicy: counters,
  * leak guard, the tunnel set) and our rt_tables.d and rt_protos.d files. Our tables are the ones the agent
  * remembers in its runtime directory (every configuration's, agent/daemon/tables.c) and the one our
- * rt_tables.d file names; objects with our protocol elsewhere are someone else's, as for the agent.
+ * rt_tables.d file names, and the probe tables (config.h, PROBE_TABLE_BASE); objects with our protocol
+ * elsewhere are someone else's, as for the agent.
  * Each object is deleted by sending the kernel's own
  * description of it back as the delete request, so the kernel matches exactly that object
  * (fib_nl_delrule() in net/core/fib_rules.c; inet_rtm_delroute() and inet6_rtm_delroute() compare the
@@ -101,7 +103,11 @@ static bool agent_running(const CtlContext *c) {
         return false;
 }
 
+/* The probe tables' range is reserved for us (a policy's [Table] Id= may not lie in it), so their rules and
+ * routes are ours whatever the runtime directory remembers. */
 static bool table_is_ours(const Teardown *t, uint32_t table) {
+        if (desired_table_is_probe(table))
+                return true;
         for (size_t i = 0; i < t->n_tables; i++)
                 if (t->tables[i] == table)
                         return true;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <libnetfilter_conntrack/libnetfilter_conntrack.h>
 #include <linux/netfilter/nf_conntrack_common.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -13,8 +14,8 @@ typedef struct Flush {
         size_t n_sources;
         const InAddrUnion *nat;
         size_t n_nat;
-        struct nfct_handle *del;
-        int deleted;
+        struct nf_conntrack **doomed;   /* clones, deleted once the dump is over */
+        size_t n_doomed, n_allocated;
         int error;
 } Flush;
 
@@ -44,48 +45,75 @@ static bool flush_wants(const Flush *f, const struct nf_conntrack *ct) {
         return false;
 }
 
+/* Collected, not deleted here: deleting entries while the kernel walks the table can make the dump skip
+ * others of the same hash bucket. */
 static int flush_cb(enum nf_conntrack_msg_type type, struct nf_conntrack *ct, void *userdata) {
         Flush *f = userdata;
+        struct nf_conntrack *copy;
 
         if (!flush_wants(f, ct))
                 return NFCT_CB_CONTINUE;
-        /* On a handle of its own: the dump's socket is busy with the dump. Gone already is fine. */
-        if (nfct_query(f->del, NFCT_Q_DESTROY, ct) >= 0)
-                f->deleted++;
-        else if (errno != ENOENT && f->error == 0)
-                f->error = negative_errno();
+        if (f->n_doomed == f->n_allocated) {
+                size_t n = f->n_allocated ? 2 * f->n_allocated : 16;
+                struct nf_conntrack **a = reallocarray(f->doomed, n, sizeof(*a));
+
+                if (!a) {
+                        f->error = -ENOMEM;
+                        return NFCT_CB_STOP;
+                }
+                f->doomed = a;
+                f->n_allocated = n;
+        }
+        copy = nfct_clone(ct);
+        if (!copy) {
+                f->error = -ENOMEM;
+                return NFCT_CB_STOP;
+        }
+        f->doomed[f->n_doomed++] = copy;
         return NFCT_CB_CONTINUE;
+}
+
+/* Gone already (expired, or deleted by someone else meanwhile) is fine. */
+static int flush_doomed(struct nfct_handle *h, Flush *f) {
+        int deleted = 0;
+
+        for (size_t i = 0; i < f->n_doomed; i++) {
+                if (nfct_query(h, NFCT_Q_DESTROY, f->doomed[i]) >= 0)
+                        deleted++;
+                else if (errno != ENOENT && f->error == 0)
+                        f->error = negative_errno();
+                nfct_destroy(f->doomed[i]);
+        }
+        free(f->doomed);
+        return deleted;
 }
 
 int conntrack_flush_snat(int family, const Prefix *sources, size_t n_sources, const InAddrUnion *nat, size_t n_nat) {
         Flush f = { family, sources, n_sources, nat, n_nat };
         struct nfct_filter_dump *filter = NULL;
-        struct nfct_handle *dump = NULL;
-        int r = 0;
+        struct nfct_handle *h;
+        int r = 0, deleted;
 
         if (family != AF_INET && family != AF_INET6)
                 return -EAFNOSUPPORT;
         if (n_sources == 0 || n_nat == 0)
                 return 0;
-        dump = nfct_open(CONNTRACK, 0);
-        f.del = nfct_open(CONNTRACK, 0);
+        h = nfct_open(CONNTRACK, 0);
+        if (!h)
+                return negative_errno();
         filter = nfct_filter_dump_create();
-        if (!dump || !f.del || !filter) {
-                r = dump && f.del ? -ENOMEM : negative_errno();
-                goto finish;
-        }
-        nfct_filter_dump_set_attr_u8(filter, NFCT_FILTER_DUMP_L3NUM, (uint8_t) family);
-        if (nfct_callback_register(dump, NFCT_T_ALL, flush_cb, &f) < 0 ||
-            nfct_query(dump, NFCT_Q_DUMP_FILTER, filter) < 0)
-                r = negative_errno();
-finish:
-        if (filter)
+        if (!filter)
+                r = -ENOMEM;
+        else {
+                nfct_filter_dump_set_attr_u8(filter, NFCT_FILTER_DUMP_L3NUM, (uint8_t) family);
+                if (nfct_callback_register(h, NFCT_T_ALL, flush_cb, &f) < 0 ||
+                    nfct_query(h, NFCT_Q_DUMP_FILTER, filter) < 0)
+                        r = negative_errno();
                 nfct_filter_dump_destroy(filter);
-        if (f.del)
-                nfct_close(f.del);
-        if (dump)
-                nfct_close(dump);
+        }
+        deleted = flush_doomed(h, &f);
+        nfct_close(h);
         if (r < 0)
                 return r;
-        return f.error < 0 && f.deleted == 0 ? f.error : f.deleted;
+        return f.error < 0 && deleted == 0 ? f.error : deleted;
 }
