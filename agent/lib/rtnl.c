@@ -117,7 +117,9 @@ int rtnl_new(sd_event *e, uint32_t rcvbuf, rtnl_message_handler_t on_event, rtnl
         r->on_overrun = on_overrun;
         r->userdata = userdata;
         r->buf = malloc(RTNL_RECV_BUFFER);
-        r->chunk = malloc(RTNL_SEND_CHUNK);
+        /* Zeroed: libmnl 1.0.4 leaves an attribute's alignment padding as it finds it (FRA_PROTOCOL's three
+         * bytes), and what goes to the kernel should never be uninitialised memory. */
+        r->chunk = calloc(1, RTNL_SEND_CHUNK);
         if (!r->buf || !r->chunk)
                 return -ENOMEM;
 
