@@ -35,6 +35,17 @@ int firewall_setup(Manager *m) {
         return 0;
 }
 
+/* The periodic verification: the table is read back in full at the next sync. Without a table of ours
+ * (Manage=no) there is nothing to read, and a flag set for nobody would keep the loop busy for ever. */
+void firewall_reverify(Manager *m) {
+        if (m->firewall.nft)
+                m->firewall.force = true;
+}
+
+bool firewall_pending(const Manager *m) {
+        return m->firewall.nft && m->firewall.force;
+}
+
 /* [Firewall] Manage=no: we stop touching nftables; a table of ours from before stays until teardown. */
 void firewall_disable(Manager *m) {
         m->firewall.nft = nft_free(m->firewall.nft);

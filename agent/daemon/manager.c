@@ -35,6 +35,8 @@
 #define VERIFY_COST_FACTOR 100
 /* Rounds of the pass per loop iteration: events read while a round sends its changes make more work. */
 #define PASS_ROUNDS 8
+/* After the stop signal, the longest the answers to calls already read may take. */
+#define STOP_DEADLINE_USEC (3U * 1000U * 1000U)
 
 const char *manager_ifname(Manager *m, int ifindex) {
         Link *l = ifindex > 0 ? links_get(&m->links, ifindex) : NULL;
@@ -116,7 +118,7 @@ static bool confirm_allowed(Manager *m, uint64_t now) {
 static bool manager_has_work(Manager *m, uint64_t now) {
         return m->config_changed || (m->need_resync && resync_allowed(m, now)) || verify_allowed(m, now) ||
                confirm_allowed(m, now) || m->retry_due || m->records.dirty || m->records.all_dirty ||
-               m->links.changed || m->registrations.changed || m->tunnels.released || m->firewall.force ||
+               m->links.changed || m->registrations.changed || m->tunnels.released || firewall_pending(m) ||
                m->gateways.changed || policy_due(m, now);
 }
 
@@ -141,7 +143,7 @@ static void manager_verify(Manager *m, uint64_t now) {
 
         m->verify_due = m->verify_soon = false;
         m->counters.verifications++;
-        m->firewall.force = true;       /* the nftables table is read back in full too */
+        firewall_reverify(m);           /* the nftables table is read back in full too */
         r = observed_verify(m);
         m->last_verify = now_monotonic();
         m->last_verify_usec = m->last_verify - now;
@@ -239,7 +241,7 @@ static void manager_pass(Manager *m) {
         if (i > 0)
                 histogram_observe(&m->pass_duration, now_monotonic() - start);
         /* Work left (a burst that keeps coming): come round again after the loop looked at its sockets. */
-        if (manager_has_work(m, now_monotonic()))
+        if (!m->stopping && manager_has_work(m, now_monotonic()))
                 (void) sd_event_source_set_enabled(m->kick_source, SD_EVENT_ONESHOT);
         manager_arm_timers(m, next);
 }
@@ -280,19 +282,43 @@ static int on_exit_now(sd_event_source *s, void *userdata) {
         return sd_event_exit(sd_event_source_get_event(s), 0);
 }
 
+static int on_stop_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
+        log_warning("Still busy %.1f s after the stop signal, exiting anyway; the kernel keeps the policy as it is.",
+                    (double) STOP_DEADLINE_USEC / USEC_PER_SEC);
+        return sd_event_exit(sd_event_source_get_event(s), 0);
+}
+
+static int add_floating(Manager *m, bool timer) {
+        sd_event_source *s = NULL;
+        int r;
+
+        if (timer)
+                r = sd_event_add_time_relative(m->event, &s, CLOCK_MONOTONIC, STOP_DEADLINE_USEC, 0,
+                                               on_stop_deadline, m);
+        else
+                r = sd_event_add_defer(m->event, &s, on_exit_now, m);
+        if (r < 0)
+                return r;
+        if (!timer)
+                (void) sd_event_source_set_priority(s, SD_EVENT_PRIORITY_IDLE);
+        (void) sd_event_source_set_floating(s, true);
+        sd_event_source_unref(s);
+        return 0;
+}
+
 /* SIGTERM: no new connection (the socket unit keeps those for the next instance, so a `systemctl restart`
  * loses no call), the requests already read or waiting in the accepted connections answered, then out: at
- * idle priority, after every other event due. */
+ * idle priority, after every other event due. The pass no longer brings itself round, and a deadline ends
+ * it should the loop still find something to do. */
 static int on_stop(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         Manager *m = userdata;
-        sd_event_source *exit_source = NULL;
 
+        if (m->stopping)
+                return 0;
+        m->stopping = true;
         varlink_server_stop_accepting(m->varlink);
-        if (sd_event_add_defer(m->event, &exit_source, on_exit_now, m) < 0)
+        if (add_floating(m, false) < 0 || add_floating(m, true) < 0)
                 return sd_event_exit(m->event, 0);
-        (void) sd_event_source_set_priority(exit_source, SD_EVENT_PRIORITY_IDLE);
-        (void) sd_event_source_set_floating(exit_source, true);
-        sd_event_source_unref(exit_source);
         return 0;
 }
 

@@ -91,6 +91,7 @@ typedef struct Manager {
         uint64_t last_resync;           /* CLOCK_MONOTONIC */
         uint64_t last_verify, last_verify_usec, last_verify_realtime;
         bool ready;
+        bool stopping;                  /* SIGTERM came: answer what was read, then exit */
 
         bool forwarding[2];             /* IPv4, IPv6: on at the last check */
         Counters counters;

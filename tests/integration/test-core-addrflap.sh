@@ -100,7 +100,8 @@ uplink_routes() { [[ ! -s $T/uplink-routes ]] || ip -n "$NS" -batch "$T/uplink-r
 uplink_routes
 
 seed003_config "$T/vpnpolicy.conf" '[Gateway]' 'Device=eth1' '[Firewall]' 'Manage=no' '[Kernel]' 'FailClosed=yes'
-agent_start "$NS" "$T/vpnpolicy.conf"
+# A verification a second: the flaps run into it, and (Manage=no) it must leave nothing pending behind.
+agent_start "$NS" "$T/vpnpolicy.conf" --verify-interval 1
 check "start: status agrees with the kernel" status_truthful_within "$TRUTH_MS" "$NS"
 ok4() { [[ $(ns_exec "$CL" ping -n -q -c 1 -W 1 "$TARGET4" 2>&1) == *" 1 received"* ]]; }
 check "start: the pool reaches the target" ok4
@@ -210,6 +211,9 @@ assert_eq "no v4 pool packet reached the main default router" 0 "$(counter "$DEF
 assert_eq "no v6 pool packet reached the main default router" 0 "$(counter "$DEF" pool6)"
 seed003_exact "$NS" "after the flaps"
 check "after the flaps: healthy" ctl "$NS" status
+verifications() { ctl "$NS" status --json | jq -e ".counters.verifications >= $1" >/dev/null; }
+check "verifications ran during the flaps" verifications 2
+check "after the flaps: the agent is idle (no work left that it never does)" agent_idle 2000
 
 # ---------------------------------------------------------------------------------------------------------
 info "control: without the agent's table the same pings leak to the main default router"

@@ -145,5 +145,6 @@ check "status: the reload failures are counted" eval \
 check "the good configuration reloads" ctl "$S" reload
 assert_eq "... and changes nothing either" "$before" "$(snapshot)"
 check "agent alive" _vpt_alive "$AGENT_PID"
+check "idle between probes and verifications (firewall managed, probes running)" agent_idle 2000
 
 finish
