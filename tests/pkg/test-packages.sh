@@ -40,7 +40,9 @@ fi
 snapshot() {
         local roots=(/etc /lib/systemd /usr/lib/systemd /usr/sbin /usr/libexec /usr/share/doc /usr/share/man/man5
                 /usr/share/man/man8 /var/lib/systemd /var/lib/dpkg/info)
-        local prune=(\( -path /etc/netns -o -path /etc/ld.so.cache \) -prune -o)
+        # The shadow tools' backups (/etc/passwd- ...) change with every account edit, also our userdel below.
+        local prune=(\( -path /etc/netns -o -path /etc/ld.so.cache -o -regex '/etc/g?shadow-' -o -regex '/etc/passwd-' \
+                -o -regex '/etc/group-' \) -prune -o)
         {
                 find "${roots[@]}" -xdev "${prune[@]}" ! -type f -printf '%p %y %l\n' 2>/dev/null
                 find "${roots[@]}" -xdev "${prune[@]}" -type f -print0 2>/dev/null | xargs -0 -r md5sum |
@@ -100,6 +102,11 @@ sig() { if [[ -L $1 ]]; then echo "-> $(readlink "$1")"; elif [[ -e $1 ]]; then 
 up_sig=$(sig "$UP")
 info "/etc/openvpn/up before: $up_before"
 
+# The system user of the unit (sysusers.d) stays after purge, as Debian and systemd-sysusers leave system
+# users (files it owned may remain, and a uid must not be handed out again). We take it away afterwards
+# if the machine did not have it before, so that the comparison below sees the machine as it was.
+user_before=$(getent passwd vpnpolicy || true)
+[[ -n $user_before ]] || defer sh -c "getent passwd vpnpolicy >/dev/null && userdel vpnpolicy; true"
 snapshot >"$T/before.files"
 packages >"$T/before.pkgs"
 daemons() { pgrep -f "^/usr/sbin/vpnpolicyd( |$)" || true; }
@@ -183,6 +190,12 @@ absent) check "purge: our /etc/openvpn/up link is gone" eval '[[ ! -e $UP && ! -
 present) assert_eq "purge: /etc/openvpn/up (not ours) is still there, untouched" "$up_sig" "$(sig "$UP")" ;;
 esac
 
+check "purge: the system user vpnpolicy stays (never removed, like every system user)" \
+        eval '[[ $(getent passwd vpnpolicy | cut -d: -f7) == */nologin ]]'
+if [[ -z $user_before ]]; then
+        userdel vpnpolicy
+        getent group vpnpolicy >/dev/null && groupdel vpnpolicy
+fi
 snapshot >"$T/after.files"
 left=$(comm -13 "$T/before.files" "$T/after.files")
 gone=$(comm -23 "$T/before.files" "$T/after.files")
