@@ -70,7 +70,10 @@ assert_eq "... and its replies come back again (none lost in the second after)" 
         "$(($(grep -c 'no answer yet' "$T/ping-staff4.log" || true) - l0))"
 flushed=$(($(ctl "$S" status --json | jq .counters.conntrack_flushed) - flushed0))
 info "status: $flushed entries flushed"
-check "status counts them (the two made by hand and the ping's, at least)" test "$flushed" -ge 3
+# The ping's entry may be ours to count or the kernel's: a masqueraded flow whose packet leaves by another
+# device than the one it was masqueraded on is killed by the kernel itself (nf_nat_oif_changed(), the packet
+# dropped), so at 20 pings a second the kernel can get there first. The entries made by hand it never kills.
+check "status counts them (the two made by hand, at least)" test "$flushed" -ge 2
 check "the journal line says so" grep -q 'flushed [0-9]* connection tracking entr.* masqueraded on eth1' \
         "$T/agent-$S.log"
 
