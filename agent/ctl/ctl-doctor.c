@@ -315,6 +315,7 @@ static int doctor_parse_argv(int argc, char *argv[], Doctor *d, DoctorArgs *a) {
         static const struct option options[] = {
                 { "config", required_argument, NULL, 'c' },
                 { "openvpn-config", required_argument, NULL, 'o' },
+                { "openvpn-dir", required_argument, NULL, 'O' },
                 { "iproute2-dir", required_argument, NULL, 'i' },
                 { "json", no_argument, NULL, 'j' },
                 {}
@@ -330,6 +331,9 @@ static int doctor_parse_argv(int argc, char *argv[], Doctor *d, DoctorArgs *a) {
                 case 'o':
                         if (strv_extend(&d->openvpn_configs, optarg) < 0)
                                 return -ENOMEM;
+                        break;
+                case 'O':
+                        d->openvpn_dir = optarg;
                         break;
                 case 'i':
                         d->iproute2_dir = optarg;
