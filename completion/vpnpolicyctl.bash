@@ -14,7 +14,7 @@ _vpnpolicyctl() {
                 [reload]=""
                 [openvpn-hook]="--strict --runtime-dir --timeout-ms"
                 [explain]="--iif --json"
-                [doctor]="--config --openvpn-config --openvpn-dir --iproute2-dir --json"
+                [doctor]="--config --openvpn-config --openvpn-dir --assume-dco --iproute2-dir --json"
                 [teardown]="--yes --iproute2-dir"
                 [wait-ready]="--timeout"
         )

@@ -316,6 +316,7 @@ static int doctor_parse_argv(int argc, char *argv[], Doctor *d, DoctorArgs *a) {
                 { "config", required_argument, NULL, 'c' },
                 { "openvpn-config", required_argument, NULL, 'o' },
                 { "openvpn-dir", required_argument, NULL, 'O' },
+                { "assume-dco", no_argument, NULL, 'D' },
                 { "iproute2-dir", required_argument, NULL, 'i' },
                 { "json", no_argument, NULL, 'j' },
                 {}
@@ -334,6 +335,9 @@ static int doctor_parse_argv(int argc, char *argv[], Doctor *d, DoctorArgs *a) {
                         break;
                 case 'O':
                         d->openvpn_dir = optarg;
+                        break;
+                case 'D':
+                        d->assume_dco = true;
                         break;
                 case 'i':
                         d->iproute2_dir = optarg;
@@ -431,6 +435,7 @@ static const DoctorCheck checks[] = {
         { "conflict", check_conflicts, true },
         { "gateway", check_gateway, true },
         { "return-route", check_return_routes, true },
+        { "dco", check_dco_routes, false },
         { "networkd", check_networkd, false },
         { "networkmanager", check_network_manager, true },
         { "openvpn", check_openvpn, false },

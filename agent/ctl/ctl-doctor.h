@@ -36,6 +36,7 @@ typedef struct Doctor {
         CtlKernel *kernel;
         char **openvpn_configs;         /* --openvpn-config FILE */
         const char *openvpn_dir;        /* --openvpn-dir DIR; NULL: OPENVPN_SERVER_DIR */
+        bool assume_dco;                /* --assume-dco: managed tun devices count as DCO ones */
         json_t *findings, *skipped;
 } Doctor;
 
@@ -77,3 +78,4 @@ int check_rt_tables(Doctor *d);
 int check_networkd(Doctor *d);
 int check_network_manager(Doctor *d);
 int check_openvpn(Doctor *d);
+int check_dco_routes(Doctor *d);

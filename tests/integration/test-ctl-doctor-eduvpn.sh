@@ -4,7 +4,9 @@
 # openvpn-server@ directory (--openvpn-dir, default /etc/openvpn/server), one per process, generated
 # without an up hook and with a "do not edit" header: no hook is demanded. Each process's split range
 # (server /25, server-ipv6 /112, ifconfig-pool) is checked against the pools of every policy: one
-# outside them all is a warning with its fix; disable-dco is reported (DCO silently off).
+# outside them all is a warning with its fix; disable-dco is reported (DCO silently off). A route into a
+# DCO device without a gateway (beyond its connected subnet) is a warning: there is no DCO module here, so
+# tun0 stands in for one with --assume-dco, and without it (a plain tun) the same route is no finding.
 set -euo pipefail
 # shellcheck source=../lib/common.sh
 source "$(dirname "$0")/../lib/common.sh"
@@ -63,6 +65,25 @@ check "ifconfig-pool end outside: warning" finding warning openvpn "^the server'
 check_fail "ifconfig-pool start inside: no finding" finding warning openvpn "^the server's range 10.10.10.200/32 "
 check "disable-dco: reported" finding info openvpn "^$T/server/default-2.conf turns data-channel offload off \\(disable-dco, $T/server/default-2.conf:16\\)"
 check "no finding about an up hook" jq -e 'all(.findings[]; .message | test("up hook|up /") | not)' "$T/d.json"
+
+info "DCO: a route without its gateway on a DCO device (tun0 standing in, --assume-dco)"
+tun_add "$NS" tun0
+ip -n "$NS" addr add 10.10.10.1/25 dev tun0
+ip -n "$NS" -6 addr add fd00:4242:4242:4242::1/112 dev tun0 nodad
+ip -n "$NS" route add 172.16.1.0/24 via 10.10.10.3 dev tun0 metric 100 proto boot
+ip -n "$NS" route add 172.16.1.0/24 via 10.10.10.3 dev tun0 metric 100 table 200 proto 211
+ip -n "$NS" route add 10.10.10.0/25 dev tun0 table 200 proto 211
+doctor --openvpn-dir "$T/server" --assume-dco
+check "routes with their gateway and the connected subnet: no dco finding" no_check dco
+ip -n "$NS" route add 172.16.7.0/24 dev tun0 table 200 proto 211 metric 100
+ip -n "$NS" -6 route add fd00:aaaa::/64 dev tun0 metric 100 proto boot
+doctor --openvpn-dir "$T/server" --assume-dco
+check "v4 copy without gateway: warning" finding warning dco "^172.16.7.0/24 dev tun0 table 200 metric 100 has no gateway"
+check "v6 main route without gateway: warning" finding warning dco "^fd00:aaaa::/64 dev tun0 table main metric 100 has no gateway"
+check "... with the iroute fix" fix dco "iroute-ipv6 fd00:aaaa::/64 in the client's client-config-dir file (OpenVPN then routes it via the client, and vpnpolicyd copies that)"
+assert_eq "exactly those two" 2 "$(jq '[.findings[] | select(.check == "dco")] | length' "$T/d.json")"
+doctor --openvpn-dir "$T/server"
+check "a plain tun (no --assume-dco): no dco finding" no_check dco
 
 info "an empty directory: nothing read, said so"
 mkdir -p "$T/empty"
