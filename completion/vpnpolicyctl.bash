@@ -14,13 +14,13 @@ _vpnpolicyctl() {
                 [reload]=""
                 [openvpn-hook]="--strict --runtime-dir --timeout-ms"
                 [explain]="--iif --json"
-                [doctor]="--config --openvpn-config --iproute2-dir --json"
+                [doctor]="--config --openvpn-config --openvpn-dir --assume-dco --iproute2-dir --json"
                 [teardown]="--yes --iproute2-dir"
                 [wait-ready]="--timeout"
         )
 
         case $prev in
-        --runtime-dir | --iproute2-dir)
+        --runtime-dir | --iproute2-dir | --openvpn-dir)
                 _filedir -d
                 return
                 ;;

@@ -39,10 +39,11 @@ typedef struct Ovpn {
         char ccd[PATH_MAX];
         char up[PATH_MAX];
         char up_where[PATH_MAX + 16];
+        char no_dco[PATH_MAX + 16];     /* where disable-dco is, "" if not */
         int script_security;
         OvpnPrefix *routes;             /* route, route-ipv6, push "route ...", push "route-ipv6 ..." */
         size_t n_routes;
-        OvpnPrefix *servers;            /* server, server-ipv6 */
+        OvpnPrefix *servers;            /* server, server-ipv6, ifconfig-pool (as its first address's /32) */
         size_t n_servers;
         OvpnPrefix *iroutes;            /* from the client-config-dir */
         size_t n_iroutes;
@@ -152,6 +153,21 @@ static int ovpn_server(Ovpn *o, char **t, size_t n, const char *file, unsigned l
         return ovpn_add(&o->servers, &o->n_servers, &p, file, line, false);
 }
 
+/* "ifconfig-pool START END": both ends must be in the pools; each is checked as a host prefix. */
+static int ovpn_ifconfig_pool(Ovpn *o, char **t, const char *file, unsigned line) {
+        for (size_t i = 1; i <= 2; i++) {
+                Prefix p = { .family = AF_INET, .prefixlen = 32 };
+                int r;
+
+                if (addr_parse(AF_INET, t[i], NULL, &p.addr) < 0)
+                        return 0;
+                r = ovpn_add(&o->servers, &o->n_servers, &p, file, line, false);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 static void ovpn_copy(char *dest, size_t size, const char *value) {
         snprintf(dest, size, "%s", value);
 }
@@ -176,6 +192,10 @@ static int ovpn_option(Ovpn *o, char **t, size_t n, const char *file, unsigned l
                 return ovpn_push(o, t[1], file, line);
         else if ((streq(t[0], "server") || streq(t[0], "server-ipv6")))
                 return ovpn_server(o, t, n, file, line);
+        else if (streq(t[0], "ifconfig-pool") && n > 2)
+                return ovpn_ifconfig_pool(o, t, file, line);
+        else if (streq(t[0], "disable-dco"))
+                snprintf(o->no_dco, sizeof(o->no_dco), "%s:%u", file, line);
         else if (streq(t[0], "config") && n > 1 && depth < OVPN_INCLUDE_DEPTH)
                 return ovpn_read(o, t[1], depth + 1);
         else
@@ -387,13 +407,10 @@ static bool hook_is_ours(const char *cmd) {
 static void check_up(Doctor *d, const Ovpn *o) {
         json_t *f;
 
-        if (!o->up[0]) {
-                f = doctor_add(d, SEVERITY_INFO, "openvpn", "%s has no up hook: vpnpolicyd still adopts its tun "
-                               "device by [Tunnels] Match=, but OpenVPN does not wait for the device's routes",
-                               o->path);
-                finding_fix(f, "script-security 2 and up %s in %s", HOOK_PATH, o->path);
+        /* No hook is a setup of its own (eduVPN 3.x generates none and says not to edit): the agent adopts
+         * the device from netlink by [Tunnels] Match= and its pool address. */
+        if (!o->up[0])
                 return;
-        }
         if (!hook_is_ours(o->up)) {
                 f = doctor_add(d, SEVERITY_WARNING, "openvpn", "up %s (%s) is not vpnpolicy's hook: a hand-made "
                                "script adding routes to the policy table competes with vpnpolicyd's own",
@@ -408,24 +425,42 @@ static void check_up(Doctor *d, const Ovpn *o) {
         }
 }
 
+static bool prefix_in_some_pool(const Config *c, const Prefix *p) {
+        for (size_t i = 0; i < c->n_policies; i++)
+                for (size_t j = 0; j < c->policies[i].n_pools; j++)
+                        if (prefix_overlaps(&c->policies[i].pools[j], p) &&
+                            c->policies[i].pools[j].prefixlen <= p->prefixlen)
+                                return true;
+        return false;
+}
+
+/* Each process's slice (eduVPN splits a profile's range between its processes: a /25 each of a /24, a
+ * /112 each) must lie in some policy's pool, or its clients' traffic takes the main table. */
 static void check_servers(Doctor *d, const Ovpn *o) {
         char pfx[PREFIX_STRLEN];
 
         for (size_t i = 0; d->config && i < o->n_servers; i++) {
                 const Prefix *p = &o->servers[i].prefix;
-                bool in_pool = false;
                 json_t *f;
 
-                for (size_t j = 0; j < d->config->policies[0].n_pools; j++)
-                        in_pool = in_pool || (prefix_overlaps(&d->config->policies[0].pools[j], p) &&
-                                              d->config->policies[0].pools[j].prefixlen <= p->prefixlen);
-                if (in_pool)
+                if (prefix_in_some_pool(d->config, p))
                         continue;
-                f = doctor_add(d, SEVERITY_WARNING, "openvpn", "the server's pool %s (%s) is in no [Pool] Prefix=: "
-                               "its clients' traffic does not take table %s", prefix_to_string(p, pfx),
-                               o->servers[i].where, d->config->policies[0].table_name);
+                f = doctor_add(d, SEVERITY_WARNING, "openvpn", "the server's range %s (%s) is in no [Pool] Prefix=: "
+                               "its clients' traffic takes no policy's table", prefix_to_string(p, pfx),
+                               o->servers[i].where);
                 finding_fix(f, "[Pool] Prefix=%s in %s", pfx, d->config_path);
         }
+}
+
+/* With disable-dco the data channel runs in user space: slower, and iroutes are not kernel routes. */
+static void check_dco(Doctor *d, const Ovpn *o) {
+        json_t *f;
+
+        if (!o->no_dco[0])
+                return;
+        f = doctor_add(d, SEVERITY_INFO, "openvpn", "%s turns data-channel offload off (disable-dco, %s): its "
+                       "traffic is carried by OpenVPN in user space", o->path, o->no_dco);
+        finding_fix(f, "remove disable-dco from %s (needs the ovpn-dco or ovpn module)", o->path);
 }
 
 /* Where OpenVPN resolves relative paths: its working directory when we know it, else the configuration's
@@ -472,6 +507,7 @@ static void check_one(Doctor *d, const char *path, const char *cwd) {
         check_iroutes(d, &o);
         check_up(d, &o);
         check_servers(d, &o);
+        check_dco(d, &o);
 }
 
 /* OpenVPN passes its config path as given on its command line: relative to its working directory,
@@ -503,6 +539,32 @@ static bool registered_by_root(Doctor *d, json_t *dev, const char *config) {
         return false;
 }
 
+static int conf_filter(const struct dirent *e) {
+        size_t n = strlen(e->d_name);
+
+        return e->d_name[0] != '.' && n > 5 && streq(e->d_name + n - 5, ".conf");
+}
+
+/* Every server configuration of Debian's openvpn-server@ units (eduVPN 3.x writes one per process there,
+ * none of them with an up hook), unless a registration already named it. */
+static void check_dir(Doctor *d, char ***seen) {
+        const char *dir = d->openvpn_dir ?: OPENVPN_SERVER_DIR;
+        struct dirent **list = NULL;
+        int n = scandir(dir, &list, conf_filter, alphasort);
+
+        for (int i = 0; i < n; i++) {
+                _cleanup_(freep) char *key = NULL;
+
+                /* a registration's key is "CWD/CONFIG", "/CONFIG" for an absolute one */
+                if (asprintf(&key, "/%s/%s", dir, list[i]->d_name) >= 0 && !strv_contains(*seen, key)) {
+                        (void) strv_extend(seen, key);
+                        check_one(d, key + 1, NULL);
+                }
+                free(list[i]);
+        }
+        free(list);
+}
+
 int check_openvpn(Doctor *d) {
         _cleanup_strv_free_ char **seen = NULL;
         bool refused = false;
@@ -527,6 +589,7 @@ int check_openvpn(Doctor *d) {
         }
         STRV_FOREACH(p, d->openvpn_configs)
                 check_one(d, *p, NULL);
+        check_dir(d, &seen);
         if (!seen && !d->openvpn_configs && !refused)
                 doctor_skip(d, "openvpn", d->status ? "no registered tunnel names its OpenVPN configuration; pass "
                             "--openvpn-config FILE" : "needs vpnpolicyd (its registered tunnels name their OpenVPN "

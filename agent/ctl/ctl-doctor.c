@@ -315,6 +315,8 @@ static int doctor_parse_argv(int argc, char *argv[], Doctor *d, DoctorArgs *a) {
         static const struct option options[] = {
                 { "config", required_argument, NULL, 'c' },
                 { "openvpn-config", required_argument, NULL, 'o' },
+                { "openvpn-dir", required_argument, NULL, 'O' },
+                { "assume-dco", no_argument, NULL, 'D' },
                 { "iproute2-dir", required_argument, NULL, 'i' },
                 { "json", no_argument, NULL, 'j' },
                 {}
@@ -330,6 +332,12 @@ static int doctor_parse_argv(int argc, char *argv[], Doctor *d, DoctorArgs *a) {
                 case 'o':
                         if (strv_extend(&d->openvpn_configs, optarg) < 0)
                                 return -ENOMEM;
+                        break;
+                case 'O':
+                        d->openvpn_dir = optarg;
+                        break;
+                case 'D':
+                        d->assume_dco = true;
                         break;
                 case 'i':
                         d->iproute2_dir = optarg;
@@ -427,6 +435,7 @@ static const DoctorCheck checks[] = {
         { "conflict", check_conflicts, true },
         { "gateway", check_gateway, true },
         { "return-route", check_return_routes, true },
+        { "dco", check_dco_routes, false },
         { "networkd", check_networkd, false },
         { "networkmanager", check_network_manager, true },
         { "openvpn", check_openvpn, false },

@@ -13,6 +13,7 @@
  * systemd-networkd, NetworkManager) and ctl-doctor-openvpn.c (OpenVPN server configurations). */
 
 /* The OpenVPN up hook the package installs. */
+#define OPENVPN_SERVER_DIR "/etc/openvpn/server"
 #define HOOK_PATH LIBEXECDIR "/vpnpolicy/vpnpolicy-openvpn-up"
 
 typedef enum Severity {
@@ -34,6 +35,8 @@ typedef struct Doctor {
         bool status_refused;            /* the agent answered, refusing us */
         CtlKernel *kernel;
         char **openvpn_configs;         /* --openvpn-config FILE */
+        const char *openvpn_dir;        /* --openvpn-dir DIR; NULL: OPENVPN_SERVER_DIR */
+        bool assume_dco;                /* --assume-dco: managed tun devices count as DCO ones */
         json_t *findings, *skipped;
 } Doctor;
 
@@ -75,3 +78,4 @@ int check_rt_tables(Doctor *d);
 int check_networkd(Doctor *d);
 int check_network_manager(Doctor *d);
 int check_openvpn(Doctor *d);
+int check_dco_routes(Doctor *d);

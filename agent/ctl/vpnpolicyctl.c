@@ -91,7 +91,10 @@ static const Verb verbs[] = {
           "  --iif DEV   the packet comes in on DEV (an input lookup, as for forwarded traffic)\n"
           "  --json      machine-readable output" },
         { "doctor", ctl_doctor, "diagnose the setup: each problem with its fix (works without the agent)",
-          "[--config FILE] [--openvpn-config FILE]... [--iproute2-dir DIR] [--json]\n\n"
+          "[--config FILE] [--openvpn-config FILE]... [--openvpn-dir DIR] [--assume-dco] [--iproute2-dir DIR]\n"
+          "[--json]\n\n"
+          "  --openvpn-dir DIR   read every DIR/*.conf (default /etc/openvpn/server)\n"
+          "  --assume-dco        count managed tun devices as DCO ones (testing without the module)\n\n"
           "Exit status: 0 nothing found, 3 warnings only, 1 errors." },
         { "teardown", ctl_teardown, "remove every rule and route of ours and our iproute2 names (agent stopped)",
           "[--yes] [--iproute2-dir DIR]\n\n"

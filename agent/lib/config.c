@@ -25,7 +25,8 @@
 /* Before the main table's rule at 32766, so pool traffic never reaches the main table's default route. */
 #define PRIORITY_DEFAULT 32765
 #define PRIORITY_MAX 32765
-#define TUNNEL_MATCH_DEFAULT "tun*"
+/* OpenVPN's tunN (tun, ovpn-dco, ovpn) and WireGuard's wgN (wireguard, or tun under wireguard-go). */
+static const char *const tunnel_match_default[] = { "tun*", "wg*" };
 #define POLICIES_DIR_NAME "policies.d"
 
 #define USEC_PER_MSEC 1000ULL
@@ -1927,8 +1928,9 @@ static void policy_sort_gateways(PolicyConfig *pol) {
 static int config_finish(Parser *p) {
         Config *c = p->config;
 
-        if (!p->match_set && strv_extend(&c->tunnel_match, TUNNEL_MATCH_DEFAULT) < 0)
-                return -ENOMEM;
+        for (size_t i = 0; !p->match_set && i < ELEMENTSOF(tunnel_match_default); i++)
+                if (strv_extend(&c->tunnel_match, tunnel_match_default[i]) < 0)
+                        return -ENOMEM;
         c->policies[0].name = strdup(c->policies[0].table_name);
         if (!c->policies[0].name)
                 return -ENOMEM;

@@ -95,7 +95,7 @@ typedef struct Config {
         size_t n_policies;              /* >= 1 */
 
         /* [Tunnels] */
-        char **tunnel_match;            /* globs; default { "tun*" }; NULL after an empty Match= */
+        char **tunnel_match;            /* globs; default { "tun*", "wg*" }; NULL after an empty Match= */
         bool mirror_routes;             /* default yes */
 
         /* [Firewall] */

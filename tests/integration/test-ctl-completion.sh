@@ -28,7 +28,7 @@ assert_eq "commands" "doctor explain metrics openvpn-hook reload status teardown
 assert_eq "commands by prefix" "teardown " "$(complete_words vpnpolicyctl te)"
 assert_eq "global options" "--help --json --runtime-dir --version " "$(complete_words vpnpolicyctl --)"
 assert_eq "command after --runtime-dir" "doctor " "$(complete_words vpnpolicyctl --runtime-dir /run/x do)"
-assert_eq "doctor options" "--config --iproute2-dir --json --openvpn-config " "$(complete_words vpnpolicyctl doctor --)"
+assert_eq "doctor options" "--assume-dco --config --iproute2-dir --json --openvpn-config --openvpn-dir " "$(complete_words vpnpolicyctl doctor --)"
 assert_eq "teardown options" "--iproute2-dir --yes " "$(complete_words vpnpolicyctl teardown --)"
 assert_eq "explain options" "--iif --json " "$(complete_words vpnpolicyctl explain 10.10.10.2 203.0.113.1 --)"
 assert_eq "explain --iif: devices" "tunx7 " "$(complete_words vpnpolicyctl explain 10.10.10.2 203.0.113.1 --iif tu)"

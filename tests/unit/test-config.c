@@ -137,7 +137,8 @@ static void test_defaults(void) {
         ASSERT(g->has_ipv6);
         ASSERT(streq(addr_to_string(AF_INET6, &g->ipv6, s), "fd00:1010:1010:1010::1"));
         ASSERT(streq(g->device, "eth1"));
-        ASSERT(strv_length(c->tunnel_match) == 1 && streq(c->tunnel_match[0], "tun*"));
+        ASSERT(strv_length(c->tunnel_match) == 2 && streq(c->tunnel_match[0], "tun*") &&
+               streq(c->tunnel_match[1], "wg*"));
         ASSERT(c->mirror_routes && !c->send_redirects && c->fail_closed);
         ASSERT(c->forwarding == FORWARDING_CHECK);
         ASSERT(c->firewall_manage && c->firewall_leak_guard && !c->firewall_masquerade);
@@ -576,7 +577,8 @@ static void test_match(void) {
 
         setup();
         c = load_ok(MINIMAL);
-        ASSERT(strv_length(c->tunnel_match) == 1 && streq(c->tunnel_match[0], "tun*"));
+        ASSERT(strv_length(c->tunnel_match) == 2 && streq(c->tunnel_match[0], "tun*") &&
+               streq(c->tunnel_match[1], "wg*"));
         config_free(c);
 
         /* The first assignment replaces the default. */

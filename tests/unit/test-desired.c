@@ -136,6 +136,50 @@ static void test_mirror(void) {
         ASSERT(!desired_mirror_route(&c, &p, &main_route, 211, &o));
 }
 
+/* OpenVPN with DCO: the iroute "via CLIENT metric 100" and the route statement "via SERVER+2 metric 200"
+ * for one prefix are two copies (two identities), each with its own gateway and metric; a client that
+ * floats changes the copy's content (the via), not its identity, so the copy is replaced, not doubled. */
+static void test_mirror_dco(void) {
+        PolicyConfig p = policy();
+        Config c = config(&p);
+        Object iroute = {
+                .kind = OBJECT_ROUTE, .family = AF_INET6, .table = RT_TABLE_MAIN, .priority = 100,
+                .prefix = P("fd00:aaaa::/64"), .protocol = RTPROT_BOOT, .type = RTN_UNICAST, .oif = 5,
+                .has_gateway = true, .onlink = true,
+        };
+        Object route = iroute, a, b, floated;
+        ObjectKey ka, kb, kf;
+
+        ASSERT(addr_parse(AF_INET6, "fd00:4242:4242:4242::1000", NULL, &iroute.gateway) >= 0);
+        route.priority = 200;
+        route.onlink = false;
+        ASSERT(addr_parse(AF_INET6, "fd00:4242:4242:4242::2", NULL, &route.gateway) >= 0);
+        ASSERT(desired_mirror_route(&c, &p, &iroute, 211, &a));
+        ASSERT(desired_mirror_route(&c, &p, &route, 211, &b));
+        ASSERT(a.priority == 100 && b.priority == 200 && a.onlink && !b.onlink && a.oif == 5 && b.oif == 5);
+        ASSERT(addr_equal(AF_INET6, &a.gateway, &iroute.gateway) && addr_equal(AF_INET6, &b.gateway, &route.gateway));
+        ka = object_key(&a);
+        kb = object_key(&b);
+        ASSERT(memcmp(&ka, &kb, sizeof(ka)) != 0);
+
+        ASSERT(addr_parse(AF_INET6, "fd00:4242:4242:4242::1005", NULL, &iroute.gateway) >= 0);
+        ASSERT(desired_mirror_route(&c, &p, &iroute, 211, &floated));
+        kf = object_key(&floated);
+        ASSERT(memcmp(&ka, &kf, sizeof(ka)) == 0 && !object_content_equal(&a, &floated));
+}
+
+/* The default Match= list (config.c) covers OpenVPN's and WireGuard's names, whatever the kind. */
+static void test_match_kinds(void) {
+        PolicyConfig p = policy();
+        Config c = config(&p);
+        char *match[] = { (char *) "tun*", (char *) "wg*", NULL };
+
+        c.tunnel_match = match;
+        ASSERT(desired_link_matches(&c, "ovpn-dco", "tun0") && desired_link_matches(&c, "ovpn", "tun12"));
+        ASSERT(desired_link_matches(&c, "wireguard", "wg0") && desired_link_matches(&c, "tun", "wg0"));
+        ASSERT(!desired_link_matches(&c, "veth", "wg1") && !desired_link_matches(&c, "tun", "eth0"));
+}
+
 /* What covers the default route or the gateway is a client tunnel's redirect-gateway: never copied. */
 static void test_mirror_never_default(void) {
         static const char *const refused[] = {
@@ -224,6 +268,8 @@ int main(void) {
         RUN(test_tun_route);
         RUN(test_mirror);
         RUN(test_mirror_never_default);
+        RUN(test_mirror_dco);
+        RUN(test_match_kinds);
         RUN(test_keys);
         TESTS_DONE();
 }
