@@ -18,11 +18,11 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=../lib/common.sh
+# shellcheck source=SCRIPTDIR/../lib/common.sh
 source "$HERE/../lib/common.sh"
-# shellcheck source=../lib/guide.sh
+# shellcheck source=SCRIPTDIR/../lib/guide.sh
 source "$HERE/../lib/guide.sh"
-# shellcheck source=world-eduvpn3.sh
+# shellcheck source=SCRIPTDIR/world-eduvpn3.sh
 source "$HERE/world-eduvpn3.sh"
 
 for tool in openvpn wireguard-go wg nft openssl nsenter unshare; do
@@ -66,7 +66,7 @@ guide_run() {
 
 # guide_checks: the run, output and lines-in blocks, in the guide's order
 guide_checks() {
-        local f last= first
+        local f last='' first
         for f in "$T"/guide/*; do
                 [[ $f != *.arg && $f != *.out ]] || continue
                 first=$(grep -m1 . "$f")
@@ -99,12 +99,11 @@ counter() { e3_counter "$(e3_ns "$1")" "$2"; }
 # path ROLE DEST VIA COUNTER NAME: DEST answers ROLE's ping; COUNTER rose at the router VIA (GWS, GWG or
 # none) and at no other of RTR GWS GWG
 path() {
-        local from=$1 dest=$2 via=$3 ctr=$4 name=$5 r ok=1 before=() after=() i=0 got=ok deltas=
-        for r in RTR GWS GWG; do before+=("$(counter "$r" "$ctr")"); done
+        local from=$1 dest=$2 via=$3 ctr=$4 name=$5 r ok=1 c0=() i=0 got=ok deltas='' d
+        for r in RTR GWS GWG; do c0+=("$(counter "$r" "$ctr")"); done
         e3_ping "$from" "$dest" || got=failed
         for r in RTR GWS GWG; do
-                after+=("$(counter "$r" "$ctr")")
-                local d=$((after[i] - before[i]))
+                d=$(($(counter "$r" "$ctr") - c0[i]))
                 deltas+="$r +$d "
                 if [[ $r == "$via" ]]; then ((d > 0)) || ok=; else ((d == 0)) || ok=; fi
                 i=$((i + 1))
@@ -293,7 +292,7 @@ monitor_stop
 others=$(grep -v tun1 "$T/monitor-restart.txt" || true)
 check "5. restart of staff-1: every rule and route event was about tun1 ($(grep -c . "$T/monitor-restart.txt" || true) events)" \
         test -z "$others"
-[[ -z $others ]] || sed 's/^/#   /' <<<"$others"
+[[ -z $others ]] || while IFS= read -r line; do echo "#   $line"; done <<<"$others"
 check "5. the other devices' routes and rules did not change" \
         test "$(dump | jq -c '[.[] | select((.dev // "") != "tun1" and ((.iif // "") != "tun1"))]')" = "$before_others"
 check "5. tun1's routes and rules are as before the restart" \
@@ -301,7 +300,7 @@ check "5. tun1's routes and rules are as before the restart" \
 path CT "$E3_INET4" GWS staff4 "5. after the restart: CT to the outside, v4"
 path CT "$E3_INET6" GWS staff6 "5. after the restart: CT to the outside, v6"
 path CT "${E3_ADDR4[CU]}" none staff4 "5. after the restart: CT to CU, v4"
-a=$(mon_time "$T/monitor-restart.txt" 'local 10\.10\.10\.129 dev tun1 table local')
+a=$(mon_time "$T/monitor-restart.txt" '^local 10\.10\.10\.129 dev tun1 table local')
 r=$(mon_time "$T/monitor-restart.txt" '^10\.10\.10\.128/25 dev tun1 table (200|staff) ')
 figure eduvpn3_restart_tun_gone "$(ms $((t_start - t_stop)))" ms
 figure eduvpn3_restart_stop_to_routes_back "$(ms $((t_route - t_stop)))" ms

@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034,SC2153,SC2016
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
 # tests/e2e/world-eduvpn3.sh: an eduVPN 3.x-shaped VPN node in network namespaces, with real OpenVPN 2.6
@@ -30,8 +30,11 @@
 # towards E3_INET; so does E3_RTR, so a leak through it would work and be counted, not lost.
 #
 # wireguard-go keeps its control socket in /var/run/wireguard/IFNAME.sock, one directory for the whole
-# machine: each instance runs in a mount namespace of its own with a directory of this test bound over it,
+# machine: each instance runs in a mount namespace of its own with a directory of this test bound over /run,
 # and `wg` runs inside that mount namespace (e3_wg), so that wg0 here and a wg0 of another test never meet.
+#
+# Outside a test (tests/lab/lab-eduvpn3.sh), the caller provides what it uses of common.sh: ns_new, ns_exec,
+# veth_add, register_pid, wait_until, _vpt_dead, and $T.
 #
 # Set by e3_net_up: E3_SRV E3_RTR E3_GWS E3_GWG E3_INET E3_CU E3_CT E3_CG E3_WP (namespace names), E3_DIR.
 # Set by e3_vpn_up: E3_ADDR4[CU] E3_ADDR6[CU] ... (each client's tunnel addresses), E3_WG_PID[SRV|WP].
@@ -340,13 +343,16 @@ e3_client_start() {
 # top); sets E3_WG_PID[WHO] once the device exists
 _e3_wg_go() {
         local who=$1 ns=$2 dir=$E3_DIR/wg/$1
-        mkdir -p "$dir" /run/wireguard || return 1
-        ip netns exec "$ns" unshare --mount --propagation private sh -c \
-                'mount --bind "$1" /run/wireguard && exec env WG_PROCESS_FOREGROUND=1 wireguard-go -f wg0' \
+        mkdir -p "$dir/wireguard" || return 1
+        # setsid (no fork: a background job is no group leader): out of the caller's terminal session,
+        # for the long-lived lab. $dir over /run, so /var/run/wireguard is $dir/wireguard and nothing is
+        # made in the host's /run.
+        ip netns exec "$ns" setsid unshare --mount --propagation private sh -c \
+                'mount --bind "$1" /run && exec env WG_PROCESS_FOREGROUND=1 wireguard-go -f wg0' \
                 sh "$dir" </dev/null >"$E3_DIR/log/wg-$who.log" 2>&1 &
         E3_WG_PID[$who]=$!
         register_pid "${E3_WG_PID[$who]}"
-        if ! wait_until 10000 test -S "$dir/wg0.sock"; then
+        if ! wait_until 10000 test -S "$dir/wireguard/wg0.sock"; then
                 _e3_err "wireguard-go ($who) did not create wg0:"
                 cat "$E3_DIR/log/wg-$who.log" >&2
                 return 1
