@@ -11,7 +11,7 @@ DEPS="meson ninja-build gcc clang pkg-config libmnl-dev libsystemd-dev libinih-d
 libnetfilter-conntrack-dev conntrack
 uthash-dev libclang-rt-14-dev iproute2 nftables openvpn openssl socat jq mandoc iputils-ping procps psmisc kmod
 valgrind strace systemd-container build-essential debhelper lintian fakeroot rpm python3-jsonschema
-bash-completion wireguard-tools stress-ng prometheus curl"
+bash-completion wireguard-tools wireguard-go stress-ng prometheus curl"
 
 set -uo pipefail
 

@@ -1,7 +1,12 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# lab.sh up [subnet|net30] | status | down
+# lab.sh up [subnet|net30|eduvpn3] | status | down
+#
+# `up eduvpn3` starts the eduVPN 3.x node of docs/guide-eduvpn3.md instead (tests/lab/lab-eduvpn3.sh: two
+# profiles, three OpenVPN processes without an `up` hook, WireGuard by wireguard-go, a NAT box per profile;
+# namespaces "$LAB_PREFIX-e3-*", state in /run/vpnpolicy-lab-eduvpn3/). It can run next to the seed lab;
+# `status` and `down` act on whichever is up.
 #
 # A long-lived seed-003 world (tests/e2e/world.sh) to explore by hand: OpenVPN server and two clients
 # in network namespaces "$LAB_PREFIX-*" (default vplab-srv, vplab-cl1, ...), with the policy made by
@@ -39,7 +44,7 @@ LAB_PREFIX=${LAB_PREFIX:-vplab}
 LAB_POLICY=${LAB_POLICY:-agent}
 # What the lab and the build need (Debian package names).
 LAB_PACKAGES="openvpn nftables iproute2 openssl meson ninja-build gcc pkg-config libmnl-dev libsystemd-dev
-libinih-dev libjansson-dev libnftnl-dev uthash-dev jq iputils-ping procps"
+libinih-dev libjansson-dev libnftnl-dev uthash-dev jq iputils-ping procps wireguard-tools wireguard-go"
 
 say() { echo "lab: $*"; }
 die() { echo "lab: $*" >&2; exit 1; }
@@ -269,10 +274,29 @@ lab_down() {
         say "down"
 }
 
+# lab_e3 CMD: CMD (lab_e3_up, _status, _down) of the eduVPN 3.x lab, in a subshell with its own LAB_DIR
+lab_e3() {
+        (
+                LAB_DIR=/run/vpnpolicy-lab-eduvpn3
+                # shellcheck source=SCRIPTDIR/lab-eduvpn3.sh
+                source "$HERE/lab-eduvpn3.sh"
+                "$1"
+        )
+}
+lab_e3_is_up() { [ -e /run/vpnpolicy-lab-eduvpn3/e3-state ]; }
+
 [ "$(id -u)" = 0 ] || die "needs root"
 case ${1:-} in
-        up) lab_up "${2:-subnet}" ;;
-        status) lab_status ;;
-        down) lab_down ;;
-        *) echo "usage: $0 up [subnet|net30] | status | down" >&2; exit 2 ;;
+        up)
+                if [ "${2:-}" = eduvpn3 ]; then lab_e3 lab_e3_up; else lab_up "${2:-subnet}"; fi
+                ;;
+        status)
+                if lab_e3_is_up; then lab_e3 lab_e3_status; fi
+                if [ -e "$LAB_STATE" ] || ! lab_e3_is_up; then lab_status; fi
+                ;;
+        down)
+                lab_e3 lab_e3_down
+                lab_down
+                ;;
+        *) echo "usage: $0 up [subnet|net30|eduvpn3] | status | down" >&2; exit 2 ;;
 esac
