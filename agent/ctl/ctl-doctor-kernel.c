@@ -31,8 +31,21 @@ static const char *gateway_string(const PolicyConfig *p, int family, char buf[st
         return addr_to_string(family, gateway_address(policy_gateway(p, family), family), buf);
 }
 
-/* Managed tuns and the devices of every policy's IPv4 gateways: where the kernel forwards pool traffic. */
-static char **forwarding_devices(Doctor *d) {
+/* A gateway the kernel forwards pool traffic to now: the active one of a family per the agent, else (no
+ * agent) the first of its policy. */
+static bool gateway_carries(const Doctor *d, size_t policy, size_t gateway) {
+        const PolicyConfig *p = &d->config->policies[policy];
+        json_t *sg = doctor_status_gateway(d, p, &p->gateways[gateway]);
+
+        if (!d->status)
+                return gateway == 0;
+        return json_is_true(json_object_get(json_object_get(json_object_get(sg, "health"), "ipv4"), "active")) ||
+               json_is_true(json_object_get(json_object_get(json_object_get(sg, "health"), "ipv6"), "active"));
+}
+
+/* Managed tuns and the devices of the policies' IPv4 gateways, all of them (a backup forwards once it takes
+ * over) or only those that carry traffic now: where the kernel forwards pool traffic. */
+static char **forwarding_devices(Doctor *d, bool carrying_only) {
         char **l = doctor_tunnels(d);
         char name[IFNAMSIZ];
 
@@ -41,7 +54,7 @@ static char **forwarding_devices(Doctor *d) {
                         int ifindex = doctor_gateway_ifindex(d, &d->config->policies[i].gateways[j], AF_INET);
                         const char *dev;
 
-                        if (ifindex <= 0)
+                        if (ifindex <= 0 || (carrying_only && !gateway_carries(d, i, j)))
                                 continue;
                         dev = ctl_ifname(d->kernel, ifindex, name);
                         if (!strv_contains(l, dev))
@@ -80,7 +93,7 @@ int check_forwarding(Doctor *d) {
         if (!doctor_has_family(d, AF_INET) || doctor_sysctl("ipv4/ip_forward") != 1)
                 return 0;
         /* IPv4 also decides per input device (IN_DEV_FORWARD() in include/linux/inetdevice.h). */
-        devs = forwarding_devices(d);
+        devs = forwarding_devices(d, false);
         STRV_FOREACH(dev, devs)
                 if (doctor_sysctl("ipv4/conf/%s/forwarding", *dev) == 0) {
                         json_t *f = doctor_add(d, SEVERITY_ERROR, "forwarding", "IPv4 forwarding is off on %s "
@@ -113,8 +126,9 @@ int check_send_redirects(Doctor *d) {
                 return 0;       /* [Kernel] SendRedirects=yes: wanted */
         if (all == 1)
                 append(cmd, sizeof(cmd), " net.ipv4.conf.all.send_redirects=0");
-        /* Redirects go out when "all" or the device says so (IN_DEV_TX_REDIRECTS() is an OR). */
-        devs = forwarding_devices(d);
+        /* Redirects go out when "all" or the device says so (IN_DEV_TX_REDIRECTS() is an OR). vpnpolicyd
+         * turns them off on a gateway's device when it starts carrying traffic. */
+        devs = forwarding_devices(d, true);
         STRV_FOREACH(dev, devs) {
                 bool on = doctor_sysctl("ipv4/conf/%s/send_redirects", *dev) == 1;
 
