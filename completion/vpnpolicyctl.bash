@@ -13,7 +13,7 @@ _vpnpolicyctl() {
                 [metrics]="--output"
                 [reload]=""
                 [openvpn-hook]="--strict --runtime-dir --timeout-ms"
-                [explain]="--iif --json"
+                [explain]="--iif --config --json"
                 [doctor]="--config --openvpn-config --openvpn-dir --assume-dco --iproute2-dir --json"
                 [teardown]="--yes --iproute2-dir"
                 [wait-ready]="--timeout"

@@ -18,14 +18,14 @@
 
 static const int families[] = { AF_INET, AF_INET6 };
 
-static void rt_clash_finding(Doctor *d, const RtNameEntry *e, bool by_id, const char *map) {
+static void rt_clash_finding(Doctor *d, const RtNameEntry *e, bool by_id, const char *map, const char *ours) {
         bool table = streq(map, "rt_tables");
         json_t *f;
 
         if (by_id)
                 f = doctor_add(d, SEVERITY_ERROR, "rt-tables", "%s %u is already named \"%s\" in %s:%u, vpnpolicy "
                                "names it \"%s\": vpnpolicyd refuses to start", table ? "table" : "protocol", e->id,
-                               e->name, e->path, e->line, table ? d->config->policies[0].table_name : VPNPOLICY_PROTO_NAME);
+                               e->name, e->path, e->line, ours);
         else
                 f = doctor_add(d, SEVERITY_ERROR, "rt-tables", "the name \"%s\" already means %s %u in %s:%u: "
                                "vpnpolicyd refuses to start", e->name, table ? "table" : "protocol", e->id, e->path,
@@ -43,45 +43,56 @@ static int rt_clash_dir(Doctor *d, const char *dir, const char *map, uint32_t id
         if (r < 0)
                 return r;
         if (by_id)
-                rt_clash_finding(d, by_id, true, map);
+                rt_clash_finding(d, by_id, true, map, name);
         if (by_name)
-                rt_clash_finding(d, by_name, false, map);
+                rt_clash_finding(d, by_name, false, map, name);
         return r;
 }
 
-static void rt_name_missing(Doctor *d, const char *dir) {
+static void rt_name_missing(Doctor *d, const PolicyConfig *p, const char *dir) {
         json_t *f;
 
         f = doctor_add(d, SEVERITY_WARNING, "rt-tables", "table %u has no name in %s/rt_tables*: ip(8) shows it "
-                       "as %u, and `ip route show table %s` fails", d->config->policies[0].table_id, dir, d->config->policies[0].table_id,
-                       d->config->policies[0].table_name);
+                       "as %u, and `ip route show table %s` fails", p->table_id, dir, p->table_id, p->table_name);
         if (d->status)
                 finding_fix(f, "vpnpolicyd writes %s/rt_tables.d/%s: does it run with another --iproute2-dir?", dir,
                             RT_FILES_OURS);
         else
                 finding_fix(f, "systemctl enable --now vpnpolicyd (it writes %s/rt_tables.d/%s)", dir, RT_FILES_OURS);
-        finding_fix(f, "or by hand: echo '%u %s' >>%s/rt_tables", d->config->policies[0].table_id, d->config->policies[0].table_name, dir);
+        finding_fix(f, "or by hand: echo '%u %s' >>%s/rt_tables", p->table_id, p->table_name, dir);
 }
 
-int check_rt_tables(Doctor *d) {
-        const char *dir = d->iproute2_dir ?: IPROUTE2_DIR_DEFAULT;
+/* One policy's table: no clash in either directory, and named as the policy says. */
+static int rt_tables_policy(Doctor *d, const PolicyConfig *p, const char *dir) {
         char name[RT_NAME_STRLEN];
         int clash = 0, r;
 
         for (unsigned i = 0; i < (d->iproute2_dir ? 1U : 2U); i++) {
-                const char *dd = i == 0 ? dir : IPROUTE2_DIR_VENDOR;
-
-                r = rt_clash_dir(d, dd, "rt_tables", d->config->policies[0].table_id, d->config->policies[0].table_name);
-                if (r < 0)
-                        return r;
-                clash += r;
-                r = rt_clash_dir(d, dd, "rt_protos", VPNPOLICY_PROTO, VPNPOLICY_PROTO_NAME);
+                r = rt_clash_dir(d, i == 0 ? dir : IPROUTE2_DIR_VENDOR, "rt_tables", p->table_id, p->table_name);
                 if (r < 0)
                         return r;
                 clash += r;
         }
-        if (clash == 0 && !streq(ctl_table_name(d->kernel, d->config->policies[0].table_id, name), d->config->policies[0].table_name))
-                rt_name_missing(d, dir);
+        if (clash == 0 && !streq(ctl_table_name(d->kernel, p->table_id, name), p->table_name))
+                rt_name_missing(d, p, dir);
+        return 0;
+}
+
+int check_rt_tables(Doctor *d) {
+        const char *dir = d->iproute2_dir ?: IPROUTE2_DIR_DEFAULT;
+        int r;
+
+        for (unsigned i = 0; i < (d->iproute2_dir ? 1U : 2U); i++) {
+                r = rt_clash_dir(d, i == 0 ? dir : IPROUTE2_DIR_VENDOR, "rt_protos", VPNPOLICY_PROTO,
+                                 VPNPOLICY_PROTO_NAME);
+                if (r < 0)
+                        return r;
+        }
+        for (size_t i = 0; i < d->config->n_policies; i++) {
+                r = rt_tables_policy(d, &d->config->policies[i], dir);
+                if (r < 0)
+                        return r;
+        }
         return 0;
 }
 
@@ -310,21 +321,36 @@ static void nm_device(Doctor *d, const LinkInfo *l, bool running, bool enabled) 
                     ">/etc/NetworkManager/conf.d/90-vpnpolicy.conf", l->name);
 }
 
+/* The devices of every gateway of every policy, each once. */
+static char **gateway_devices(Doctor *d) {
+        char **l = NULL;
+
+        for (size_t i = 0; i < d->config->n_policies; i++)
+                for (size_t j = 0; j < d->config->policies[i].n_gateways; j++)
+                        for (size_t k = 0; k < ELEMENTSOF(families); k++) {
+                                int ifindex = doctor_gateway_ifindex(d, &d->config->policies[i].gateways[j],
+                                                                     families[k]);
+                                const LinkInfo *li = ifindex > 0 ? ctl_link_by_index(d->kernel, ifindex) : NULL;
+
+                                if (li && !strv_contains(l, li->name))
+                                        (void) strv_extend(&l, li->name);
+                        }
+        return l;
+}
+
 int check_network_manager(Doctor *d) {
         bool running = ctl_find_process("NetworkManager") > 0;
         bool enabled = unit_enabled("multi-user.target", "NetworkManager.service");
-        int done = 0;
+        _cleanup_strv_free_ char **devs = NULL;
 
         if (!running && !enabled && !path_exists("/etc/NetworkManager"))
                 return 0;       /* not installed */
-        for (size_t i = 0; i < ELEMENTSOF(families); i++) {
-                int ifindex = doctor_gateway_ifindex(d, families[i]);
-                const LinkInfo *l = ifindex > 0 ? ctl_link_by_index(d->kernel, ifindex) : NULL;
+        devs = gateway_devices(d);
+        STRV_FOREACH(dev, devs) {
+                const LinkInfo *l = ctl_link_by_name(d->kernel, *dev);
 
-                if (l && l->ifindex != done) {
+                if (l)
                         nm_device(d, l, running, enabled);
-                        done = l->ifindex;
-                }
         }
         return 0;
 }

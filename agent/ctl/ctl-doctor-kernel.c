@@ -1,5 +1,4 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,8 +12,8 @@
 #include "rtnl.h"
 #include "strv.h"
 
-/* The doctor's kernel checks: sysctls, rules, the policy table, the gateway. Read-only: netlink requests
- * and /proc/sys reads. */
+/* The doctor's kernel checks: sysctls, rules, each policy's table. Read-only: netlink requests and
+ * /proc/sys reads. The gateways' own checks are in ctl-doctor-gateways.c. */
 
 static const int families[] = { AF_INET, AF_INET6 };
 
@@ -27,21 +26,40 @@ static const char *sysctl_dev(const char *dev, char buf[static IFNAMSIZ]) {
         return buf;
 }
 
-static const char *gateway_string(const Doctor *d, int family, char buf[static ADDR_STRLEN]) {
-        return addr_to_string(family, config_gateway(d->config, family), buf);
+/* The address of the policy's first gateway of that family (one exists where this is called). */
+static const char *gateway_string(const PolicyConfig *p, int family, char buf[static ADDR_STRLEN]) {
+        return addr_to_string(family, gateway_address(policy_gateway(p, family), family), buf);
 }
 
-/* Managed tuns and the IPv4 gateway's device: where the kernel forwards pool traffic. */
-static char **forwarding_devices(Doctor *d) {
+/* A gateway the kernel forwards pool traffic to now: the active one of a family per the agent, else (no
+ * agent) the first of its policy. */
+static bool gateway_carries(const Doctor *d, size_t policy, size_t gateway) {
+        const PolicyConfig *p = &d->config->policies[policy];
+        json_t *sg = doctor_status_gateway(d, p, &p->gateways[gateway]);
+
+        if (!d->status)
+                return gateway == 0;
+        return json_is_true(json_object_get(json_object_get(json_object_get(sg, "health"), "ipv4"), "active")) ||
+               json_is_true(json_object_get(json_object_get(json_object_get(sg, "health"), "ipv6"), "active"));
+}
+
+/* Managed tuns and the devices of the policies' IPv4 gateways, all of them (a backup forwards once it takes
+ * over) or only those that carry traffic now: where the kernel forwards pool traffic. */
+static char **forwarding_devices(Doctor *d, bool carrying_only) {
         char **l = doctor_tunnels(d);
         char name[IFNAMSIZ];
-        int ifindex = doctor_gateway_ifindex(d, AF_INET);
 
-        if (ifindex > 0) {
-                const char *dev = ctl_ifname(d->kernel, ifindex, name);
-                if (!strv_contains(l, dev))
-                        (void) strv_extend(&l, dev);
-        }
+        for (size_t i = 0; i < d->config->n_policies; i++)
+                for (size_t j = 0; j < d->config->policies[i].n_gateways; j++) {
+                        int ifindex = doctor_gateway_ifindex(d, &d->config->policies[i].gateways[j], AF_INET);
+                        const char *dev;
+
+                        if (ifindex <= 0 || (carrying_only && !gateway_carries(d, i, j)))
+                                continue;
+                        dev = ctl_ifname(d->kernel, ifindex, name);
+                        if (!strv_contains(l, dev))
+                                (void) strv_extend(&l, dev);
+                }
         return l;
 }
 
@@ -70,12 +88,12 @@ int check_forwarding(Doctor *d) {
         char key[IFNAMSIZ];
 
         for (size_t i = 0; i < ELEMENTSOF(families); i++)
-                if (config_has_family(d->config, families[i]))
+                if (doctor_has_family(d, families[i]))
                         forwarding_family(d, families[i]);
-        if (!config_has_family(d->config, AF_INET) || doctor_sysctl("ipv4/ip_forward") != 1)
+        if (!doctor_has_family(d, AF_INET) || doctor_sysctl("ipv4/ip_forward") != 1)
                 return 0;
         /* IPv4 also decides per input device (IN_DEV_FORWARD() in include/linux/inetdevice.h). */
-        devs = forwarding_devices(d);
+        devs = forwarding_devices(d, false);
         STRV_FOREACH(dev, devs)
                 if (doctor_sysctl("ipv4/conf/%s/forwarding", *dev) == 0) {
                         json_t *f = doctor_add(d, SEVERITY_ERROR, "forwarding", "IPv4 forwarding is off on %s "
@@ -108,8 +126,9 @@ int check_send_redirects(Doctor *d) {
                 return 0;       /* [Kernel] SendRedirects=yes: wanted */
         if (all == 1)
                 append(cmd, sizeof(cmd), " net.ipv4.conf.all.send_redirects=0");
-        /* Redirects go out when "all" or the device says so (IN_DEV_TX_REDIRECTS() is an OR). */
-        devs = forwarding_devices(d);
+        /* Redirects go out when "all" or the device says so (IN_DEV_TX_REDIRECTS() is an OR). vpnpolicyd
+         * turns them off on a gateway's device when it starts carrying traffic. */
+        devs = forwarding_devices(d, true);
         STRV_FOREACH(dev, devs) {
                 bool on = doctor_sysctl("ipv4/conf/%s/send_redirects", *dev) == 1;
 
@@ -164,7 +183,7 @@ static void rp_filter_finding(Doctor *d, const LinkInfo *tun, const InAddrUnion 
         finding_fix(f, "sysctl -w net.ipv4.conf.%s.rp_filter=2", sysctl_dev(tun->name, key));
         finding_fix(f, "net.ipv4.conf.default.rp_filter = 2 in /etc/sysctl.d/90-vpnpolicy.conf (tun devices made later)");
         finding_fix(f, "or route the tun subnet back in table %s: vpnpolicyd keeps that route while it runs",
-                    d->config->policies[0].table_name);
+                    (config_policy_by_address(d->config, AF_INET, c) ?: &d->config->policies[0])->table_name);
 }
 
 /* Asks the kernel for the input lookup of c -> dst on tun, which runs the reverse-path check: -EINVAL is
@@ -199,7 +218,7 @@ int check_rp_filter(Doctor *d) {
         _cleanup_strv_free_ char **tuns = NULL;
         int all = doctor_sysctl("ipv4/conf/all/rp_filter");
 
-        if (!config_has_family(d->config, AF_INET))
+        if (!doctor_has_family(d, AF_INET))
                 return 0;
         tuns = doctor_tunnels(d);
         STRV_FOREACH(t, tuns) {
@@ -212,14 +231,14 @@ int check_rp_filter(Doctor *d) {
         return 0;
 }
 
-/* A rule sending exactly the pool to our table, ours preferred. */
-static const FibRule *pool_rule(const Doctor *d, const Prefix *pool) {
+/* A rule sending exactly the pool to its policy's table, ours preferred. */
+static const FibRule *pool_rule(const Doctor *d, const PolicyConfig *policy, const Prefix *pool) {
         const FibRule *found = NULL;
 
         for (size_t i = 0; i < d->kernel->fib.n_rules; i++) {
                 const FibRule *r = &d->kernel->fib.rules[i];
 
-                if (r->action == FR_ACT_TO_TBL && r->table == d->config->policies[0].table_id && prefix_equal(&r->src, pool) &&
+                if (r->action == FR_ACT_TO_TBL && r->table == policy->table_id && prefix_equal(&r->src, pool) &&
                     (!found || r->protocol == VPNPOLICY_PROTO))
                         found = r;
         }
@@ -236,15 +255,16 @@ static void pool_packet(const Doctor *d, const Prefix *pool, FibPacket *ret) {
                 ret->src = pool->addr;
 }
 
-static void shadow_finding(Doctor *d, const Prefix *pool, const FibPacket *p, const FibVerdict *v) {
+static void shadow_finding(Doctor *d, const PolicyConfig *policy, const Prefix *pool, const FibPacket *p,
+                           const FibVerdict *v) {
         char s[NOTATION_STRLEN], full[NOTATION_STRLEN], pfx[PREFIX_STRLEN], src[ADDR_STRLEN], dst[ADDR_STRLEN];
-        bool ours_table = v->rule->action == FR_ACT_TO_TBL && v->rule->table == d->config->policies[0].table_id;
+        bool ours_table = v->rule->action == FR_ACT_TO_TBL && v->rule->table == policy->table_id;
         json_t *f;
 
         f = doctor_add(d, ours_table ? SEVERITY_INFO : SEVERITY_ERROR, "source-rule",
                        "the foreign rule %u: %s comes before ours (preference %u) and %s traffic of pool %s "
                        "(%s to %s)", v->rule->priority, notation_rule(d->kernel, v->rule, false, s),
-                       d->config->policies[0].priority, ours_table ? "also sends to our table the" : "takes the",
+                       policy->priority, ours_table ? "also sends to our table the" : "takes the",
                        prefix_to_string(pool, pfx), addr_to_string(p->family, &p->src, src),
                        addr_to_string(p->family, &p->dst, dst));
         finding_fix(f, "ip %s rule del %s", ip_family_flag(pool->family),
@@ -253,87 +273,101 @@ static void shadow_finding(Doctor *d, const Prefix *pool, const FibPacket *p, co
                 finding_fix(f, "or put ours first: [Table] Priority=%u in %s", v->rule->priority - 1, d->config_path);
 }
 
-static void source_rule_pool(Doctor *d, const Prefix *pool) {
+static void source_rule_pool(Doctor *d, const PolicyConfig *policy, const Prefix *pool) {
         char pfx[PREFIX_STRLEN], what[256];
         FibPacket p;
         FibVerdict v;
         json_t *f;
 
-        if (!pool_rule(d, pool)) {
+        if (!pool_rule(d, policy, pool)) {
                 f = doctor_add(d, SEVERITY_ERROR, "source-rule", "no rule sends pool %s to table %s: its traffic "
                                "takes the main table and leaves by this host's default route",
-                               prefix_to_string(pool, pfx), d->config->policies[0].table_name);
+                               prefix_to_string(pool, pfx), policy->table_name);
                 snprintf(what, sizeof(what), "`ip %s rule add pref %u from %s lookup %s proto %s`",
-                         ip_family_flag(pool->family), d->config->policies[0].priority, pfx, d->config->policies[0].table_name,
+                         ip_family_flag(pool->family), policy->priority, pfx, policy->table_name,
                          VPNPOLICY_PROTO_NAME);
                 fix_start_agent(d, f, what);
         }
         pool_packet(d, pool, &p);
         fib_walk(&d->kernel->fib, &p, &v);
         if (v.rule && v.rule->protocol != VPNPOLICY_PROTO && v.rule->protocol != RTPROT_KERNEL &&
-            v.rule->priority <= d->config->policies[0].priority)
-                shadow_finding(d, pool, &p, &v);
+            v.rule->priority <= policy->priority)
+                shadow_finding(d, policy, pool, &p, &v);
 }
 
 int check_source_rules(Doctor *d) {
-        for (size_t i = 0; i < d->config->policies[0].n_pools; i++)
-                source_rule_pool(d, &d->config->policies[0].pools[i]);
+        for (size_t i = 0; i < d->config->n_policies; i++)
+                for (size_t j = 0; j < d->config->policies[i].n_pools; j++)
+                        source_rule_pool(d, &d->config->policies[i], &d->config->policies[i].pools[j]);
         return 0;
 }
 
-static const Prefix *first_pool(const Config *c, int family) {
-        for (size_t i = 0; i < c->policies[0].n_pools; i++)
-                if (c->policies[0].pools[i].family == family)
-                        return &c->policies[0].pools[i];
+static const Prefix *first_pool(const PolicyConfig *p, int family) {
+        for (size_t i = 0; i < p->n_pools; i++)
+                if (p->pools[i].family == family)
+                        return &p->pools[i];
         return NULL;
 }
 
-static void default_route_missing(Doctor *d, int family, const FibRoute *rt) {
+static bool policy_has_gateway(const PolicyConfig *p, int family, const InAddrUnion *a) {
+        for (size_t i = 0; i < p->n_gateways; i++) {
+                const InAddrUnion *g = gateway_address(&p->gateways[i], family);
+
+                if (g && addr_equal(family, g, a))
+                        return true;
+        }
+        return false;
+}
+
+static void default_route_missing(Doctor *d, const PolicyConfig *policy, int family, const FibRoute *rt) {
         char s[NOTATION_STRLEN], gw[ADDR_STRLEN], what[256];
         json_t *f;
 
         snprintf(what, sizeof(what), "`ip %s route add default via %s table %s proto %s`", ip_family_flag(family),
-                 gateway_string(d, family, gw), d->config->policies[0].table_name, VPNPOLICY_PROTO_NAME);
+                 gateway_string(policy, family, gw), policy->table_name, VPNPOLICY_PROTO_NAME);
         if (rt) {
-                f = doctor_add(d, SEVERITY_ERROR, "default-route", "table %s has no %s default route via the "
-                               "gateway, only %s: pool traffic is dropped", d->config->policies[0].table_name,
-                               family_name(family), notation_route(d->kernel, rt, s));
+                f = doctor_add(d, SEVERITY_ERROR, "default-route", "table %s has no %s default route via %s, "
+                               "only %s: pool traffic is dropped", policy->table_name,
+                               family_name(family), policy->n_gateways > 1 ? "a gateway" : "the gateway",
+                               notation_route(d->kernel, rt, s));
                 finding_fix(f, "ip link show (is the gateway's device up?); vpnpolicyctl doctor lists the gateway's state");
         } else
                 f = doctor_add(d, SEVERITY_ERROR, "default-route", "table %s has no %s route for pool traffic: "
                                "it falls through to the main table and leaves by this host's default route",
-                               d->config->policies[0].table_name, family_name(family));
+                               policy->table_name, family_name(family));
         fix_start_agent(d, f, what);
 }
 
-static void default_route_family(Doctor *d, int family) {
+static void default_route_family(Doctor *d, const PolicyConfig *policy, int family) {
         char gw[ADDR_STRLEN], have[ADDR_STRLEN];
-        const Prefix *pool = first_pool(d->config, family);
+        const Prefix *pool = first_pool(policy, family);
         const FibRoute *rt;
         FibPacket p;
         json_t *f;
 
-        if (!pool || !config_gateway(d->config, family))
+        if (!pool || !policy_gateway(policy, family))
                 return;
         pool_packet(d, pool, &p);
-        rt = fib_table_lookup(&d->kernel->fib, d->config->policies[0].table_id, &p);
+        rt = fib_table_lookup(&d->kernel->fib, policy->table_id, &p);
         if (!rt || rt->type == RTN_THROW || (rt->type != RTN_UNICAST && rt->dst.prefixlen == 0)) {
-                default_route_missing(d, family, rt && rt->type != RTN_THROW ? rt : NULL);
+                default_route_missing(d, policy, family, rt && rt->type != RTN_THROW ? rt : NULL);
                 return;
         }
         if (rt->type == RTN_UNICAST && rt->dst.prefixlen == 0 && rt->has_gateway &&
-            !addr_equal(family, &rt->gateway, config_gateway(d->config, family))) {
+            !policy_has_gateway(policy, family, &rt->gateway)) {
                 f = doctor_add(d, SEVERITY_WARNING, "default-route", "the %s default route of table %s goes via %s, "
-                               "[Gateway] says %s", family_name(family), d->config->policies[0].table_name,
-                               addr_to_string(family, &rt->gateway, have), gateway_string(d, family, gw));
+                               "[Gateway] says %s%s", family_name(family), policy->table_name,
+                               addr_to_string(family, &rt->gateway, have), gateway_string(policy, family, gw),
+                               policy->n_gateways > 1 ? " (or another of the policy's gateways)" : "");
                 finding_fix(f, "ip %s route del default via %s table %s", ip_family_flag(family), have,
-                            d->config->policies[0].table_name);
+                            policy->table_name);
         }
 }
 
 int check_default_routes(Doctor *d) {
-        for (size_t i = 0; i < ELEMENTSOF(families); i++)
-                default_route_family(d, families[i]);
+        for (size_t i = 0; i < d->config->n_policies; i++)
+                for (size_t j = 0; j < ELEMENTSOF(families); j++)
+                        default_route_family(d, &d->config->policies[i], families[j]);
         return 0;
 }
 
@@ -355,134 +389,39 @@ static bool route_is_tun_route(Doctor *d, const FibRoute *rt, char **tuns) {
         return false;
 }
 
-static bool route_is_default_route(const Doctor *d, const FibRoute *rt) {
-        const InAddrUnion *gw = config_gateway(d->config, rt->family);
-
-        return rt->dst.prefixlen == 0 && rt->src.prefixlen == 0 && rt->has_gateway && gw &&
-               addr_equal(rt->family, &rt->gateway, gw) &&
+static bool route_is_default_route(const PolicyConfig *policy, const FibRoute *rt) {
+        return rt->dst.prefixlen == 0 && rt->src.prefixlen == 0 && rt->has_gateway &&
+               policy_has_gateway(policy, rt->family, &rt->gateway) &&
                rt->priority == (rt->family == AF_INET6 ? IPV6_DEFAULT_METRIC : 0);
 }
 
-static void conflict_finding(Doctor *d, const FibRoute *rt) {
+static void conflict_finding(Doctor *d, const PolicyConfig *policy, const FibRoute *rt) {
         char s[NOTATION_STRLEN], a[PREFIX_STRLEN], dev[IFNAMSIZ];
         json_t *f;
 
         f = doctor_add(d, SEVERITY_WARNING, "conflict", "the foreign route %s in table %s takes the place of "
                        "vpnpolicyd's own (same destination and metric, the kernel refuses a second): it works, "
-                       "but nothing restores it", notation_route(d->kernel, rt, s), d->config->policies[0].table_name);
+                       "but nothing restores it", notation_route(d->kernel, rt, s), policy->table_name);
         /* NLM_F_REPLACE swaps it in place: no moment without a route, and from then on it is ours. */
         finding_fix(f, "ip %s route replace %s%s%s%s%s table %s metric %u proto %s", ip_family_flag(rt->family),
                     rt->dst.prefixlen == 0 ? "default" : prefix_to_string(&rt->dst, a),
                     rt->has_gateway ? " via " : "", rt->has_gateway ? addr_to_string(rt->family, &rt->gateway, a) : "",
                     rt->oif > 0 ? " dev " : "", rt->oif > 0 ? ctl_ifname(d->kernel, rt->oif, dev) : "",
-                    d->config->policies[0].table_name, rt->priority, VPNPOLICY_PROTO_NAME);
+                    policy->table_name, rt->priority, VPNPOLICY_PROTO_NAME);
 }
 
-/* The hand-made recipe's routes (seed 003): in our table, with the key of a route the agent wants. */
+/* The hand-made recipe's routes (seed 003): in a policy's table, with the key of a route the agent wants. */
 int check_conflicts(Doctor *d) {
         _cleanup_strv_free_ char **tuns = doctor_tunnels(d);
 
         for (size_t i = 0; i < d->kernel->fib.n_routes; i++) {
                 const FibRoute *rt = &d->kernel->fib.routes[i];
+                const PolicyConfig *policy = config_policy_by_table(d->config, rt->table);
 
-                if (rt->table != d->config->policies[0].table_id || rt->protocol == VPNPOLICY_PROTO || rt->type != RTN_UNICAST)
+                if (!policy || rt->protocol == VPNPOLICY_PROTO || rt->type != RTN_UNICAST)
                         continue;
-                if (route_is_default_route(d, rt) || route_is_tun_route(d, rt, tuns))
-                        conflict_finding(d, rt);
+                if (route_is_default_route(policy, rt) || route_is_tun_route(d, rt, tuns))
+                        conflict_finding(d, policy, rt);
         }
-        return 0;
-}
-
-static void gateway_neighbour(Doctor *d, int family, const LinkInfo *l) {
-        char gw[ADDR_STRLEN];
-        uint16_t state;
-        json_t *f;
-        int r;
-
-        gateway_string(d, family, gw);
-        r = ctl_neigh_state(d->kernel, family, l->ifindex, config_gateway(d->config, family), &state);
-        if (r == -ENOENT) {
-                f = doctor_add(d, SEVERITY_INFO, "gateway", "no neighbour entry for the gateway %s on %s yet: "
-                               "nothing was sent to it lately, so whether it answers is unknown", gw, l->name);
-                finding_fix(f, "ping -c 1 -I %s %s", l->name, gw);
-                return;
-        }
-        if (r < 0 || !(state & (NUD_FAILED | NUD_INCOMPLETE)))
-                return;
-        f = doctor_add(d, state & NUD_FAILED ? SEVERITY_ERROR : SEVERITY_WARNING, "gateway",
-                       "the gateway %s cannot be reached on %s: it does not answer %s (neighbour entry %s), pool "
-                       "traffic is dropped", gw, l->name, family == AF_INET ? "ARP" : "neighbour solicitations",
-                       neigh_state_name(state));
-        finding_fix(f, "ping -c 1 -I %s %s; ip neigh show %s dev %s (check the link and the router at %s)", l->name,
-                    gw, gw, l->name, gw);
-}
-
-static void gateway_family(Doctor *d, int family) {
-        char gw[ADDR_STRLEN];
-        int ifindex = doctor_gateway_ifindex(d, family);
-        const LinkInfo *l = ifindex > 0 ? ctl_link_by_index(d->kernel, ifindex) : NULL;
-        json_t *f;
-
-        gateway_string(d, family, gw);
-        if (ifindex == -ENODEV)
-                return;         /* said once, by check_gateway() */
-        if (!l) {
-                f = doctor_add(d, SEVERITY_ERROR, "gateway", "this host has no route to the gateway %s", gw);
-                finding_fix(f, "ip addr add ADDRESS/LEN dev DEV (an address of this host on %s's subnet)", gw);
-                return;
-        }
-        if (!link_info_is_operational(l)) {
-                f = doctor_add(d, SEVERITY_ERROR, "gateway", "%s, the gateway's device, is %s: the default "
-                               "routes via it are gone", l->name, l->flags & IFF_UP ? "without carrier" : "down");
-                finding_fix(f, l->flags & IFF_UP ? "check the cable or the peer of %s" : "ip link set %s up", l->name);
-                return;
-        }
-        gateway_neighbour(d, family, l);
-}
-
-int check_gateway(Doctor *d) {
-        char gw[ADDR_STRLEN];
-        json_t *f;
-
-        if (d->config->policies[0].gateways[0].device[0] && !ctl_link_by_name(d->kernel, d->config->policies[0].gateways[0].device)) {
-                f = doctor_add(d, SEVERITY_ERROR, "gateway", "[Gateway] Device=%s: no such device, the default "
-                               "routes cannot be added", d->config->policies[0].gateways[0].device);
-                finding_fix(f, "ip link show; then [Gateway] Device=DEV (the device on %s's subnet) in %s",
-                            gateway_string(d, config_gateway(d->config, AF_INET) ? AF_INET : AF_INET6, gw), d->config_path);
-        }
-        for (size_t i = 0; i < ELEMENTSOF(families); i++)
-                if (config_has_family(d->config, families[i]) && config_gateway(d->config, families[i]))
-                        gateway_family(d, families[i]);
-        return 0;
-}
-
-/* Seed 003 assumption 4 and seed 001: without NAT here, the gateway must know that the pools are behind
- * this host, by this host's address on the gateway's subnet. We cannot see the router: a note. */
-static void return_route_family(Doctor *d, int family) {
-        char gw[ADDR_STRLEN], up[ADDR_STRLEN], pfx[PREFIX_STRLEN];
-        int ifindex = doctor_gateway_ifindex(d, family);
-        const AddressInfo *a;
-        json_t *f;
-
-        if (ifindex <= 0 || !config_has_family(d->config, family))
-                return;
-        a = ctl_address_on_subnet(d->kernel, ifindex, family, config_gateway(d->config, family));
-        if (!a)
-                return;
-        f = doctor_add(d, SEVERITY_INFO, "return-route", "the gateway %s must route the %s pools back to this "
-                       "host's %s, or replies to pool clients never arrive (run this on the gateway)",
-                       gateway_string(d, family, gw), family_name(family),
-                       addr_to_string(family, &a->local, up));
-        for (size_t i = 0; i < d->config->policies[0].n_pools; i++)
-                if (d->config->policies[0].pools[i].family == family)
-                        finding_fix(f, "ip %sroute add %s via %s", family == AF_INET6 ? "-6 " : "",
-                                    prefix_to_string(&d->config->policies[0].pools[i], pfx), up);
-}
-
-int check_return_routes(Doctor *d) {
-        if (d->config->firewall_masquerade)
-                return 0;       /* NAT here: the gateway sees this host's address */
-        for (size_t i = 0; i < ELEMENTSOF(families); i++)
-                return_route_family(d, families[i]);
         return 0;
 }

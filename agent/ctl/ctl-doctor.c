@@ -189,22 +189,54 @@ int check_tunnels(Doctor *d) {
         return 0;
 }
 
-int doctor_gateway_ifindex(Doctor *d, int family) {
-        const InAddrUnion *gw = config_gateway(d->config, family);
+int doctor_gateway_ifindex(Doctor *d, const GatewayConfig *g, int family) {
+        const InAddrUnion *gw = gateway_address(g, family);
         RtnlRouteQuery q = { .family = family };
         const LinkInfo *l;
         FibRoute rt;
 
         if (!gw)
                 return -ENOENT;
-        if (d->config->policies[0].gateways[0].device[0]) {
-                l = ctl_link_by_name(d->kernel, d->config->policies[0].gateways[0].device);
+        if (g->device[0]) {
+                l = ctl_link_by_name(d->kernel, g->device);
                 return l ? l->ifindex : -ENODEV;
         }
         q.dst = gw->bytes;
         if (ctl_route_get(d->kernel, &q, &rt) < 0 || rt.oif <= 0)
                 return -ENETUNREACH;
         return rt.oif;
+}
+
+bool doctor_has_family(const Doctor *d, int family) {
+        for (size_t i = 0; i < d->config->n_policies; i++)
+                if (policy_has_family(&d->config->policies[i], family))
+                        return true;
+        return false;
+}
+
+static json_t *status_find(json_t *array, const char *name) {
+        json_t *v;
+        size_t i;
+
+        json_array_foreach(array, i, v)
+                if (streq_ptr(json_string_value(json_object_get(v, "name")), name))
+                        return v;
+        return NULL;
+}
+
+json_t *doctor_status_policy(const Doctor *d, const PolicyConfig *p) {
+        return status_find(json_object_get(d->status, "policies"), p->name);
+}
+
+json_t *doctor_status_gateway(const Doctor *d, const PolicyConfig *p, const GatewayConfig *g) {
+        return status_find(json_object_get(doctor_status_policy(d, p), "gateways"), g->name);
+}
+
+json_t *doctor_status_health(const Doctor *d, const PolicyConfig *p, const GatewayConfig *g, int family) {
+        json_t *h = json_object_get(json_object_get(doctor_status_gateway(d, p, g), "health"),
+                                    family == AF_INET ? "ipv4" : "ipv6");
+
+        return json_is_object(h) ? h : NULL;
 }
 
 bool prefix_host(const Prefix *p, unsigned n, InAddrUnion *ret) {
@@ -433,7 +465,7 @@ static const DoctorCheck checks[] = {
         { "source-rule", check_source_rules, true },
         { "default-route", check_default_routes, true },
         { "conflict", check_conflicts, true },
-        { "gateway", check_gateway, true },
+        { "gateway", check_gateways, true },
         { "return-route", check_return_routes, true },
         { "dco", check_dco_routes, false },
         { "networkd", check_networkd, false },

@@ -9,7 +9,8 @@
 #include "ctl.h"
 
 /* vpnpolicyctl doctor: read-only checks, each finding with a severity and the exact fix. The checks live
- * in ctl-doctor-kernel.c (sysctls, rules, routes, neighbours), ctl-doctor-host.c (iproute2 names,
+ * in ctl-doctor-kernel.c (sysctls, rules, routes), ctl-doctor-gateways.c (each gateway of each policy: link,
+ * neighbour, probes, return route), ctl-doctor-host.c (iproute2 names,
  * systemd-networkd, NetworkManager) and ctl-doctor-openvpn.c (OpenVPN server configurations). */
 
 /* The OpenVPN up hook the package installs. */
@@ -52,9 +53,16 @@ int doctor_sysctl(const char *fmt, ...) _printf_(1, 2);
 /* The devices the agent manages: its status, else the agent's rule applied to the kernel's devices (a
  * tunnel matching [Tunnels] Match= with an address inside a pool; root's registrations are unknown then). */
 char **doctor_tunnels(const Doctor *d);
-/* The device the gateway of family is reached by: [Gateway] Device=, else the kernel's route to it.
- * -ENODEV when Device= names no device, -ENOENT without a gateway. */
-int doctor_gateway_ifindex(Doctor *d, int family);
+/* The device gateway g is reached by in family: its Device=, else the kernel's route to it. -ENODEV when
+ * Device= names no device, -ENOENT when g has no address of family. */
+int doctor_gateway_ifindex(Doctor *d, const GatewayConfig *g, int family);
+/* Any policy has pools of family. */
+bool doctor_has_family(const Doctor *d, int family);
+/* The agent's status of policy p (policies[]), of its gateway g, and of g's health in family; NULL without
+ * the agent, or when it does not know them. */
+json_t *doctor_status_policy(const Doctor *d, const PolicyConfig *p);
+json_t *doctor_status_gateway(const Doctor *d, const PolicyConfig *p, const GatewayConfig *g);
+json_t *doctor_status_health(const Doctor *d, const PolicyConfig *p, const GatewayConfig *g, int family);
 /* The n-th address of p (0: its first), if p has that many. */
 bool prefix_host(const Prefix *p, unsigned n, InAddrUnion *ret);
 /* An address outside every private range (RFC 5737 TEST-NET-2, RFC 3849), for "traffic to the Internet". */
@@ -72,7 +80,7 @@ int check_rp_filter(Doctor *d);
 int check_source_rules(Doctor *d);
 int check_default_routes(Doctor *d);
 int check_conflicts(Doctor *d);
-int check_gateway(Doctor *d);
+int check_gateways(Doctor *d);
 int check_return_routes(Doctor *d);
 int check_rt_tables(Doctor *d);
 int check_networkd(Doctor *d);

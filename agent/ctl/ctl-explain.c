@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "config.h"
 #include "ctl-kernel.h"
 #include "ctl-notation.h"
 #include "ctl.h"
@@ -15,11 +16,13 @@
 #include "rtnl.h"
 #include "strv.h"
 #include "sysctl.h"
+#include "varlink.h"
 
-/* explain SRC DST [--iif DEV]: which rule, table and route a packet takes. The kernel answers the lookup
- * itself (RTM_GETROUTE for the packet, and again with RTM_F_FIB_MATCH for the route entry); the rule is
- * found by walking the rule list as the kernel does, since no kernel interface names it. Read-only: no
- * agent needed. */
+/* explain SRC DST [--iif DEV] [--config FILE]: which rule, table and route a packet takes, and which policy
+ * and gateway that is. The kernel answers the lookup itself (RTM_GETROUTE for the packet, and again with
+ * RTM_F_FIB_MATCH for the route entry); the rule is found by walking the rule list as the kernel does,
+ * since no kernel interface names it. The policies come from the agent's status (with each gateway's
+ * health), else from the configuration file. Read-only: no agent needed. */
 
 typedef struct Explain {
         CtlKernel *k;
@@ -31,6 +34,10 @@ typedef struct Explain {
         FibRoute result;                /* when error == 0 */
         bool has_entry;
         FibRoute entry;                 /* the route entry the kernel matched (RTM_F_FIB_MATCH) */
+        const char *config_path;        /* --config; NULL: the default, if it loads */
+        json_t *policies;               /* the status' policies[], or their names, tables and gateways from
+                                         * the configuration; NULL: neither */
+        json_t *policy, *gateway;       /* the policy whose table decided, and the gateway the route goes by */
         char **notes;
 } Explain;
 
@@ -56,6 +63,7 @@ static int explain_parse_addresses(Explain *e, const char *src, const char *dst)
 static int explain_parse_argv(int argc, char *argv[], CtlContext *c, Explain *e) {
         static const struct option options[] = {
                 { "iif", required_argument, NULL, 'i' },
+                { "config", required_argument, NULL, 'c' },
                 { "json", no_argument, NULL, 'j' },
                 {}
         };
@@ -70,6 +78,9 @@ static int explain_parse_argv(int argc, char *argv[], CtlContext *c, Explain *e)
                                 return -EINVAL;
                         }
                         snprintf(e->packet.iif, sizeof(e->packet.iif), "%s", optarg);
+                        break;
+                case 'c':
+                        e->config_path = optarg;
                         break;
                 case 'j':
                         c->json = true;
@@ -168,6 +179,79 @@ static const FibRule *ours_shadowed(const Explain *e) {
         return NULL;
 }
 
+static bool route_is_fail_closed(const FibRoute *r) {
+        return r->protocol == VPNPOLICY_PROTO && r->type == RTN_UNREACHABLE && r->priority == UINT32_MAX;
+}
+
+/* The status' shape, without health: {name, table: {id}, gateways: [{name, ipv4, ipv6}]}. */
+static json_t *policies_from_config(const Config *c) {
+        json_t *a = json_array();
+        char b4[ADDR_STRLEN], b6[ADDR_STRLEN];
+
+        for (size_t i = 0; i < c->n_policies; i++) {
+                const PolicyConfig *p = &c->policies[i];
+                json_t *gws = json_array();
+
+                for (size_t j = 0; j < p->n_gateways; j++) {
+                        const InAddrUnion *a4 = gateway_address(&p->gateways[j], AF_INET);
+                        const InAddrUnion *a6 = gateway_address(&p->gateways[j], AF_INET6);
+
+                        json_array_append_new(gws, json_pack("{s:s, s:o, s:o}", "name", p->gateways[j].name,
+                                "ipv4", a4 ? json_string(addr_to_string(AF_INET, a4, b4)) : json_null(),
+                                "ipv6", a6 ? json_string(addr_to_string(AF_INET6, a6, b6)) : json_null()));
+                }
+                json_array_append_new(a, json_pack("{s:s, s:{s:I}, s:o}", "name", p->name, "table", "id",
+                                                   (json_int_t) p->table_id, "gateways", gws));
+        }
+        return a;
+}
+
+static void explain_load_policies(Explain *e, const CtlContext *c) {
+        _cleanup_(freep) char *path = NULL, *error = NULL;
+        _cleanup_(config_freep) Config *config = NULL;
+        _cleanup_strv_free_ char **errors = NULL;
+        ConfigSource src = { .path = e->config_path };
+        json_t *reply = NULL;
+
+        if (!e->config_path && asprintf(&path, "%s/io.vpnpolicy", c->runtime_dir) >= 0 &&
+            varlink_call(path, "io.vpnpolicy.GetStatus", NULL, CTL_TIMEOUT_USEC, &reply, &error) == 0 &&
+            json_is_array(json_object_get(reply, "policies"))) {
+                e->policies = json_incref(json_object_get(reply, "policies"));
+                json_decref(reply);
+                return;
+        }
+        json_decref(reply);
+        if (config_load(&src, &config, &errors) >= 0)
+                e->policies = policies_from_config(config);
+        else if (e->config_path)
+                explain_note(e, "%s does not load (%s): the policy and gateway are not named; see `vpnpolicyctl "
+                             "doctor`", e->config_path, errors ? errors[0] : "unreadable");
+}
+
+/* The policy whose table the deciding rule points to, and the gateway the kernel's route goes via. */
+static void explain_find_policy(Explain *e) {
+        const char *fam = e->packet.family == AF_INET ? "ipv4" : "ipv6";
+        char a[ADDR_STRLEN];
+        json_t *p, *g;
+        size_t i;
+
+        if (!e->verdict.rule || !e->verdict.route)
+                return;
+        json_array_foreach(e->policies, i, p)
+                if (json_integer_value(json_object_get(json_object_get(p, "table"), "id")) == e->verdict.rule->table)
+                        e->policy = p;
+        if (!e->policy || e->error < 0 || !e->result.has_gateway)
+                return;
+        addr_to_string(e->packet.family, &e->result.gateway, a);
+        json_array_foreach(json_object_get(e->policy, "gateways"), i, g)
+                if (streq_ptr(json_string_value(json_object_get(g, fam)), a))
+                        e->gateway = g;
+}
+
+static bool explain_fail_closed(const Explain *e) {
+        return e->verdict.route && route_is_fail_closed(e->verdict.route);
+}
+
 static void explain_notes(Explain *e) {
         const FibVerdict *v = &e->verdict;
 
@@ -201,10 +285,6 @@ static const char *owner(const CtlKernel *k, uint8_t protocol, char buf[static R
         return buf;
 }
 
-static bool route_is_fail_closed(const FibRoute *r) {
-        return r->protocol == VPNPOLICY_PROTO && r->type == RTN_UNREACHABLE && r->priority == UINT32_MAX;
-}
-
 static void print_result(const Explain *e) {
         char a[ADDR_STRLEN], dev[IFNAMSIZ];
         const FibRoute *r = &e->result;
@@ -224,6 +304,35 @@ static void print_result(const Explain *e) {
         if (r->has_prefsrc && e->iifindex == 0)
                 printf(" src %s", addr_to_string(r->family, &r->prefsrc, a));
         putchar('\n');
+}
+
+/* "nat1 (192.168.1.1, up, active)": the gateway's health when the agent said it. */
+static void print_gateway(const Explain *e) {
+        const char *fam = e->packet.family == AF_INET ? "ipv4" : "ipv6";
+        json_t *h = json_object_get(json_object_get(e->gateway, "health"), fam);
+
+        printf("gateway: %s (%s", json_string_value(json_object_get(e->gateway, "name")),
+               json_string_value(json_object_get(e->gateway, fam)));
+        if (json_is_object(h))
+                printf(", %s%s", json_string_value(json_object_get(h, "state")),
+                       json_is_true(json_object_get(h, "active")) ? ", active" : ", NOT the active one");
+        printf(")\n");
+}
+
+static void print_policy(const Explain *e) {
+        const char *name = json_string_value(json_object_get(e->policy, "name"));
+
+        if (!e->policies)
+                return;
+        if (!e->policy) {
+                printf("policy: none (the table that decides is no policy's)\n");
+                return;
+        }
+        printf("policy: %s\n", name);
+        if (explain_fail_closed(e))
+                printf("gateway: none: fail-closed: dropped (no gateway of policy %s is up)\n", name);
+        else if (e->gateway)
+                print_gateway(e);
 }
 
 static void explain_print(const Explain *e) {
@@ -250,6 +359,7 @@ static void explain_print(const Explain *e) {
                        route_is_fail_closed(v->route) ? ", fail-closed" : "");
         }
         print_result(e);
+        print_policy(e);
         STRV_FOREACH(n, e->notes)
                 printf("note: %s\n", *n);
 }
@@ -293,6 +403,18 @@ static json_t *json_notes(const Explain *e) {
         return a;
 }
 
+static json_t *json_gateway(const Explain *e) {
+        const char *fam = e->packet.family == AF_INET ? "ipv4" : "ipv6";
+        json_t *h = json_object_get(json_object_get(e->gateway, "health"), fam);
+
+        if (!e->gateway)
+                return json_null();
+        return json_pack("{s:O, s:O, s:o, s:o}", "name", json_object_get(e->gateway, "name"),
+                         "address", json_object_get(e->gateway, fam),
+                         "state", json_is_object(h) ? json_incref(json_object_get(h, "state")) : json_null(),
+                         "active", json_is_object(h) ? json_incref(json_object_get(h, "active")) : json_null());
+}
+
 static void explain_print_json(const Explain *e) {
         char src[ADDR_STRLEN], dst[ADDR_STRLEN];
         json_t *j;
@@ -309,6 +431,9 @@ static void explain_print_json(const Explain *e) {
                       "result", json_route(e, e->error >= 0 ? &e->result : NULL),
                       "entry", json_route(e, e->has_entry ? &e->entry : NULL),
                       "notes", json_notes(e));
+        json_object_set_new(j, "policy", e->policy ? json_incref(json_object_get(e->policy, "name")) : json_null());
+        json_object_set_new(j, "gateway", json_gateway(e));
+        json_object_set_new(j, "fail_closed", json_boolean(explain_fail_closed(e)));
         json_dumpf(j, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
         putchar('\n');
         json_decref(j);
@@ -332,11 +457,14 @@ int ctl_explain(const CtlContext *c, int argc, char *argv[]) {
                 return CTL_EXIT_FAILURE;
         explain_kernel(&e);
         fib_walk(&k->fib, &e.packet, &e.verdict);
+        explain_load_policies(&e, &local);
+        explain_find_policy(&e);
         explain_notes(&e);
         if (local.json)
                 explain_print_json(&e);
         else
                 explain_print(&e);
         strv_free(e.notes);
+        json_decref(e.policies);
         return CTL_EXIT_OK;
 }

@@ -34,8 +34,7 @@ static void print_uptime(long long usec) {
 }
 
 static void print_header(json_t *s) {
-        json_t *config = json_object_get(s, "config"), *table = json_object_get(config, "table");
-        json_t *gw = json_object_get(config, "gateway"), *v;
+        json_t *config = json_object_get(s, "config"), *v;
         bool healthy = streq(str(s, "health"), "healthy");
         size_t i;
 
@@ -45,13 +44,136 @@ static void print_header(json_t *s) {
         printf(")\n  Config:   ");
         json_array_foreach(json_object_get(config, "files"), i, v)
                 printf("%s%s", i > 0 ? ", " : "", json_string_value(v));
-        printf("\n  Table:    %s (%lld), source rules at priority %lld\n  Pools:   ", str(table, "name"),
+        putchar('\n');
+}
+
+/* An agent of schema 1 without "policies": its one policy, from "config". */
+static void print_config_policy(json_t *s) {
+        json_t *config = json_object_get(s, "config"), *table = json_object_get(config, "table");
+        json_t *gw = json_object_get(config, "gateway"), *v;
+        size_t i;
+
+        printf("  Table:    %s (%lld), source rules at priority %lld\n  Pools:   ", str(table, "name"),
                num(table, "id"), num(table, "priority"));
         json_array_foreach(json_object_get(config, "pools"), i, v)
                 printf(" %s", json_string_value(v));
         printf("\n  Gateway:  %s, %s%s%s\n\n", str(gw, "ipv4"), str(gw, "ipv6"),
                json_is_string(json_object_get(gw, "device")) ? " dev " : "",
                json_is_string(json_object_get(gw, "device")) ? str(gw, "device") : "");
+}
+
+static void print_usec(long long usec) {
+        if (usec >= 1000000)
+                printf("%.1fs", (double) usec / 1e6);
+        else
+                printf("%.2fms", (double) usec / 1e3);
+}
+
+static const char *const families[] = { "ipv4", "ipv6" };
+
+/* "IPv4 by nat1 (since ..., why)", or the fail-closed drop. */
+static void print_traffic(json_t *policy, const char *family) {
+        json_t *choice = json_object_get(json_object_get(policy, "choice"), family);
+        json_t *active = json_object_get(json_object_get(policy, "active"), family);
+        bool has = false, red;
+        json_t *g;
+        size_t i;
+
+        json_array_foreach(json_object_get(policy, "gateways"), i, g)
+                has = has || json_is_string(json_object_get(g, family));
+        if (!has)
+                return;
+        red = colour() && !json_is_string(active);
+        printf("  Traffic:  %s %s%s%s", streq(family, "ipv4") ? "IPv4" : "IPv6", red ? "\033[31m" : "",
+               json_is_string(active) ? "by " : "fail-closed: DROPPED, no usable gateway", red ? "\033[0m" : "");
+        if (json_is_string(active))
+                printf("%s", json_string_value(active));
+        if (json_is_object(choice))
+                printf(" (since %s: %s%s)", str(choice, "since"), str(choice, "why"),
+                       json_is_true(json_object_get(choice, "adopted")) ? ", adopted from the previous run" : "");
+        putchar('\n');
+}
+
+static void print_health(json_t *h, const char *family) {
+        json_t *rtt = json_object_get(h, "rtt_usec");
+        const char *state = str(h, "state");
+        bool bad = streq(state, "down") || !json_is_true(json_object_get(h, "usable"));
+
+        printf("    %s %s%-8s%s since %s", streq(family, "ipv4") ? "IPv4" : "IPv6",
+               colour() && bad ? "\033[31m" : "", state, colour() && bad ? "\033[0m" : "", str(h, "since"));
+        if (json_is_integer(json_object_get(rtt, "last"))) {
+                printf(", rtt ");
+                print_usec(num(rtt, "last"));
+                printf(" (avg ");
+                print_usec(num(rtt, "average"));
+                putchar(')');
+        }
+        printf(", loss %lld%%", num(h, "loss_percent"));
+        if (json_is_true(json_object_get(h, "active")))
+                printf(", ACTIVE");
+        if (json_is_string(json_object_get(h, "neighbour")))
+                printf(", neighbour %s", str(h, "neighbour"));
+        printf("\n      last change %s: %s", json_is_string(json_object_get(h, "last_change")) ?
+               str(h, "last_change") : "none since the start", str(h, "reason"));
+        if (json_is_string(json_object_get(json_object_get(h, "link"), "reason")))
+                printf("; link: %s", str(json_object_get(h, "link"), "reason"));
+        putchar('\n');
+}
+
+static void print_gateway(json_t *g) {
+        json_t *probe = json_object_get(g, "probe"), *targets = json_object_get(probe, "targets");
+
+        printf("  Gateway %s (priority %lld): %s, %s%s%s, probe %s", str(g, "name"), num(g, "priority"),
+               str(g, "ipv4"), str(g, "ipv6"), json_is_string(json_object_get(g, "device")) ? " dev " : "",
+               json_is_string(json_object_get(g, "device")) ? str(g, "device") : "", str(probe, "type"));
+        if (streq(str(probe, "type"), "icmp")) {
+                printf(" every ");
+                print_usec(num(probe, "interval_usec"));
+                if (json_is_string(json_object_get(targets, "ipv4")) || json_is_string(json_object_get(targets, "ipv6")))
+                        printf(" through it to %s, %s", str(targets, "ipv4"), str(targets, "ipv6"));
+        }
+        putchar('\n');
+        for (size_t i = 0; i < ELEMENTSOF(families); i++) {
+                json_t *h = json_object_get(json_object_get(g, "health"), families[i]);
+
+                if (json_is_object(h))
+                        print_health(h, families[i]);
+        }
+}
+
+static void print_policy(json_t *p) {
+        json_t *table = json_object_get(p, "table"), *v;
+        size_t i;
+
+        printf("\nPolicy %s: table %s (%lld), source rules at priority %lld, %s", str(p, "name"),
+               str(table, "name"), num(table, "id"), num(table, "priority"),
+               json_is_true(json_object_get(p, "preempt")) ? "preempt" : "no preempt");
+        if (json_is_true(json_object_get(p, "preempt"))) {
+                printf(" after ");
+                print_usec(num(p, "preempt_hold_usec"));
+        }
+        printf(", %lld failovers\n  Pools:   ", num(p, "failovers"));
+        json_array_foreach(json_object_get(p, "pools"), i, v)
+                printf(" %s", json_string_value(v));
+        putchar('\n');
+        for (i = 0; i < ELEMENTSOF(families); i++)
+                print_traffic(p, families[i]);
+        json_array_foreach(json_object_get(p, "gateways"), i, v)
+                print_gateway(v);
+}
+
+static void print_policies(json_t *s) {
+        json_t *policies = json_object_get(s, "policies"), *p;
+        size_t i;
+
+        if (!json_is_array(policies)) {
+                print_config_policy(s);
+                return;
+        }
+        printf("  Policies: %zu\n", json_array_size(policies));
+        json_array_foreach(policies, i, p)
+                print_policy(p);
+        putchar('\n');
 }
 
 static void print_objects(json_t *s) {
@@ -182,6 +304,7 @@ int ctl_status(const CtlContext *c, int argc, char *argv[]) {
                 json_dumpf(reply, stdout, JSON_INDENT(2) | JSON_SORT_KEYS), putchar('\n');
         else {
                 print_header(reply);
+                print_policies(reply);
                 print_objects(reply);
                 print_devices(reply);
                 print_kernel(reply);

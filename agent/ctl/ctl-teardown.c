@@ -140,14 +140,15 @@ static int tables_read(Teardown *t, const char *runtime_dir) {
         return 0;
 }
 
-static void teardown_tables(Teardown *t, const CtlContext *c) {
-        uint32_t id;
+static void table_add_named(uint32_t id, void *userdata) {
+        table_add(userdata, id);
+}
 
+static void teardown_tables(Teardown *t, const CtlContext *c) {
         if (tables_read(t, c->runtime_dir) < 0)
-                fprintf(stderr, "teardown: cannot read %s/tables, using only the table of rt_tables.d/%s\n",
+                fprintf(stderr, "teardown: cannot read %s/tables, using only the tables of rt_tables.d/%s\n",
                         c->runtime_dir, RT_FILES_OURS);
-        if (rt_files_our_table(t->iproute2_dir ?: IPROUTE2_DIR_DEFAULT, &id) > 0)
-                table_add(t, id);
+        (void) rt_files_our_tables(t->iproute2_dir ?: IPROUTE2_DIR_DEFAULT, table_add_named, t);
         if (t->n_tables == 0)
                 fprintf(stderr, "teardown: no table of vpnpolicy's is known (no %s/tables, no "
                         "rt_tables.d/%s): rules and routes are left alone\n", c->runtime_dir, RT_FILES_OURS);

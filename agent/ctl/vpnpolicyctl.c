@@ -86,10 +86,12 @@ static const Verb verbs[] = {
           "device and waits (default 2000 ms) until its routes are in the policy table.\n\n"
           "  --strict         exit 1 when the agent is unreachable, hung or refuses (default: warn, exit 0)\n"
           "  --timeout-ms N   how long to wait for the agent (1..60000)" },
-        { "explain", ctl_explain, "which rule, table and route a packet from SRC to DST takes (no agent needed)",
-          "SRC DST [--iif DEV] [--json]\n\n"
-          "  --iif DEV   the packet comes in on DEV (an input lookup, as for forwarded traffic)\n"
-          "  --json      machine-readable output" },
+        { "explain", ctl_explain, "which rule, table, route, policy and gateway a packet from SRC to DST takes (no agent needed)",
+          "SRC DST [--iif DEV] [--config FILE] [--json]\n\n"
+          "  --iif DEV       the packet comes in on DEV (an input lookup, as for forwarded traffic)\n"
+          "  --config FILE   name the policy and gateway from FILE (default: the agent's status, else\n"
+          "                  /etc/vpnpolicy/vpnpolicy.conf)\n"
+          "  --json          machine-readable output" },
         { "doctor", ctl_doctor, "diagnose the setup: each problem with its fix (works without the agent)",
           "[--config FILE] [--openvpn-config FILE]... [--openvpn-dir DIR] [--assume-dco] [--iproute2-dir DIR]\n"
           "[--json]\n\n"

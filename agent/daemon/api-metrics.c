@@ -9,6 +9,8 @@
 
 #include "api.h"
 #include "firewall.h"
+#include "gateways.h"
+#include "health.h"
 #include "log.h"
 #include "manager.h"
 #include "vpnpolicy-commit.h"
@@ -101,13 +103,21 @@ static json_t *metrics_tunnels(Manager *m, size_t *per_policy) {
         return a;
 }
 
+/* Changes of the policy's active gateway, both families (as the status' policies[].failovers). */
+static uint64_t policy_failovers(const Manager *m, size_t policy) {
+        const PolicyFamily *f4 = policy_family(m, policy, AF_INET), *f6 = policy_family(m, policy, AF_INET6);
+
+        return (f4 ? f4->switches : 0) + (f6 ? f6->switches : 0);
+}
+
 static json_t *metrics_policies(Manager *m, const size_t *tunnels) {
         json_t *a = json_array();
 
         for (size_t p = 0; p < m->config->n_policies; p++)
-                json_array_append_new(a, json_pack("{s:s, s:I, s:I}", "name", m->config->policies[p].name,
+                json_array_append_new(a, json_pack("{s:s, s:I, s:I, s:I}", "name", m->config->policies[p].name,
                                                    "table", (json_int_t) m->config->policies[p].table_id,
-                                                   "tunnels", (json_int_t) tunnels[p]));
+                                                   "tunnels", (json_int_t) tunnels[p],
+                                                   "failovers", (json_int_t) policy_failovers(m, p)));
         return a;
 }
 
@@ -122,8 +132,24 @@ static bool gateway_active(Manager *m, size_t policy, size_t gateway, int family
         return false;
 }
 
+/* What the probes of a probed gateway found (gateways.c's verdict, as the status shows it): "up" once
+ * there is a verdict (not while the first is pending), the round trip of the latest probe when it was
+ * answered, the share lost of the recent ones. Unprobed gateways (Probe=none) have none of these. */
+static void metrics_gateway_health(Manager *m, size_t p, size_t g, int family, json_t *o) {
+        const GatewayHealth *h = gateways_get(&m->gateways, p, g, family);
+
+        if (!h || !h->probed)
+                return;
+        if (IN_SET(h->health.state, HEALTH_UP, HEALTH_DOWN))
+                json_object_set_new(o, "up", json_boolean(h->health.state == HEALTH_UP));
+        if (health_last_answered(&h->health))
+                json_object_set_new(o, "probe_rtt_usec", json_integer((json_int_t) h->health.rtt_last));
+        if (h->health.history_len > 0)
+                json_object_set_new(o, "probe_loss_ratio", json_real(health_loss_ratio(&h->health)));
+}
+
 /* Each gateway of each policy, per family it has an address of: whether the policy's default route
- * goes via it now. Health, probe figures and failovers join here when the daemon has them. */
+ * goes via it now, and its probes' verdict and figures. */
 static json_t *metrics_gateways(Manager *m) {
         json_t *a = json_array();
 
@@ -136,9 +162,14 @@ static json_t *metrics_gateways(Manager *m) {
 
                                 if (!(f ? pc->gateways[g].has_ipv6 : pc->gateways[g].has_ipv4))
                                         continue;
-                                json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:b}", "policy", pc->name,
+                                json_t *o = json_pack("{s:s, s:s, s:s, s:b}", "policy", pc->name,
                                         "gateway", pc->gateways[g].name, "family", family_to_string(family),
-                                        "active", gateway_active(m, p, g, family)));
+                                        "active", gateway_active(m, p, g, family));
+
+                                if (!o)
+                                        continue;
+                                metrics_gateway_health(m, p, g, family, o);
+                                json_array_append_new(a, o);
                         }
         }
         return a;
@@ -226,7 +257,7 @@ static json_t *metrics_build(Manager *m) {
                          "version", VERSION,
                          "commit", GIT_COMMIT,
                          "started_usec", (json_int_t) m->started_realtime,
-                         "healthy", healthy,
+                         "healthy", healthy && api_policies_healthy(m),
                          "resync_pending", m->need_resync,
                          "last_verify_usec", json_usec_or_null(m->last_verify_realtime),
                          "last_verify_duration_usec",

@@ -336,8 +336,7 @@ static json_t *status_policies(Manager *m) {
         return a;
 }
 
-/* Every family a policy has pools of has a gateway that carries it, and every probe that should run can. */
-static bool policies_healthy(Manager *m) {
+bool api_policies_healthy(Manager *m) {
         for (size_t i = 0; i < m->config->n_policies; i++)
                 for (size_t f = 0; f < ELEMENTSOF(status_families); f++) {
                         const PolicyFamily *st = policy_family(m, i, status_families[f]);
@@ -352,7 +351,7 @@ static json_t *status_build(Manager *m) {
         bool healthy;
         json_t *objects = status_objects(m, &healthy), *j;
 
-        healthy = healthy && policies_healthy(m);
+        healthy = healthy && api_policies_healthy(m);
         j = json_pack("{s:i, s:s, s:i, s:o, s:I, s:s, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
                          "schema", STATUS_SCHEMA_VERSION,
                          "version", VERSION,

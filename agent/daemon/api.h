@@ -11,6 +11,10 @@ bool api_peer_privileged(const VarlinkPeer *peer, void *userdata);
 
 typedef struct Manager Manager;
 
+/* Every family a policy has pools of has a gateway that carries it, and every probe that should run can:
+ * the policies' part of GetStatus' "health" and of GetMetrics' "healthy". */
+bool api_policies_healthy(Manager *m);
+
 /* api-tunnel.c: io.vpnpolicy.RegisterTunnel, and answering the calls that wait for their routes. */
 void api_register_tunnel(Manager *m, VarlinkCall *call, json_t *parameters, const VarlinkPeer *peer);
 bool api_peer_may_register(const Manager *m, const VarlinkPeer *peer);

@@ -29,6 +29,16 @@ unsigned health_loss_percent(const Health *h) {
         return (unsigned) __builtin_popcount(h->history) * 100U / h->history_len;
 }
 
+double health_loss_ratio(const Health *h) {
+        if (h->history_len == 0)
+                return 0;
+        return (double) __builtin_popcount(h->history) / h->history_len;
+}
+
+bool health_last_answered(const Health *h) {
+        return h->history_len > 0 && !(h->history & 1U) && h->rtt_last > 0;
+}
+
 static void health_set(Health *h, HealthState s) {
         h->state = s;
         if (s == HEALTH_UP)

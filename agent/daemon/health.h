@@ -50,3 +50,7 @@ bool health_probe(Health *h, const ProbeConfig *c, bool answered, uint64_t rtt, 
 bool health_evidence_down(Health *h, const char *why, char reason[static HEALTH_REASON_MAX]);
 /* Of the probes in the history (up to PROBE_WINDOW), the share lost, 0..100. */
 unsigned health_loss_percent(const Health *h);
+/* The same share, 0 to 1, unrounded. */
+double health_loss_ratio(const Health *h);
+/* The latest probe judged was answered (its round trip is rtt_last). */
+bool health_last_answered(const Health *h);

@@ -420,13 +420,12 @@ int manager_new(const ManagerOptions *o, Config *config, Manager **ret) {
 }
 
 static int manager_install_names(Manager *m, const Config *c) {
-        const PolicyConfig *p = &c->policies[0];
         int r;
 
-        r = rt_files_install(m->iproute2_dir, p->table_id, p->table_name, VPNPOLICY_PROTO, VPNPOLICY_PROTO_NAME);
+        r = rt_files_install_policies(m->iproute2_dir, c);
         if (r < 0)
-                return log_error_errno(r, "Failed to write the rt_tables.d/rt_protos.d entries for table %s (%u): %m",
-                                       p->table_name, p->table_id);
+                return log_error_errno(r, "Failed to write the rt_tables.d/rt_protos.d entries for the tables of "
+                                       "%zu policies: %m", c->n_policies);
         return 0;
 }
 
@@ -546,8 +545,7 @@ int manager_reload(Manager *m, char ***errors) {
         }
         r = manager_install_names(m, c);
         if (r < 0) {
-                (void) strv_extendf(errors, "Cannot name table %s (%u) in rt_tables.d: %s%s", c->policies[0].table_name,
-                                    c->policies[0].table_id, strerror(-r),
+                (void) strv_extendf(errors, "Cannot name the policies' tables in rt_tables.d: %s%s", strerror(-r),
                                     IN_SET(r, -EACCES, -EROFS, -EPERM) ?
                                     " (the daemon runs unprivileged: use 'systemctl reload vpnpolicyd', which "
                                     "writes the names as root first)" : "");

@@ -169,12 +169,14 @@ static int check_config(const Args *a, Config *c) {
 static int install_names(const Args *a, const Config *c) {
         int r;
 
-        r = rt_files_install(a->iproute2_dir ?: IPROUTE2_DIR_DEFAULT, c->policies[0].table_id, c->policies[0].table_name, VPNPOLICY_PROTO,
-                             VPNPOLICY_PROTO_NAME);
+        r = rt_files_install_policies(a->iproute2_dir ?: IPROUTE2_DIR_DEFAULT, c);
         if (r < 0)
                 return log_error_errno(r, "Failed to write the rt_tables.d/rt_protos.d entries: %m");
-        log_info("Table %s (%u) and protocol %s (%u) named in %s.", c->policies[0].table_name, c->policies[0].table_id,
-                 VPNPOLICY_PROTO_NAME, VPNPOLICY_PROTO, a->iproute2_dir ?: IPROUTE2_DIR_DEFAULT);
+        for (size_t i = 0; i < c->n_policies; i++)
+                log_info("Table %s (%u) of policy %s named in %s.", c->policies[i].table_name, c->policies[i].table_id,
+                         c->policies[i].name, a->iproute2_dir ?: IPROUTE2_DIR_DEFAULT);
+        log_info("Protocol %s (%u) named in %s.", VPNPOLICY_PROTO_NAME, VPNPOLICY_PROTO,
+                 a->iproute2_dir ?: IPROUTE2_DIR_DEFAULT);
         return 0;
 }
 

@@ -218,16 +218,20 @@ bool config_has_family(const Config *c, int family) {
         return policy_has_family(&c->policies[0], family);
 }
 
+const GatewayConfig *policy_gateway(const PolicyConfig *p, int family) {
+        for (size_t i = 0; i < p->n_gateways; i++)
+                if (gateway_address(&p->gateways[i], family))
+                        return &p->gateways[i];
+        return NULL;
+}
+
 const InAddrUnion *config_gateway(const Config *c, int family) {
+        const GatewayConfig *g;
+
         assert(c && c->n_policies > 0);
 
-        for (size_t i = 0; i < c->policies[0].n_gateways; i++) {
-                const InAddrUnion *a = gateway_address(&c->policies[0].gateways[i], family);
-
-                if (a)
-                        return a;
-        }
-        return NULL;
+        g = policy_gateway(&c->policies[0], family);
+        return g ? gateway_address(g, family) : NULL;
 }
 
 /* Error reporting. Every problem is one line, "FILE:LINE: WHAT: MESSAGE" or "FILE: WHAT: MESSAGE" when

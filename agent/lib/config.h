@@ -147,6 +147,8 @@ bool policy_has_family(const PolicyConfig *p, int family);     /* any pool of th
 const PolicyConfig *config_policy_by_address(const Config *c, int family, const InAddrUnion *a);
 const PolicyConfig *config_policy_by_table(const Config *c, uint32_t table_id);
 const InAddrUnion *gateway_address(const GatewayConfig *g, int family);      /* NULL if none */
+/* The policy's first gateway (by priority) with an address of that family, or NULL. */
+const GatewayConfig *policy_gateway(const PolicyConfig *p, int family);
 
 /* The main policy's (policies[0]): any pool of that family; the address of its first gateway (by priority)
  * that has one, or NULL. For code that knows one policy only. */

@@ -80,8 +80,8 @@ static const Family F_BUILD = { "vpnpolicy_build_info", EXPO_GAUGE,
 static const Family F_START = { "vpnpolicy_start_time_seconds", EXPO_GAUGE,
         "When vpnpolicyd started, seconds since the Unix epoch." };
 static const Family F_HEALTHY = { "vpnpolicy_healthy", EXPO_GAUGE,
-        "1 when every wanted object is in the kernel (routes of a tunnel that is down excepted), else 0; "
-        "as vpnpolicyctl status." };
+        "1 when every wanted object is in the kernel (routes of a tunnel that is down excepted) and every "
+        "family a policy has pools of has a gateway that carries it, else 0; as vpnpolicyctl status." };
 static const Family F_RESYNC = { "vpnpolicy_resync_pending", EXPO_GAUGE,
         "1 while a full re-read of the kernel's state is due (events were lost)." };
 static const Family F_FORWARDING = { "vpnpolicy_forwarding_enabled", EXPO_GAUGE,

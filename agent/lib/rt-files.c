@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "conf-files.h"
+#include "config.h"
 #include "fs-util.h"
 #include "parse-util.h"
 #include "rt-files.h"
@@ -16,8 +17,8 @@
 /* The first line of every file we write; a file without it is not ours and is never overwritten. */
 #define RT_FILES_HEADER "# Managed by vpnpolicyd: rewritten on start, removed on purge. Do not edit.\n"
 
-/* Far more than our two lines: a larger file is not ours. */
-#define RT_FILES_MAX_SIZE 4096
+/* Far more than our lines (one per policy in rt_tables.d): a larger file is not ours. */
+#define RT_FILES_MAX_SIZE (64 * 1024)
 
 RtNameEntry *rt_name_entry_free(RtNameEntry *e) {
         if (!e)
@@ -279,12 +280,11 @@ static int mkdir_0755(const char *path) {
         return 0;
 }
 
-static int install_one(const char *dir, const char *map, uint32_t id, const char *name) {
-        _cleanup_(freep) char *ddir = NULL, *path = NULL, *content = NULL, *old = NULL;
+static int install_one(const char *dir, const char *map, const char *content) {
+        _cleanup_(freep) char *ddir = NULL, *path = NULL, *old = NULL;
         int r;
 
-        if (asprintf(&ddir, "%s/%s.d", dir, map) < 0 || asprintf(&path, "%s/%s", ddir, RT_FILES_OURS) < 0 ||
-            asprintf(&content, RT_FILES_HEADER "%" PRIu32 "\t%s\n", id, name) < 0)
+        if (asprintf(&ddir, "%s/%s.d", dir, map) < 0 || asprintf(&path, "%s/%s", ddir, RT_FILES_OURS) < 0)
                 return -ENOMEM;
 
         r = mkdir_0755(ddir);
@@ -305,34 +305,78 @@ static int install_one(const char *dir, const char *map, uint32_t id, const char
         return 1;
 }
 
-int rt_files_install(const char *dir, uint32_t table_id, const char *table_name, uint32_t proto_id,
+/* Our header, then "ID\tNAME" per entry. */
+static int content_build(const RtTableName *names, size_t n, char **ret) {
+        _cleanup_(freep) char *buf = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&buf, &size);
+
+        if (!f)
+                return -ENOMEM;
+        fputs(RT_FILES_HEADER, f);
+        for (size_t i = 0; i < n; i++)
+                fprintf(f, "%" PRIu32 "\t%s\n", names[i].id, names[i].name);
+        if (fclose(f) != 0)
+                return -ENOMEM;
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
+static int names_check(const char *dir, const char *map, const RtTableName *names, size_t n) {
+        int r;
+
+        for (size_t i = 0; i < n; i++) {
+                if (!rt_name_valid(names[i].name))
+                        return -EINVAL;
+                r = rt_names_find_clash(dir, map, names[i].id, names[i].name, NULL, NULL);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        return -EEXIST;
+        }
+        return 0;
+}
+
+int rt_files_install(const char *dir, const RtTableName *tables, size_t n_tables, uint32_t proto_id,
                      const char *proto_name) {
+        _cleanup_(freep) char *table_content = NULL, *proto_content = NULL;
+        const RtTableName proto = { proto_id, proto_name };
         int r, written;
 
         assert(dir);
+        assert(tables || n_tables == 0);
 
-        if (!rt_name_valid(table_name) || !rt_name_valid(proto_name))
-                return -EINVAL;
-
-        r = rt_names_find_clash(dir, "rt_tables", table_id, table_name, NULL, NULL);
+        r = names_check(dir, "rt_tables", tables, n_tables);
+        if (r >= 0)
+                r = names_check(dir, "rt_protos", &proto, 1);
+        if (r >= 0)
+                r = content_build(tables, n_tables, &table_content);
+        if (r >= 0)
+                r = content_build(&proto, 1, &proto_content);
         if (r < 0)
                 return r;
-        if (r > 0)
-                return -EEXIST;
-        r = rt_names_find_clash(dir, "rt_protos", proto_id, proto_name, NULL, NULL);
-        if (r < 0)
-                return r;
-        if (r > 0)
-                return -EEXIST;
 
-        r = install_one(dir, "rt_tables", table_id, table_name);
+        r = install_one(dir, "rt_tables", table_content);
         if (r < 0)
                 return r;
         written = r;
-        r = install_one(dir, "rt_protos", proto_id, proto_name);
+        r = install_one(dir, "rt_protos", proto_content);
         if (r < 0)
                 return r;
         return written || r;
+}
+
+int rt_files_install_policies(const char *dir, const Config *c) {
+        _cleanup_(freep) RtTableName *names = NULL;
+
+        assert(c);
+
+        names = calloc(c->n_policies, sizeof(RtTableName));
+        if (!names)
+                return -ENOMEM;
+        for (size_t i = 0; i < c->n_policies; i++)
+                names[i] = (RtTableName) { c->policies[i].table_id, c->policies[i].table_name };
+        return rt_files_install(dir, names, c->n_policies, VPNPOLICY_PROTO, VPNPOLICY_PROTO_NAME);
 }
 
 static int remove_one(const char *dir, const char *map) {
@@ -355,11 +399,11 @@ static int remove_one(const char *dir, const char *map) {
         return 0;
 }
 
-int rt_files_our_table(const char *dir, uint32_t *ret_id) {
+int rt_files_our_tables(const char *dir, void (*cb)(uint32_t id, void *userdata), void *userdata) {
         _cleanup_(freep) char *path = NULL, *content = NULL;
         char *line, *save = NULL, *name;
         uint32_t id;
-        int r;
+        int r, n = 0;
 
         if (asprintf(&path, "%s/rt_tables.d/%s", dir, RT_FILES_OURS) < 0)
                 return -ENOMEM;
@@ -372,10 +416,10 @@ int rt_files_our_table(const char *dir, uint32_t *ret_id) {
                 return 0;
         for (line = strtok_r(content, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
                 if (rt_name_line_parse(line, &id, &name) > 0) {
-                        *ret_id = id;
-                        return 1;
+                        cb(id, userdata);
+                        n++;
                 }
-        return 0;
+        return n;
 }
 
 int rt_files_remove(const char *dir) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "macro.h"
@@ -58,15 +59,27 @@ int rt_names_foreach(const char *dir, const char *map, bool skip_ours, rt_name_c
 int rt_names_find_clash(const char *dir, const char *map, uint32_t id, const char *name,
                         RtNameEntry **ret_by_id, RtNameEntry **ret_by_name);
 
-/* Writes DIR/rt_tables.d/vpnpolicy.conf and DIR/rt_protos.d/vpnpolicy.conf atomically, each only if its
- * content differs, creating the .d directories if needed. -EEXIST if an entry elsewhere clashes with ours
- * or our file there was not written by us. Returns 1 if a file was written, 0 if both were up to date. */
-int rt_files_install(const char *dir, uint32_t table_id, const char *table_name, uint32_t proto_id,
+/* A table to name: one per policy. */
+typedef struct RtTableName {
+        uint32_t id;
+        const char *name;
+} RtTableName;
+
+/* Writes DIR/rt_tables.d/vpnpolicy.conf (one line per table, in the order given) and
+ * DIR/rt_protos.d/vpnpolicy.conf atomically, each only if its content differs, creating the .d
+ * directories if needed. -EEXIST if an entry elsewhere clashes with one of ours or our file there was not
+ * written by us. Returns 1 if a file was written, 0 if both were up to date. */
+int rt_files_install(const char *dir, const RtTableName *tables, size_t n_tables, uint32_t proto_id,
                      const char *proto_name);
 
-/* The table id in DIR/rt_tables.d/vpnpolicy.conf, if that file is ours and names one: 1 and *ret_id; 0
- * when there is none. */
-int rt_files_our_table(const char *dir, uint32_t *ret_id);
+typedef struct Config Config;
+
+/* rt_files_install() with the tables of every policy of c, in order, and our protocol. */
+int rt_files_install_policies(const char *dir, const Config *c);
+
+/* Calls cb for each table id in DIR/rt_tables.d/vpnpolicy.conf, if that file is ours. Returns how many
+ * there were (0 when there is none), or -errno. */
+int rt_files_our_tables(const char *dir, void (*cb)(uint32_t id, void *userdata), void *userdata);
 
 /* Removes our two files; missing ones are fine. A file of that name that we did not write is left in
  * place and gives -EEXIST, after the other one was handled. */

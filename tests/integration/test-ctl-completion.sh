@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Bash completion for vpnpolicyctl (issue "vpnpolicyctl"), with bash-completion's own helpers: the
 # commands, the global options, each command's options (wait-ready's --timeout too), devices for explain
-# --iif (those of the namespace), nothing for a command without options.
+# --iif (those of the namespace), files for doctor's and explain's --config, nothing for a command without options.
 set -euo pipefail
 # shellcheck source=../lib/common.sh
 source "$(dirname "$0")/../lib/common.sh"
@@ -30,7 +30,7 @@ assert_eq "global options" "--help --json --runtime-dir --version " "$(complete_
 assert_eq "command after --runtime-dir" "doctor " "$(complete_words vpnpolicyctl --runtime-dir /run/x do)"
 assert_eq "doctor options" "--assume-dco --config --iproute2-dir --json --openvpn-config --openvpn-dir " "$(complete_words vpnpolicyctl doctor --)"
 assert_eq "teardown options" "--iproute2-dir --yes " "$(complete_words vpnpolicyctl teardown --)"
-assert_eq "explain options" "--iif --json " "$(complete_words vpnpolicyctl explain 10.10.10.2 203.0.113.1 --)"
+assert_eq "explain options" "--config --iif --json " "$(complete_words vpnpolicyctl explain 10.10.10.2 203.0.113.1 --)"
 assert_eq "explain --iif: devices" "tunx7 " "$(complete_words vpnpolicyctl explain 10.10.10.2 203.0.113.1 --iif tu)"
 assert_eq "status options" "--json " "$(complete_words vpnpolicyctl status --)"
 assert_eq "metrics options" "--output " "$(complete_words vpnpolicyctl metrics --)"
@@ -40,6 +40,7 @@ assert_eq "wait-ready --timeout: nothing (seconds)" "" "$(complete_words vpnpoli
 mkdir -p "$T/cfg"
 touch "$T/cfg/a.conf"
 assert_eq "doctor --config: files" "$T/cfg/a.conf " "$(complete_words vpnpolicyctl doctor --config "$T/cfg/")"
+assert_eq "explain --config: files" "$T/cfg/a.conf " "$(complete_words vpnpolicyctl explain 10.10.10.2 203.0.113.1 --config "$T/cfg/")"
 touch "$T/cfg/vpnpolicy.prom"
 assert_eq "metrics --output: .prom files" "$T/cfg/vpnpolicy.prom " "$(complete_words vpnpolicyctl metrics --output "$T/cfg/")"
 

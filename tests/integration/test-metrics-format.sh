@@ -6,8 +6,10 @@
 # routes missing), no firewall ([Firewall] Manage=no), refused (a user outside [Control] ReadGroup=) and
 # unreachable (vpnpolicy_up 0, exit 4) — and the values follow the kernel: a deleted rule counted as a
 # restore, missing objects counted per policy, role and family. --output writes the file atomically
-# (mode 0644, no temporary left, a valid file also when the agent is down). Gateway health, probe figures
-# and failovers wait for the gateway work (the renderer's output for them: tests/unit/metrics/).
+# (mode 0644, no temporary left, a valid file also when the agent is down). A probed gateway: up with its
+# round trip and no loss, then black-holing the probes (an nft drop of echo requests in the gateway:
+# only the probe can tell) down, no gateway active, the failover counted, loss rising, no round trip —
+# the figures are the daemon's health state, the same the status shows.
 set -euo pipefail
 # shellcheck source=../lib/common.sh
 source "$(dirname "$0")/../lib/common.sh"
@@ -61,7 +63,7 @@ started=$(value vpnpolicy_start_time_seconds)
 check "healthy: start time within the last minute ($started)" \
         awk -v s="$started" -v now="$(date +%s)" 'BEGIN { exit !(s > now - 60 && s <= now + 1) }'
 check "healthy: the pass histogram counted passes" awk '$1 == "vpnpolicy_reconcile_duration_seconds_count" { exit !($2 > 0) }' "$T/m.txt"
-check "healthy: no gateway health before the gateway work reports it" bash -c "! grep -q '^vpnpolicy_gateway_up' '$T/m.txt'"
+check "healthy: an unprobed gateway has no probe figures" bash -c "! grep -q '^vpnpolicy_gateway_up\|^vpnpolicy_gateway_probe' '$T/m.txt'"
 check "healthy: no verification yet, no made-up time" bash -c "! grep -q '^vpnpolicy_last_verification' '$T/m.txt'"
 
 info "a rule deleted by hand is put back and counted"
@@ -136,6 +138,44 @@ agent_start "$NS" "$T/vpnpolicy.conf"
 state no-firewall
 assert_eq "no-firewall: vpnpolicy_firewall_managed 0" 0 "$(value vpnpolicy_firewall_managed)"
 check "no-firewall: no pool counters" bash -c "! grep -q '^vpnpolicy_pool_\|^vpnpolicy_leak_guard' '$T/m-no-firewall.txt'"
+
+info "a probed gateway: up, then its probes black-holed"
+agent_stop
+seed003_config "$T/vpnpolicy.conf" '[Gateway]' 'Device=eth1' 'Probe=icmp' 'ProbeIntervalSec=200ms' \
+        'ProbeTimeoutSec=200ms' 'FailCount=2' 'RiseCount=2' '[Firewall]' 'Manage=no'
+agent_start "$NS" "$T/vpnpolicy.conf"
+gw='policy="vpn",gateway="gateway",family="ipv4"'
+gw_up_is() { metrics && [[ $(value "vpnpolicy_gateway_up{$gw}" 2>/dev/null) == "$1" ]]; }
+check "the probes find the gateway up" wait_until 5000 gw_up_is 1
+state gateway-up
+assert_eq "gateway-up: active" 1 "$(value "vpnpolicy_gateway_active{$gw}")"
+check "gateway-up: a round trip time, under a second" \
+        awk -v v="$(value "vpnpolicy_gateway_probe_rtt_seconds{$gw}")" 'BEGIN { exit !(v > 0 && v < 1) }'
+assert_eq "gateway-up: no loss" 0 "$(value "vpnpolicy_gateway_probe_loss_ratio{$gw}")"
+assert_eq "gateway-up: no failover yet" 0 "$(value 'vpnpolicy_gateway_failovers_total{policy="vpn"}')"
+ns_exec "$GW" nft -f - <<'EOF2'
+table inet probefault {
+        chain input {
+                type filter hook input priority -300; policy accept;
+                icmp type echo-request drop
+                icmpv6 type echo-request drop
+        }
+}
+EOF2
+gw6='policy="vpn",gateway="gateway",family="ipv6"'
+both_down() { gw_up_is 0 && [[ $(value "vpnpolicy_gateway_up{$gw6}" 2>/dev/null) == 0 ]]; }
+check "the probes find it down, both families" wait_until 5000 both_down
+state gateway-down
+assert_eq "gateway-down: no longer active (fail-closed)" 0 "$(value "vpnpolicy_gateway_active{$gw}")"
+assert_eq "gateway-down: the failovers counted (IPv4 and IPv6 gave the route up)" 2 "$(value 'vpnpolicy_gateway_failovers_total{policy="vpn"}')"
+check "gateway-down: loss above 0" \
+        awk -v v="$(value "vpnpolicy_gateway_probe_loss_ratio{$gw}")" 'BEGIN { exit !(v > 0 && v <= 1) }'
+check "gateway-down: no round trip of an unanswered probe" bash -c "! grep -q '^vpnpolicy_gateway_probe_rtt_seconds{$gw}' '$T/m.txt'"
+assert_eq "gateway-down: vpnpolicy_healthy 0" 0 "$(value vpnpolicy_healthy)"
+assert_eq "gateway-down: the same verdict as the status" down \
+        "$(ctl "$NS" status --json | jq -r '.policies[0].gateways[0].health.ipv4.state' || true)"
+ns_exec "$GW" nft delete table inet probefault
+check "the probes find it up again" wait_until 5000 gw_up_is 1
 
 info "the agent down"
 agent_stop

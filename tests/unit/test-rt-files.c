@@ -231,6 +231,13 @@ static void test_foreach(void) {
         ASSERT(rt_names_find_clash(dir, "rt_tables", 200, "vpn", NULL, NULL) == 0);
 }
 
+/* One table. */
+static int install1(uint32_t id, const char *name, uint32_t proto_id, const char *proto_name) {
+        const RtTableName t = { id, name };
+
+        return rt_files_install(dir, &t, 1, proto_id, proto_name);
+}
+
 static void test_install(void) {
         struct stat st1, st2, st3, d;
         _cleanup_(freep) char *t = NULL, *p = NULL, *t2 = NULL;
@@ -241,7 +248,7 @@ static void test_install(void) {
 
         /* The .d directories are created, 0755 whatever the umask. */
         umask(077);
-        ASSERT(rt_files_install(dir, 200, "vpn", VPNPOLICY_PROTO, VPNPOLICY_PROTO_NAME) == 1);
+        ASSERT(install1(200, "vpn", VPNPOLICY_PROTO, VPNPOLICY_PROTO_NAME) == 1);
         umask(022);
         t = read_at("rt_tables.d/vpnpolicy.conf", &st1);
         p = read_at("rt_protos.d/vpnpolicy.conf", NULL);
@@ -252,12 +259,12 @@ static void test_install(void) {
         ASSERT(stat(at("rt_protos.d"), &d) == 0 && (d.st_mode & 07777) == 0755);
 
         /* Unchanged: not rewritten, so the inode stays. */
-        ASSERT(rt_files_install(dir, 200, "vpn", VPNPOLICY_PROTO, VPNPOLICY_PROTO_NAME) == 0);
+        ASSERT(install1(200, "vpn", VPNPOLICY_PROTO, VPNPOLICY_PROTO_NAME) == 0);
         t2 = read_at("rt_tables.d/vpnpolicy.conf", &st2);
         ASSERT(st2.st_ino == st1.st_ino && st2.st_mtim.tv_nsec == st1.st_mtim.tv_nsec);
 
         /* Changed: replaced by a new file (rename), no temporary left behind. */
-        ASSERT(rt_files_install(dir, 300, "vpn2", VPNPOLICY_PROTO, VPNPOLICY_PROTO_NAME) == 1);
+        ASSERT(install1(300, "vpn2", VPNPOLICY_PROTO, VPNPOLICY_PROTO_NAME) == 1);
         free(t);
         t = read_at("rt_tables.d/vpnpolicy.conf", &st3);
         ASSERT(strstr(t, "\n300\tvpn2\n") && !strstr(t, "200"));
@@ -265,26 +272,53 @@ static void test_install(void) {
         ASSERT(count_entries("rt_tables.d") == 1 && count_entries("rt_protos.d") == 1);
 }
 
+/* Every policy's table, one line each; our own file read back names them all; one clash refuses all. */
+static void count_table(uint32_t id, void *userdata) {
+        uint32_t *sum = userdata;
+
+        *sum += id;
+}
+
+static void test_install_tables(void) {
+        const RtTableName t[] = { { 200, "staff" }, { 201, "guest" }, { 202, "lab" } };
+        _cleanup_(freep) char *c = NULL;
+        uint32_t sum = 0;
+
+        setup();
+        ASSERT(rt_files_install(dir, t, ELEMENTSOF(t), VPNPOLICY_PROTO, VPNPOLICY_PROTO_NAME) == 1);
+        c = read_at("rt_tables.d/vpnpolicy.conf", NULL);
+        ASSERT(c && strstr(c, "\n200\tstaff\n201\tguest\n202\tlab\n"));
+        ASSERT(rt_files_our_tables(dir, count_table, &sum) == 3 && sum == 603);
+        ASSERT(rt_files_install(dir, t, ELEMENTSOF(t), VPNPOLICY_PROTO, VPNPOLICY_PROTO_NAME) == 0);
+
+        setup();
+        write_at("rt_tables", "201 theirs\n");
+        ASSERT(rt_files_install(dir, t, ELEMENTSOF(t), VPNPOLICY_PROTO, VPNPOLICY_PROTO_NAME) == -EEXIST);
+        ASSERT(!exists_at("rt_tables.d/vpnpolicy.conf"));
+        sum = 0;
+        ASSERT(rt_files_our_tables(dir, count_table, &sum) == 0 && sum == 0);
+}
+
 static void test_install_refuses(void) {
         setup();
         write_at("rt_protos", "0\tunspec\n0xd3\tsomeone\n");
-        ASSERT(rt_files_install(dir, 200, "vpn", VPNPOLICY_PROTO, VPNPOLICY_PROTO_NAME) == -EEXIST);
+        ASSERT(install1(200, "vpn", VPNPOLICY_PROTO, VPNPOLICY_PROTO_NAME) == -EEXIST);
         ASSERT(!exists_at("rt_tables.d/vpnpolicy.conf"));
 
         setup();
         mkdir_at("rt_protos.d");
         write_at("rt_protos.d/frr.conf", "212 vpnpolicy\n");
-        ASSERT(rt_files_install(dir, 200, "vpn", VPNPOLICY_PROTO, VPNPOLICY_PROTO_NAME) == -EEXIST);
+        ASSERT(install1(200, "vpn", VPNPOLICY_PROTO, VPNPOLICY_PROTO_NAME) == -EEXIST);
 
         setup();
         write_at("rt_tables", "200 theirs\n");
-        ASSERT(rt_files_install(dir, 200, "vpn", VPNPOLICY_PROTO, VPNPOLICY_PROTO_NAME) == -EEXIST);
+        ASSERT(install1(200, "vpn", VPNPOLICY_PROTO, VPNPOLICY_PROTO_NAME) == -EEXIST);
 
         /* A file of our name that we did not write is left alone. */
         setup();
         mkdir_at("rt_tables.d");
         write_at("rt_tables.d/vpnpolicy.conf", "200 vpn\n");
-        ASSERT(rt_files_install(dir, 200, "vpn", VPNPOLICY_PROTO, VPNPOLICY_PROTO_NAME) == -EEXIST);
+        ASSERT(install1(200, "vpn", VPNPOLICY_PROTO, VPNPOLICY_PROTO_NAME) == -EEXIST);
         ASSERT(rt_files_remove(dir) == -EEXIST);
         ASSERT(exists_at("rt_tables.d/vpnpolicy.conf"));
 
@@ -292,18 +326,18 @@ static void test_install_refuses(void) {
         setup();
         mkdir_at("rt_tables.d");
         ASSERT(mkfifo(at("rt_tables.d/vpnpolicy.conf"), 0644) == 0);
-        ASSERT(rt_files_install(dir, 200, "vpn", VPNPOLICY_PROTO, VPNPOLICY_PROTO_NAME) == -EEXIST);
+        ASSERT(install1(200, "vpn", VPNPOLICY_PROTO, VPNPOLICY_PROTO_NAME) == -EEXIST);
         ASSERT(rt_files_remove(dir) == -EEXIST);
         ASSERT(exists_at("rt_tables.d/vpnpolicy.conf"));
         setup();
         mkdir_at("rt_tables.d");
         mkdir_at("rt_tables.d/vpnpolicy.conf");
-        ASSERT(rt_files_install(dir, 200, "vpn", VPNPOLICY_PROTO, VPNPOLICY_PROTO_NAME) == -EEXIST);
+        ASSERT(install1(200, "vpn", VPNPOLICY_PROTO, VPNPOLICY_PROTO_NAME) == -EEXIST);
 
         /* Invalid names never reach a file. */
         setup();
-        ASSERT(rt_files_install(dir, 200, "v p n", VPNPOLICY_PROTO, VPNPOLICY_PROTO_NAME) == -EINVAL);
-        ASSERT(rt_files_install(dir, 200, "vpn", VPNPOLICY_PROTO, "") == -EINVAL);
+        ASSERT(install1(200, "v p n", VPNPOLICY_PROTO, VPNPOLICY_PROTO_NAME) == -EINVAL);
+        ASSERT(install1(200, "vpn", VPNPOLICY_PROTO, "") == -EINVAL);
 }
 
 static void test_remove(void) {
@@ -312,7 +346,7 @@ static void test_remove(void) {
         ASSERT(rt_files_remove(dir) == 0);
 
         write_at("rt_tables", "100 other\n");
-        ASSERT(rt_files_install(dir, 200, "vpn", VPNPOLICY_PROTO, VPNPOLICY_PROTO_NAME) == 1);
+        ASSERT(install1(200, "vpn", VPNPOLICY_PROTO, VPNPOLICY_PROTO_NAME) == 1);
         mkdir_at("rt_tables.d/keep");
         write_at("rt_tables.d/other.conf", "300 kept\n");
         ASSERT(rt_files_remove(dir) == 0);
@@ -327,6 +361,7 @@ int main(void) {
         RUN(test_foreach);
         RUN(test_find_clash);
         RUN(test_install);
+        RUN(test_install_tables);
         RUN(test_install_refuses);
         RUN(test_remove);
         TESTS_DONE();
