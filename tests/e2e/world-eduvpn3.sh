@@ -372,10 +372,13 @@ _e3_wg_up() {
         (umask 077 && wg genkey >"$d/srv.key" && wg genkey >"$d/wp.key") || return 1
         wg pubkey <"$d/srv.key" >"$d/srv.pub" && wg pubkey <"$d/wp.key" >"$d/wp.pub" || return 1
         _e3_wg_go SRV "$E3_SRV" && _e3_wg_go WP "$E3_WP" || return 1
-        e3_wg SRV set wg0 private-key "$d/srv.key" listen-port "$E3_WG_PORT" \
-                peer "$(cat "$d/wp.pub")" allowed-ips 10.10.11.2/32,fd00:4242:4242:4243::2/128 || return 1
-        e3_wg WP set wg0 private-key "$d/wp.key" \
-                peer "$(cat "$d/srv.pub")" endpoint "$E3_SRV_UPLINK4:$E3_WG_PORT" allowed-ips 0.0.0.0/0,::/0 || return 1
+        # keys on stdin: inside wireguard-go's mount namespace, /run is another directory (the lab's files
+        # live under /run)
+        e3_wg SRV set wg0 private-key /dev/stdin listen-port "$E3_WG_PORT" \
+                peer "$(cat "$d/wp.pub")" allowed-ips 10.10.11.2/32,fd00:4242:4242:4243::2/128 <"$d/srv.key" || return 1
+        e3_wg WP set wg0 private-key /dev/stdin \
+                peer "$(cat "$d/srv.pub")" endpoint "$E3_SRV_UPLINK4:$E3_WG_PORT" allowed-ips 0.0.0.0/0,::/0 \
+                <"$d/wp.key" || return 1
         ip -n "$E3_SRV" addr add "$s/24" dev wg0 &&
                 ip -n "$E3_SRV" addr add "$s6/64" dev wg0 nodad &&
                 ip -n "$E3_SRV" link set wg0 up || return 1
