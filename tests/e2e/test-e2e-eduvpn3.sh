@@ -198,13 +198,8 @@ check "every tunnel's routes are in its profile's table (v4 and v6 of tun0, tun1
 # --- the guide, followed
 guide_shims
 guide_checks
-# Known daemon gap (manager_install_names writes only the main policy's table name): not a check yet,
-# so that this test measures the rest; make it one when it is fixed.
-if grep -Eq '^201[[:space:]]+guest$' "/etc/netns/$E3_SRV/iproute2/rt_tables.d/vpnpolicy.conf" 2>/dev/null; then
-        info "rt_tables.d names the guest profile's table (201 guest)"
-else
-        info "KNOWN GAP: rt_tables.d/vpnpolicy.conf does not name the guest profile's table 201 (only the main policy's)"
-fi
+check "every profile's table is named in rt_tables.d (201 guest)" \
+        grep -Eq '^201[[:space:]]+guest$' "/etc/netns/$E3_SRV/iproute2/rt_tables.d/vpnpolicy.conf"
 
 # --- 1. the outside, by the profile's gateway
 for c in CU CT WP; do
