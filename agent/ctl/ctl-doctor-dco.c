@@ -12,7 +12,7 @@
  * such a device without a gateway, beyond the device's own connected subnets, reaches no client (the
  * driver drops what it cannot map to a peer). Read-only: the kernel snapshot. */
 
-static bool link_is_dco(const Doctor *d, const LinkInfo *l) {
+bool doctor_link_is_dco(const Doctor *d, const LinkInfo *l) {
         if (streq(l->kind, "ovpn-dco") || streq(l->kind, "ovpn"))
                 return true;
         /* --assume-dco: treat the managed tun devices as DCO ones (a test host without the module) */
@@ -53,7 +53,7 @@ int check_dco_routes(Doctor *d) {
                 const LinkInfo *l = r->oif > 0 ? ctl_link_by_index(d->kernel, r->oif) : NULL;
 
                 if (!l || r->type != RTN_UNICAST || r->has_gateway || r->multipath || r->nexthop_object ||
-                    r->table == RT_TABLE_LOCAL || r->protocol == RTPROT_KERNEL || !link_is_dco(d, l))
+                    r->table == RT_TABLE_LOCAL || r->protocol == RTPROT_KERNEL || !doctor_link_is_dco(d, l))
                         continue;
                 if (r->family == AF_INET6 && addr_is_link_local(AF_INET6, &r->dst.addr))
                         continue;

@@ -7,7 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "ctl-doctor.h"
+#include "ctl-doctor-openvpn.h"
 #include "desired.h"
 #include "fs-util.h"
 #include "parse-util.h"
@@ -17,7 +17,7 @@
 
 /* The doctor's OpenVPN checks, on the server configurations the agent's registered tunnels name (status
  * devices[].config) and those given with --openvpn-config. Only what bears on routing is read: routes
- * and their iroutes (seed 000), client-to-client, the up hook, the server's pools. */
+ * and their iroutes (seed 000), client-to-client, the up hook, the server's pools, dev and disable-dco. */
 
 #define OVPN_TOKENS_MAX 8
 #define OVPN_INCLUDE_DEPTH 4
@@ -25,31 +25,6 @@
  * anything (/dev/zero made an unbounded reader grow to 265 MB). */
 #define OVPN_FILE_MAX (1024U * 1024U)
 #define OVPN_FILE_MAX_TEXT "1 MiB"
-
-typedef struct OvpnPrefix {
-        Prefix prefix;
-        char where[PATH_MAX + 16];      /* FILE:LINE */
-        bool pushed;
-} OvpnPrefix;
-
-typedef struct Ovpn {
-        const char *path;
-        char dir[PATH_MAX];             /* relative paths start here: `cd`, else OpenVPN's cwd */
-        char c2c[PATH_MAX + 16];        /* where client-to-client is, "" if not */
-        char ccd[PATH_MAX];
-        char up[PATH_MAX];
-        char up_where[PATH_MAX + 16];
-        char no_dco[PATH_MAX + 16];     /* where disable-dco is, "" if not */
-        int script_security;
-        OvpnPrefix *routes;             /* route, route-ipv6, push "route ...", push "route-ipv6 ..." */
-        size_t n_routes;
-        OvpnPrefix *servers;            /* server, server-ipv6, ifconfig-pool (as its first address's /32) */
-        size_t n_servers;
-        OvpnPrefix *iroutes;            /* from the client-config-dir */
-        size_t n_iroutes;
-        char unreadable[PATH_MAX];      /* the file (main or included) that could not be read */
-        char **skipped;                 /* client-config-dir files not read, "PATH: why" */
-} Ovpn;
 
 /* OpenVPN's parse_line() (src/openvpn/options.c): blanks separate tokens, "..." and '...' group them, a
  * backslash escapes the next character outside '...', and # or ; where a token starts ends the line. */
@@ -194,6 +169,8 @@ static int ovpn_option(Ovpn *o, char **t, size_t n, const char *file, unsigned l
                 return ovpn_server(o, t, n, file, line);
         else if (streq(t[0], "ifconfig-pool") && n > 2)
                 return ovpn_ifconfig_pool(o, t, file, line);
+        else if (streq(t[0], "dev") && n > 1 && strlen(t[1]) < IFNAMSIZ)
+                ovpn_copy(o->dev, sizeof(o->dev), t[1]);
         else if (streq(t[0], "disable-dco"))
                 snprintf(o->no_dco, sizeof(o->no_dco), "%s:%u", file, line);
         else if (streq(t[0], "config") && n > 1 && depth < OVPN_INCLUDE_DEPTH)
@@ -508,6 +485,8 @@ static void check_one(Doctor *d, const char *path, const char *cwd) {
         check_up(d, &o);
         check_servers(d, &o);
         check_dco(d, &o);
+        check_dco_off(d, &o);
+        check_iroute_overlaps(d, &o);
 }
 
 /* OpenVPN passes its config path as given on its command line: relative to its working directory,

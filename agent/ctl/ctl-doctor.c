@@ -90,7 +90,7 @@ int doctor_sysctl(const char *fmt, ...) {
 /* The agent's rule (tunnels.c): a device matching Match= is a pool tunnel only with an address inside one of
  * the pools (an OpenVPN server's tun holds its pool's first address); an OpenVPN client tunnel or another
  * VPN holds none. */
-static bool link_has_pool_address(const Doctor *d, int ifindex) {
+bool doctor_link_has_pool_address(const Doctor *d, int ifindex) {
         for (size_t i = 0; i < d->kernel->n_addresses; i++) {
                 const AddressInfo *a = &d->kernel->addresses[i];
 
@@ -126,7 +126,7 @@ char **doctor_tunnels(const Doctor *d) {
                 const LinkInfo *li = &d->kernel->links[j];
 
                 if (desired_link_matches(d->config, li->kind, li->name) &&
-                    link_has_pool_address(d, li->ifindex) && !strv_contains(l, li->name))
+                    doctor_link_has_pool_address(d, li->ifindex) && !strv_contains(l, li->name))
                         (void) strv_extend(&l, li->name);
         }
         return l;
@@ -151,7 +151,7 @@ static void unmanaged_tunnel(Doctor *d, const LinkInfo *li) {
         json_t *f;
 
         tunnel_pools(d, pools, sizeof(pools));
-        if (link_has_pool_address(d, li->ifindex))
+        if (doctor_link_has_pool_address(d, li->ifindex))
                 /* The agent's rule says ours, its status says not: it has not seen it yet, or is stuck. */
                 f = doctor_add(d, SEVERITY_WARNING, "tunnels",
                                "%s matches [Tunnels] Match= and carries an address inside a pool (%s), but "
@@ -164,7 +164,7 @@ static void unmanaged_tunnel(Doctor *d, const LinkInfo *li) {
                                d->status ? "" : " (unknown: vpnpolicyd is not reachable)");
         if (!f)
                 return;
-        if (link_has_pool_address(d, li->ifindex)) {
+        if (doctor_link_has_pool_address(d, li->ifindex)) {
                 finding_fix(f, "vpnpolicyctl status");
                 return;
         }
@@ -182,7 +182,7 @@ int check_tunnels(Doctor *d) {
 
                 if (!desired_link_matches(d->config, li->kind, li->name) || status_manages(d, li->name))
                         continue;
-                if (!d->status && link_has_pool_address(d, li->ifindex))
+                if (!d->status && doctor_link_has_pool_address(d, li->ifindex))
                         continue;       /* ours by the rule; the agent's check says it is not running */
                 unmanaged_tunnel(d, li);
         }
@@ -468,6 +468,7 @@ static const DoctorCheck checks[] = {
         { "gateway", check_gateways, true },
         { "return-route", check_return_routes, true },
         { "dco", check_dco_routes, false },
+        { "wireguard", check_wireguard, false },
         { "networkd", check_networkd, false },
         { "networkmanager", check_network_manager, true },
         { "openvpn", check_openvpn, false },

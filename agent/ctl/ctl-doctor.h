@@ -11,7 +11,9 @@
 /* vpnpolicyctl doctor: read-only checks, each finding with a severity and the exact fix. The checks live
  * in ctl-doctor-kernel.c (sysctls, rules, routes), ctl-doctor-gateways.c (each gateway of each policy: link,
  * neighbour, probes, return route), ctl-doctor-host.c (iproute2 names,
- * systemd-networkd, NetworkManager) and ctl-doctor-openvpn.c (OpenVPN server configurations). */
+ * systemd-networkd, NetworkManager), ctl-doctor-dco.c (routes into DCO devices), ctl-doctor-wireguard.c
+ * (WireGuard devices) and ctl-doctor-openvpn.c (OpenVPN server configurations; their data-channel offload in
+ * ctl-doctor-openvpn-dco.c). */
 
 /* The OpenVPN up hook the package installs. */
 #define OPENVPN_SERVER_DIR "/etc/openvpn/server"
@@ -53,6 +55,10 @@ int doctor_sysctl(const char *fmt, ...) _printf_(1, 2);
 /* The devices the agent manages: its status, else the agent's rule applied to the kernel's devices (a
  * tunnel matching [Tunnels] Match= with an address inside a pool; root's registrations are unknown then). */
 char **doctor_tunnels(const Doctor *d);
+/* The agent's rule: the device carries an address inside one of the pools. */
+bool doctor_link_has_pool_address(const Doctor *d, int ifindex);
+/* A data-channel offload device (ovpn-dco, ovpn; with --assume-dco also a managed tun). */
+bool doctor_link_is_dco(const Doctor *d, const LinkInfo *l);
 /* The device gateway g is reached by in family: its Device=, else the kernel's route to it. -ENODEV when
  * Device= names no device, -ENOENT when g has no address of family. */
 int doctor_gateway_ifindex(Doctor *d, const GatewayConfig *g, int family);
@@ -87,3 +93,4 @@ int check_networkd(Doctor *d);
 int check_network_manager(Doctor *d);
 int check_openvpn(Doctor *d);
 int check_dco_routes(Doctor *d);
+int check_wireguard(Doctor *d);

@@ -7,6 +7,11 @@
 # outside them all is a warning with its fix; disable-dco is reported (DCO silently off). A route into a
 # DCO device without a gateway (beyond its connected subnet) is a warning: there is no DCO module here, so
 # tun0 stands in for one with --assume-dco, and without it (a plain tun) the same route is no finding.
+# A configuration without disable-dco whose device is a plain tun gets a note (DCO silently off); one with
+# disable-dco does not. Without disable-dco, two clients' overlapping iroutes (same or nested) and an
+# iroute inside the server's range are warnings (under DCO each iroute is a kernel route via its client).
+# WireGuard devices (wireguard-go's tun named wg*: no wireguard module here) are listed with their
+# addresses; one without an address inside a pool is a warning (the agent leaves it to the main table).
 set -euo pipefail
 # shellcheck source=../lib/common.sh
 source "$(dirname "$0")/../lib/common.sh"
@@ -19,9 +24,10 @@ mkdir -p "$T/policies.d" "$T/server"
 printf '[Pool]\nPrefix=10.10.10.0/24\nPrefix=fd00:4242:4242:4242::/64\n[Gateway]\nIPv4=192.168.1.1\nIPv6=fd00:1::1\n' >"$conf"
 printf '[Table]\nId=201\nPriority=32764\n[Pool]\nPrefix=10.20.30.0/24\n[Gateway]\nIPv4=192.168.2.1\n' \
         >"$T/policies.d/guest.conf"
-# ovpn NAME DEV RANGE4 RANGE6 [LINE...]: a configuration as vpn-server-node 3.x writes it
+# ovpn NAME DEV RANGE4 RANGE6 [LINE...]: a configuration as vpn-server-node 3.x writes it (into $OVPN_DIR,
+# default $T/server)
 ovpn() {
-        local f=$T/server/$1.conf
+        local f=${OVPN_DIR:-$T/server}/$1.conf
         shift
         {
                 echo "#"
@@ -84,6 +90,63 @@ check "... with the iroute fix" fix dco "iroute-ipv6 fd00:aaaa::/64 in the clien
 assert_eq "exactly those two" 2 "$(jq '[.findings[] | select(.check == "dco")] | length' "$T/d.json")"
 doctor --openvpn-dir "$T/server"
 check "a plain tun (no --assume-dco): no dco finding" no_check dco
+
+info "DCO expected but off: tun0 is a plain tun, default-0 does not disable DCO; default-2 (tun3) does"
+tun_add "$NS" tun3
+doctor --openvpn-dir "$T/server"
+check "default-0 on tun0: DCO not in use, a note" \
+        finding info openvpn "^DCO is not in use on tun0 although $T/server/default-0.conf does not disable it \\(module missing"
+check "... with the module's fix" fix openvpn "modprobe ovpn-dco-v2  # or ovpn (Linux 6.16 and later); install ovpn-dco-dkms if it is missing"
+check "... and the log's" fix openvpn "journalctl -b | grep -i dco  # OpenVPN's log says which option keeps DCO off"
+check_fail "default-2 on tun3 has disable-dco: no such note" finding info openvpn "^DCO is not in use on tun3 "
+check_fail "default-1's tun1 does not exist: no such note" finding info openvpn "^DCO is not in use on tun1 "
+doctor --openvpn-dir "$T/server" --assume-dco
+check_fail "tun0 counted as DCO (--assume-dco): no such note" finding info openvpn "^DCO is not in use on tun0 "
+
+info "iroutes that cannot all be kernel routes under DCO: two clients' overlapping ones, one in the pool"
+mkdir -p "$T/ccdsrv" "$T/ccd"
+printf 'iroute 172.16.1.0 255.255.255.0\n' >"$T/ccd/alice"
+printf 'iroute 172.16.1.128 255.255.255.128\n' >"$T/ccd/bob"
+printf 'iroute 172.16.2.0 255.255.255.0\n' >"$T/ccd/carol"
+printf 'iroute 172.16.2.0 255.255.255.0\n' >"$T/ccd/dave"
+printf 'iroute 10.10.10.64 255.255.255.192\n' >"$T/ccd/erin"
+printf 'iroute 172.16.3.0 255.255.255.0\niroute-ipv6 fd00:99::/48\n' >"$T/ccd/frank"
+printf 'iroute-ipv6 fd00:99:0:1::/64\n' >"$T/ccd/grace"
+ccd_lines=("client-config-dir $T/ccd" "route 172.16.1.0 255.255.255.0" "route 172.16.2.0 255.255.255.0"
+        "route 172.16.3.0 255.255.255.0" "route-ipv6 fd00:99::/48")
+OVPN_DIR=$T/ccdsrv ovpn ccd-0 tun5 "10.10.10.0 255.255.255.128" "fd00:4242:4242:4242::/112" "${ccd_lines[@]}"
+overlaps() { jq '[.findings[] | select(.check == "openvpn" and (.message | test("overlap: with data-channel|is inside the server.s range")))] | length' "$T/d.json"; }
+doctor --openvpn-dir "$T/ccdsrv"
+check "nested iroutes of alice and bob: warning" finding warning openvpn \
+        "^iroute 172.16.1.0/24 \\($T/ccd/alice:1\\) and 172.16.1.128/25 \\($T/ccd/bob:1\\) overlap: with data-channel offload"
+check "... with its fix" fix openvpn "give each client a network of its own: delete the iroute line $T/ccd/alice:1 or $T/ccd/bob:1"
+check "the same iroute of carol and dave: warning" finding warning openvpn \
+        "^iroute 172.16.2.0/24 \\($T/ccd/carol:1\\) and 172.16.2.0/24 \\($T/ccd/dave:1\\) overlap"
+check "nested IPv6 iroutes of frank and grace: warning" finding warning openvpn \
+        "^iroute-ipv6 fd00:99::/48 \\($T/ccd/frank:2\\) and fd00:99:0:1::/64 \\($T/ccd/grace:1\\) overlap"
+check "erin's iroute inside the server's range: warning" finding warning openvpn \
+        "^iroute 10.10.10.64/26 \\($T/ccd/erin:1\\) is inside the server's range 10.10.10.0/25 \\($T/ccdsrv/ccd-0.conf:13\\)"
+check "... with its fix" fix openvpn "delete the iroute line $T/ccd/erin:1 (the server's range needs no iroute)"
+assert_eq "exactly those four (frank's 172.16.3.0/24 is his alone)" 4 "$(overlaps)"
+OVPN_DIR=$T/ccdsrv ovpn ccd-0 tun5 "10.10.10.0 255.255.255.128" "fd00:4242:4242:4242::/112" "${ccd_lines[@]}" disable-dco
+doctor --openvpn-dir "$T/ccdsrv"
+assert_eq "with disable-dco OpenVPN picks the client itself: no overlap warning" 0 "$(overlaps)"
+
+info "WireGuard devices (wireguard-go's tun named wg*; no wireguard module here): listed, unmanaged ones warned"
+tun_add "$NS" wg0
+ip -n "$NS" addr add 10.20.30.1/24 dev wg0
+ip -n "$NS" -6 addr add fd00:2030::1/64 dev wg0 nodad
+tun_add "$NS" wg1
+ip -n "$NS" addr add 192.168.77.1/24 dev wg1
+doctor --openvpn-dir "$T/server"
+check "wg0 listed with its addresses" finding info wireguard "^WireGuard device wg0 \\(wireguard-go's tun\\): 10.20.30.1/24, fd00:2030::1/64$"
+check "wg1 listed" finding info wireguard "^WireGuard device wg1 \\(wireguard-go's tun\\): 192.168.77.1/24$"
+check "wg1 has no pool address: warning" finding warning wireguard \
+        "^vpnpolicyd does not manage the WireGuard device wg1: it carries no address inside any policy's \\[Pool\\] Prefix=, so its clients' traffic leaves by the main table"
+check "... with its fix" fix wireguard "Address = 10.10.10.1/24  # in wg1's WireGuard configuration (eduVPN: the profile's range), an address inside a pool makes it ours"
+assert_eq "wg0 (in guest's pool) is managed: one warning, for wg1" 1 \
+        "$(jq '[.findings[] | select(.check == "wireguard" and .severity == "warning")] | length' "$T/d.json")"
+check_fail "tun0 is no WireGuard device" finding info wireguard "device tun0 "
 
 info "an empty directory: nothing read, said so"
 mkdir -p "$T/empty"
