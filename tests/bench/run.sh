@@ -22,6 +22,7 @@
 #   6 restart   start to READY with 100 tuns and 10,000 routes in place, nothing sent
 #   7 callgrind instructions per event (tests/bench/callgrind.sh)
 #   8 verify    the periodic verification of our tables and rules: its duration and CPU at 10k/100k routes
+#   9 probes    gateway probes of 1, 2, 16 gateways (tests/integration/test-gw-cost.sh): CPU and wakeups per second
 #
 # Environment: BUILD (default build-bench; built here unless BENCH_NO_BUILD=1), BENCH_ONLY (a list of
 # the names above), BENCH_EVENTS (1000), BENCH_HOOK_RUNS (200), BENCH_BULK ("10000 100000"),
@@ -56,7 +57,7 @@ BULK=${BENCH_BULK:-$([[ -n $QUICK ]] && echo 10000 || echo "10000 100000")}
 REPS=${BENCH_REPS:-3}
 TUNS=${BENCH_TUNS:-1000}
 IDLE_S=${BENCH_IDLE_S:-$([[ -n $QUICK ]] && echo 5 || echo 60)}
-ONLY=${BENCH_ONLY:-latency hook bulk devices idle restart verify callgrind metrics}
+ONLY=${BENCH_ONLY:-latency hook bulk devices idle restart verify callgrind metrics probes}
 if [[ -n ${BENCH_OUT:-} ]]; then
         OUT=$BENCH_OUT
 elif [[ -n $QUICK ]]; then
@@ -816,9 +817,44 @@ bench_metrics() {
 }
 
 # ---------------------------------------------------------------------------------------------------------
+# 9. gateway probes: tests/integration/test-gw-cost.sh against this build, its # FIGURE lines as a table
+
+probe_row() { # NAME: "| gateways | CPU µs/s | per gateway | wakeups/s | probe-timer wakeups/s |"
+        local l n cpu wake pw
+        l=$(grep "^# FIGURE probe-cost $1 " "$T/probes.out") || return 1
+        n=$(sed -n 's/.* gateways=\([0-9]*\).*/\1/p' <<<"$l")
+        cpu=$(sed -n 's/.* cpu-us-per-s=\([0-9]*\) .*/\1/p' <<<"$l")
+        wake=$(sed -n 's/.* wakeups-per-s=\([0-9.]*\) probe.*/\1/p' <<<"$l")
+        pw=$(sed -n 's/.* probe-timer-wakeups-per-s=\([0-9.]*\).*/\1/p' <<<"$l")
+        figure "probe_${1//-/_}_cpu_us_per_s" "$cpu" us >/dev/null
+        figure "probe_${1//-/_}_wakeups_per_s" "$wake" 1/s >/dev/null
+        row "| $1 | $n | $cpu | $(awk -v c="$cpu" -v n="$n" 'BEGIN { printf "%.1f", c / n }') | $wake | $pw |"
+}
+
+bench_probes() {
+        section "9. gateway probes: 1, 2, 16 gateways at ProbeIntervalSec=1s"
+        VPNPOLICYD=$BUILD/agent/daemon/vpnpolicyd VPNPOLICYCTL=$BUILD/agent/ctl/vpnpolicyctl BUILD=$BUILD \
+                GW_COST_SECONDS=$((IDLE_S / 4 > 5 ? IDLE_S / 4 : 5)) \
+                bash "$SOURCE_ROOT/tests/integration/test-gw-cost.sh" >"$T/probes.out" 2>&1 ||
+                die "test-gw-cost.sh failed: $(tail -n 5 "$T/probes.out")"
+        md "## 9. Gateway probes" "" \
+                "The idle daemon with one policy and N gateways on one LAN, probed by ICMP echo every second" \
+                "(\`tests/integration/test-gw-cost.sh\`: CPU from \`/proc/PID/schedstat\`, which includes the" \
+                "kernel's whole reply path over the veth inside our \`sendto()\`; wakeups from the context switches)." \
+                "The probes of all gateways share one timer, so the wakeups do not grow with the gateways." "" \
+                "| configuration | gateways | CPU µs/s | per gateway | wakeups/s | probe-timer wakeups/s |" \
+                "|---|---:|---:|---:|---:|---:|"
+        local c
+        for c in baseline two sixteen sixteen-with-targets; do probe_row "$c" || die "no probe-cost figure for $c"; done
+        md ""
+        target probes "Probes: one wakeup a second for 16 gateways (≤ 1.3/s)" \
+                "$(met awk -v w="${FIG[probe_sixteen_wakeups_per_s]}" 'BEGIN { exit !(w <= 1.3) }') (${FIG[probe_sixteen_wakeups_per_s]}/s)"
+}
+
+# ---------------------------------------------------------------------------------------------------------
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-for b in latency hook bulk devices idle restart verify callgrind metrics; do
+for b in latency hook bulk devices idle restart verify callgrind metrics probes; do
         wanted "$b" && "bench_$b"
 done
 ELAPSED=$((SECONDS - START_S))
