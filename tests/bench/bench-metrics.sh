@@ -37,7 +37,7 @@ pid=$AGENT_PID
 ns_exec "$NS" systemd-socket-activate -l "127.0.0.1:$PORT" -- "$METRICSD" --runtime-dir "$T/run-$NS" \
         </dev/null >"$T/metricsd.log" 2>&1 &
 register_pid $!
-wait_until 3000 bash -c "ip netns exec $NS ss -Hltn 'sport = :$PORT' | grep -q LISTEN" || die "no listener"
+wait_until 3000 bash -c "ip netns exec $NS ss -Hltn 'sport = :$PORT' | grep_q LISTEN" || die "no listener"
 ns_exec "$NS" curl -sf -o "$T/first.txt" "http://127.0.0.1:$PORT/metrics" || die "the first scrape failed"
 grep -q '^vpnpolicy_objects_present{policy="vpn",role="mirror-route",family="ipv4"} 10000$' "$T/first.txt" ||
         die "the scrape does not show the 10,000 mirrored routes present"

@@ -616,7 +616,7 @@ bench_idle() {
         fc0=$(proc_cpu_ticks "$fpid")
         # Instructions too where the machine has hardware counters (this one's perf says "not supported").
         local insns=
-        if perf stat -x, -e instructions true 2>&1 | grep -q '^[0-9]*,,instructions'; then
+        if perf stat -x, -e instructions true 2>&1 | grep_q '^[0-9]*,,instructions'; then
                 perf stat -x, -e instructions -p "$pid" -o "$T/idle-perf" -- sleep "$IDLE_S" >/dev/null 2>&1 || sleep "$IDLE_S"
                 insns=$(awk -F, '$3 == "instructions" { print $1 }' "$T/idle-perf" 2>/dev/null)
         else

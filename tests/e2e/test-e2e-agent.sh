@@ -384,8 +384,8 @@ pre_vpn_agent() {       # WORLD_PRE_VPN_HOOK (a function, so it runs in this she
         check "at READY=1, before OpenVPN: source rules, default and fail-closed routes in table 200, v4 and v6" bash -c \
                 "ip -n $WORLD_SRV -4 rule | grep -Eq 'from $WORLD_POOL4 lookup (vpn|200) ' &&
                  ip -n $WORLD_SRV -6 rule | grep -Eq 'from $WORLD_POOL6 lookup (vpn|200) ' &&
-                 ip -n $WORLD_SRV -4 route show table 200 | grep -q '^default via $WORLD_GW4 ' &&
-                 ip -n $WORLD_SRV -6 route show table 200 | grep -q '^default via $WORLD_GW6 ' &&
+                 ip -n $WORLD_SRV -4 route show table 200 | grep_q '^default via $WORLD_GW4 ' &&
+                 ip -n $WORLD_SRV -6 route show table 200 | grep_q '^default via $WORLD_GW6 ' &&
                  test \$(ip -n $WORLD_SRV -4 route show table 200 | grep -c '^unreachable default .*metric 4294967295') = 1 &&
                  test \$(ip -n $WORLD_SRV -6 route show table 200 | grep -c '^unreachable default .*metric 4294967295') = 1"
         mon_start "$WORLD_DIR/log/monitor-up.txt" address route rule
@@ -452,30 +452,30 @@ run_topology() {
         check "rt_protos.d/vpnpolicy.conf names the protocol vpnpolicy" \
                 grep -Eq '^[[:space:]]*[0-9]+[[:space:]]+vpnpolicy([[:space:]]|$)' "$etc/rt_protos.d/vpnpolicy.conf"
         check "source rules from the pools lookup vpn proto vpnpolicy, v4 and v6" bash -c \
-                "ip netns exec $WORLD_SRV ip -4 rule | grep -q 'from $WORLD_POOL4 lookup vpn proto vpnpolicy' &&
-                 ip netns exec $WORLD_SRV ip -6 rule | grep -q 'from $WORLD_POOL6 lookup vpn proto vpnpolicy'"
+                "ip netns exec $WORLD_SRV ip -4 rule | grep_q 'from $WORLD_POOL4 lookup vpn proto vpnpolicy' &&
+                 ip netns exec $WORLD_SRV ip -6 rule | grep_q 'from $WORLD_POOL6 lookup vpn proto vpnpolicy'"
         check "default via the NAT gateway in table vpn, v4 and v6" bash -c \
-                "ip netns exec $WORLD_SRV ip -4 route show table vpn | grep -q '^default via $WORLD_GW4 dev eth1 proto vpnpolicy' &&
-                 ip netns exec $WORLD_SRV ip -6 route show table vpn | grep -q '^default via $WORLD_GW6 dev eth1 proto vpnpolicy'"
+                "ip netns exec $WORLD_SRV ip -4 route show table vpn | grep_q '^default via $WORLD_GW4 dev eth1 proto vpnpolicy' &&
+                 ip netns exec $WORLD_SRV ip -6 route show table vpn | grep_q '^default via $WORLD_GW6 dev eth1 proto vpnpolicy'"
         check "fail-closed unreachable default metric 4294967295 in table vpn, v4 and v6" bash -c \
-                "ip netns exec $WORLD_SRV ip -4 route show table vpn | grep -q '^unreachable default proto vpnpolicy metric 4294967295' &&
-                 ip netns exec $WORLD_SRV ip -6 route show table vpn | grep -q '^unreachable default .*proto vpnpolicy metric 4294967295'"
+                "ip netns exec $WORLD_SRV ip -4 route show table vpn | grep_q '^unreachable default proto vpnpolicy metric 4294967295' &&
+                 ip netns exec $WORLD_SRV ip -6 route show table vpn | grep_q '^unreachable default .*proto vpnpolicy metric 4294967295'"
         if [[ $topo == subnet ]]; then
                 check "tun route $WORLD_POOL4 dev tun0 in table vpn" bash -c \
-                        "ip netns exec $WORLD_SRV ip -4 route show table vpn | grep -q '^$WORLD_POOL4 dev tun0 proto vpnpolicy'"
+                        "ip netns exec $WORLD_SRV ip -4 route show table vpn | grep_q '^$WORLD_POOL4 dev tun0 proto vpnpolicy'"
         else
                 check "tun route for net30's /32 peer (10.10.10.2 dev tun0) in table vpn" bash -c \
-                        "ip netns exec $WORLD_SRV ip -4 route show table vpn | grep -q '^10.10.10.2 dev tun0 proto vpnpolicy'"
+                        "ip netns exec $WORLD_SRV ip -4 route show table vpn | grep_q '^10.10.10.2 dev tun0 proto vpnpolicy'"
                 check "net30: OpenVPN's pool route is in main (10.10.10.0/24 via 10.10.10.2 dev tun0)" bash -c \
-                        "ip -n $WORLD_SRV -4 route show table main | grep -q '^$WORLD_POOL4 via 10.10.10.2 dev tun0'"
+                        "ip -n $WORLD_SRV -4 route show table main | grep_q '^$WORLD_POOL4 via 10.10.10.2 dev tun0'"
                 check "net30: ... and mirrored into table vpn" bash -c \
-                        "ip netns exec $WORLD_SRV ip -4 route show table vpn | grep -q '^$WORLD_POOL4 via 10.10.10.2 dev tun0 proto vpnpolicy'"
+                        "ip netns exec $WORLD_SRV ip -4 route show table vpn | grep_q '^$WORLD_POOL4 via 10.10.10.2 dev tun0 proto vpnpolicy'"
         fi
         check "tun route $WORLD_POOL6 dev tun0 in table vpn" bash -c \
-                "ip netns exec $WORLD_SRV ip -6 route show table vpn | grep -q '^$WORLD_POOL6 dev tun0 proto vpnpolicy'"
+                "ip netns exec $WORLD_SRV ip -6 route show table vpn | grep_q '^$WORLD_POOL6 dev tun0 proto vpnpolicy'"
         check "cl1's LAN (OpenVPN's route lines in main) mirrored into table vpn, v4 and v6" bash -c \
-                "ip netns exec $WORLD_SRV ip -4 route show table vpn | grep -q '^$WORLD_LAN4 via [0-9.]* dev tun0 proto vpnpolicy' &&
-                 ip netns exec $WORLD_SRV ip -6 route show table vpn | grep -q '^$WORLD_LAN6 dev tun0 proto vpnpolicy'"
+                "ip netns exec $WORLD_SRV ip -4 route show table vpn | grep_q '^$WORLD_LAN4 via [0-9.]* dev tun0 proto vpnpolicy' &&
+                 ip netns exec $WORLD_SRV ip -6 route show table vpn | grep_q '^$WORLD_LAN6 dev tun0 proto vpnpolicy'"
 
         # --- 7. the hook as OpenVPN ran it
         if [[ $topo == subnet ]]; then

@@ -260,9 +260,9 @@ world_exec nat ip -6 route add "$WORLD_LAN6" via "$WORLD_SRV_GWSIDE6"
 world_exec rtr ip route add "$WORLD_LAN4" via "$WORLD_SRV_UPLINK4"
 world_exec rtr ip -6 route add "$WORLD_LAN6" via "$WORLD_SRV_UPLINK6"
 check "OpenVPN routes the LAN to tun0 in main (the server's route line)" bash -c \
-        "ip -n $WORLD_SRV -4 route show table main | grep -q '^$WORLD_LAN4 via [0-9.]* dev tun0'"
+        "ip -n $WORLD_SRV -4 route show table main | grep_q '^$WORLD_LAN4 via [0-9.]* dev tun0'"
 check "the agent's iif rules for tun0, v4 and v6" wait_for 3000 rules_in
-check "the guard names tun0" bash -c "ip netns exec $WORLD_SRV nft list set inet vpnpolicy vpn/tunnels | grep -q '\"tun0\"'"
+check "the guard names tun0" bash -c "ip netns exec $WORLD_SRV nft list set inet vpnpolicy vpn/tunnels | grep_q '\"tun0\"'"
 
 info "1. with the agent"
 path ok nat 4 "1. agent"

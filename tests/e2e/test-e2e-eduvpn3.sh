@@ -170,7 +170,7 @@ mon_time() {
 }
 
 table_has() {           # FAMILY TABLE PATTERN
-        ip -n "$E3_SRV" -"$1" route show table "$2" | grep -q -- "$3"
+        ip -n "$E3_SRV" -"$1" route show table "$2" | grep_q -- "$3"
 }
 
 # ---------------------------------------------------------------------------------------------------------
@@ -187,13 +187,13 @@ check "no OpenVPN server configuration has an up line" bash -c "! grep -l '^up '
 check "wg0 is wireguard-go's tun device" bash -c \
         "ip -n '$E3_SRV' -d -j link show dev wg0 | jq -e '.[0].linkinfo.info_kind == \"tun\"'"
 check "every tunnel's routes are in its profile's table (v4 and v6 of tun0, tun1, wg0 in 200; tun2 in 201)" \
-        wait_until 5000 bash -c "ip -n '$E3_SRV' -4 route show table 200 | grep -q '^10.10.11.0/24 dev wg0' &&
-                ip -n '$E3_SRV' -6 route show table 200 | grep -q '^fd00:4242:4242:4243::/64 dev wg0' &&
-                ip -n '$E3_SRV' -4 route show table 200 | grep -q '^10.10.10.0/25 dev tun0' &&
-                ip -n '$E3_SRV' -4 route show table 200 | grep -q '^10.10.10.128/25 dev tun1' &&
-                ip -n '$E3_SRV' -6 route show table 200 | grep -q '^fd00:4242:4242:4242::1:0/112 dev tun1' &&
-                ip -n '$E3_SRV' -4 route show table 201 | grep -q '^10.20.20.0/24 dev tun2' &&
-                ip -n '$E3_SRV' -6 route show table 201 | grep -q '^fd00:4343:4343:4343::/112 dev tun2'"
+        wait_until 5000 bash -c "ip -n '$E3_SRV' -4 route show table 200 | grep_q '^10.10.11.0/24 dev wg0' &&
+                ip -n '$E3_SRV' -6 route show table 200 | grep_q '^fd00:4242:4242:4243::/64 dev wg0' &&
+                ip -n '$E3_SRV' -4 route show table 200 | grep_q '^10.10.10.0/25 dev tun0' &&
+                ip -n '$E3_SRV' -4 route show table 200 | grep_q '^10.10.10.128/25 dev tun1' &&
+                ip -n '$E3_SRV' -6 route show table 200 | grep_q '^fd00:4242:4242:4242::1:0/112 dev tun1' &&
+                ip -n '$E3_SRV' -4 route show table 201 | grep_q '^10.20.20.0/24 dev tun2' &&
+                ip -n '$E3_SRV' -6 route show table 201 | grep_q '^fd00:4343:4343:4343::/112 dev tun2'"
 
 # --- the guide, followed
 guide_shims
@@ -265,12 +265,12 @@ sleep 0.5
 t_stop=$(now_us)
 e3_server_stop staff-1 || die "openvpn staff-1 did not stop, or tun1 stayed"
 check "5. tun1 gone: its routes are gone from table 200 (v4 and v6)" bash -c \
-        "! ip -n '$E3_SRV' route show table 200 | grep -q tun1 && ! ip -n '$E3_SRV' -6 route show table 200 | grep -q tun1"
+        "! ip -n '$E3_SRV' route show table 200 | grep_q tun1 && ! ip -n '$E3_SRV' -6 route show table 200 | grep_q tun1"
 t_start=$(now_us)
 e3_server_start staff-1 || die "openvpn staff-1 did not start again"
 check "5. tun1 back: its routes are back in table 200 (v4 and v6)" wait_until 10000 bash -c \
-        "ip -n '$E3_SRV' -4 route show table 200 | grep -q '^10.10.10.128/25 dev tun1' &&
-         ip -n '$E3_SRV' -6 route show table 200 | grep -q '^fd00:4242:4242:4242::1:0/112 dev tun1'"
+        "ip -n '$E3_SRV' -4 route show table 200 | grep_q '^10.10.10.128/25 dev tun1' &&
+         ip -n '$E3_SRV' -6 route show table 200 | grep_q '^fd00:4242:4242:4242::1:0/112 dev tun1'"
 t_route=$(now_us)
 # the TCP client notices the closed connection and comes back by itself (connect-retry 1)
 e3_client_wait CT 30000 || die "client CT did not come back after the restart of staff-1"

@@ -71,17 +71,17 @@ run_topology() {
         if [ "$topo" = subnet ]; then v4ok=ok; else v4ok=fail; fi
 
         check ok "$t seed rules in place (v4, v6)" bash -c \
-                "ip -n $WORLD_SRV -4 rule | grep -q 'from $WORLD_POOL4 lookup vpn' &&
-                 ip -n $WORLD_SRV -6 rule | grep -q 'from $WORLD_POOL6 lookup vpn'"
+                "ip -n $WORLD_SRV -4 rule | grep_q 'from $WORLD_POOL4 lookup vpn' &&
+                 ip -n $WORLD_SRV -6 rule | grep_q 'from $WORLD_POOL6 lookup vpn'"
         if [ "$v4ok" = ok ]; then
                 msg="$t seed up script put the IPv4 tun route into table vpn"
         else
                 msg="$t SEED GAP (net30: no ifconfig_netmask, \$5 is the peer): seed up script put NO IPv4 tun route into table vpn"
         fi
         check "$v4ok" "$msg" bash -c \
-                "ip netns exec $WORLD_SRV ip -4 route show table vpn | grep -q '^$WORLD_POOL4 dev tun0'"
+                "ip netns exec $WORLD_SRV ip -4 route show table vpn | grep_q '^$WORLD_POOL4 dev tun0'"
         check ok "$t seed up script put the IPv6 tun route into table vpn" bash -c \
-                "ip netns exec $WORLD_SRV ip -6 route show table vpn | grep -q '^$WORLD_POOL6 dev tun0'"
+                "ip netns exec $WORLD_SRV ip -6 route show table vpn | grep_q '^$WORLD_POOL6 dev tun0'"
 
         path ok nat pool4 cl1 "$WORLD_INET4" "$t cl1 to the outside, v4"
         path ok nat pool6 cl1 "$WORLD_INET6" "$t cl1 to the outside, v6"

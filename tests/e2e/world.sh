@@ -92,6 +92,9 @@ export WORLD_LAN1_6=fd00:172:16:1::10
 WORLD_ROLES="srv rtr nat inet cl1 cl2 lan1"
 
 _world_err() { echo "world: $*" >&2; }
+# grep -q that reads its input to the end, as tests/lib/common.sh has it (scripts of the world source only
+# this file): under pipefail `ip ... | grep -q X` fails with 141 when grep exits while ip still writes
+declare -F grep_q >/dev/null || { grep_q() { grep "$@" >/dev/null; }; export -f grep_q; }
 
 # Poll "$@" every 50 ms for at most $1 seconds.
 _world_wait() {

@@ -46,7 +46,7 @@ for f in "$SOURCE_ROOT"/tests/unit/bad-configs/*.conf; do
         n=$((n + 1))
         if ((rc != 78)); then
                 bad+=("${f##*/}: exit $rc, not 78")
-        elif ! grep -qF -- "$want" "$T/err" || ! grep -F -- "$want" "$T/err" | grep -qF -- "$text"; then
+        elif ! grep -qF -- "$want" "$T/err" || ! grep -F -- "$want" "$T/err" | grep_q -F -- "$text"; then
                 bad+=("${f##*/}: stderr lacks '$want...$text': $(head -c 300 "$T/err" || true)")
         elif [[ -s $T/out ]]; then
                 bad+=("${f##*/}: printed on stdout")
@@ -71,7 +71,7 @@ for d in "$SOURCE_ROOT"/tests/unit/bad-configs/dirs/*/; do
         n=$((n + 1))
         if ((rc != 78)); then
                 bad+=("${d##*/}: exit $rc, not 78")
-        elif ! grep -F -- "$want" "$T/err" | grep -qF -- "$text"; then
+        elif ! grep -F -- "$want" "$T/err" | grep_q -F -- "$text"; then
                 bad+=("${d##*/}: stderr lacks '$want...$text': $(head -c 300 "$T/err")")
         fi
 done

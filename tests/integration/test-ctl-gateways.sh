@@ -55,7 +55,7 @@ check "status: nat1 IPv4 up, its RTT, loss, active" \
 check "status: nat2 up, not active" eval \
         'sed -n "/^  Gateway nat2/,/^  Gateway/p" <<<"$txt" | grep -E "^    IPv4 up " | grep -vq ACTIVE'
 check "status: last change and why" grep -qE '^      last change [0-9T:-]+Z: probe answered in [0-9.]+ ms' <<<"$txt"
-check "status: nat3 unprobed" eval 'sed -n "/^  Gateway nat3/,\$p" <<<"$txt" | grep -qE "^    IPv4 unprobed "'
+check "status: nat3 unprobed" eval 'sed -n "/^  Gateway nat3/,\$p" <<<"$txt" | grep_q -E "^    IPv4 unprobed "'
 
 info "explain: the policy and the gateway"
 txt=$(ctl "$S" explain 10.10.10.2 "$GW_TARGET4" --iif cl-staff)
@@ -96,7 +96,7 @@ check "staff v4 moves to nat2" wait_until 5000 eval '[[ $(gw_active "$S" staff 4
 txt=$(ctl "$S" status)
 check "status: staff IPv4 by nat2" grep -q '^  Traffic:  IPv4 by nat2 (since ' <<<"$txt"
 check "status: nat1 down, why" eval \
-        'sed -n "/^  Gateway nat1/,/^  Gateway/p" <<<"$txt" | grep -A1 -E "^    IPv4 down " | grep -qE "last change [0-9T:-]+Z: .*lost"'
+        'sed -n "/^  Gateway nat1/,/^  Gateway/p" <<<"$txt" | grep -A1 -E "^    IPv4 down " | grep_q -E "last change [0-9T:-]+Z: .*lost"'
 txt=$(ctl "$S" explain 10.10.10.2 "$GW_TARGET4" --iif cl-staff)
 check "explain: now by nat2" grep -qx 'gateway: nat2 (192.168.2.1, up, active)' <<<"$txt"
 doctor

@@ -282,7 +282,7 @@ nftn delete element inet vpnpolicy guest/gateways '{ "gwb" }'
 check "guest's gateway device put back" wait_until 3000 guest_gw_device
 h=$(nftn -a list chain inet vpnpolicy forward | awk '/ip6 saddr @staff\/pools6 oifname != / { print $NF }')
 nftn delete rule inet vpnpolicy forward handle "$h"
-guard_back() { nftn list chain inet vpnpolicy forward | grep -q 'ip6 saddr @staff/pools6 oifname != '; }
+guard_back() { nftn list chain inet vpnpolicy forward | grep_q 'ip6 saddr @staff/pools6 oifname != '; }
 check "staff's v6 guard put back" wait_until 3000 guard_back
 check "status counts the restores" test "$(ctl "$S" status --json | jq .counters.firewall_restores)" -ge "$((r0 + 2))"
 assert_eq "rebuilt: the counters as they were" "$c0" "$(nftn -j list counters table inet vpnpolicy | jq -c .)"

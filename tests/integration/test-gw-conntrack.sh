@@ -27,7 +27,7 @@ conf=$T/etc/vpnpolicy.conf
 agent_start "$S" "$conf"
 default_is() { [[ $(gw_default "$S" "$1" 200) == "$2" ]]; }
 check "nat1 carries the traffic" wait_until 3000 default_is 4 192.168.1.1
-check "the masquerade rule is in" wait_until 3000 eval 'ns_exec "$S" nft list table inet vpnpolicy | grep -q masquerade'
+check "the masquerade rule is in" wait_until 3000 eval 'ns_exec "$S" nft list table inet vpnpolicy | grep_q masquerade'
 
 ct() { ns_exec "$S" conntrack "$@" 2>/dev/null; }
 # insert NAME FAMILY SRC SPORT [NAT]: a UDP entry to the target, source-NATed to NAT when given
@@ -38,7 +38,7 @@ insert() {
                 ${nat:+--src-nat "$nat"} >/dev/null 2>&1
 }
 # present FAMILY SRC SPORT: the entry is there
-present() { ct -L -f "ipv$1" -p udp -s "$2" --sport "$3" | grep -q 'dport=9'; }
+present() { ct -L -f "ipv$1" -p udp -s "$2" --sport "$3" | grep_q 'dport=9'; }
 check "insert: staff v4 NATed to eth1's address (to go)" insert a 4 10.10.10.77 1001 192.168.1.100
 check "insert: staff v6 NATed to eth1's address (to go)" insert b 6 fd00:4242:4242:4242::77 1002 fd00:1010:1010:1011::100
 check "insert: staff v4 NATed to eth9's address (to stay)" insert c 4 10.10.10.78 1003 172.16.0.1

@@ -41,7 +41,7 @@ for t in "staff 200 192.168.1.1" "guest 201 192.168.3.1"; do
         read -r name id via <<<"$t"
         check "rt_tables.d names table $id $name" grep -qxP "$id\t$name" "/etc/netns/$S/iproute2/rt_tables.d/vpnpolicy.conf"
         check "ip route show table $name: default via $via" eval \
-                "ns_exec \"\$S\" ip -4 route show table $name | grep -q '^default via $via '"
+                "ns_exec \"\$S\" ip -4 route show table $name | grep_q '^default via $via '"
 done
 assert_eq "staff v4: default via nat1" 192.168.1.1 "$(gw_default "$S" 4 200)"
 assert_eq "staff v6: default via nat1" fd00:1010:1010:1011::1 "$(gw_default "$S" 6 200)"

@@ -94,7 +94,7 @@ assert_eq "degraded: source rules still present" 1 "$(value "$(obj present sourc
 ip -n "$NS" link set eth1 up
 # The kernel dropped eth1's IPv6 address on link down (keep_addr_on_down=0): give it back.
 ip -n "$NS" addr replace fd00:1010:1010:1010::100/64 dev eth1 nodad
-check "back to healthy" wait_until 15000 bash -c "$VPNPOLICYCTL --runtime-dir $T/run-$NS metrics 2>/dev/null | grep -qx 'vpnpolicy_healthy 1'"
+check "back to healthy" wait_until 15000 bash -c "$VPNPOLICYCTL --runtime-dir $T/run-$NS metrics 2>/dev/null | grep_q -x 'vpnpolicy_healthy 1'"
 
 info "--output FILE: atomic, 0644, and bad arguments"
 mkdir -p "$T/textfile"

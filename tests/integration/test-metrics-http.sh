@@ -28,7 +28,7 @@ ns_exec "$NS" systemd-socket-activate -l "127.0.0.1:$PORT" -- "$METRICSD" --runt
         </dev/null >"$T/metricsd.log" 2>&1 &
 SERVER=$!
 register_pid "$SERVER"
-listening() { ns_exec "$NS" ss -Hltn "sport = :$PORT" | grep -q LISTEN; }
+listening() { ns_exec "$NS" ss -Hltn "sport = :$PORT" | grep_q LISTEN; }
 check "the socket listens" wait_until 3000 listening
 
 # http ARGS...: curl in the namespace; prints "STATUS CONTENT-TYPE", the body in $T/body
@@ -138,7 +138,7 @@ agent_start "$NS" "$T/vpnpolicy.conf"
 up_again() { [[ $(status_of "$URL/metrics") == 200 ]] && grep -qx 'vpnpolicy_up 1' "$T/body"; }
 check "agent back: vpnpolicy_up 1 again" wait_until 3000 up_again
 check "the log says when the agent went and came back" \
-        bash -c "grep -q 'Cannot reach vpnpolicyd' '$T/metricsd.log' && grep -c 'vpnpolicyd answers' '$T/metricsd.log' | grep -qx 2"
+        bash -c "grep -q 'Cannot reach vpnpolicyd' '$T/metricsd.log' && grep -c 'vpnpolicyd answers' '$T/metricsd.log' | grep_q -x 2"
 check "the server is still the same process at the end" _vpt_alive "$SERVER"
 
 info "without a socket from systemd it refuses to start, saying why"

@@ -307,7 +307,7 @@ notify_wait() {
         wait_until "$timeout" _vpt_notify_seen "$T/notify-$ns.log" "$text" "$after"
 }
 _vpt_notify_seen() {
-        [[ -f $1 ]] && tail -n "+$(($3 + 1))" "$1" | cut -d' ' -f2- | grep -qxF -- "$2"
+        [[ -f $1 ]] && tail -n "+$(($3 + 1))" "$1" | cut -d' ' -f2- | grep_q -xF -- "$2"
 }
 
 # agent_start NS CONF [ARGS...]: start vpnpolicyd in NS and wait for READY=1 (AGENT_TIMEOUT_MS).
@@ -472,6 +472,11 @@ _vpt_fail() {
         [[ -z $3 ]] || sed 's/^/    /' <<<"$3"
         _VPT_FAILED+=("$1")
 }
+
+# grep_q GREP-ARGS...: grep -q that reads its input to the end. Under pipefail `CMD | grep -q X` fails
+# with 141 when grep exits at the first match while CMD (ip, nft, a dump in several writes) still writes.
+grep_q() { grep "$@" >/dev/null; }
+export -f grep_q      # for the bash -c of check and wait_until
 
 # wait_until TIMEOUT_MS CMD...: poll CMD every 10 ms until it succeeds (0) or TIMEOUT_MS passes (1).
 wait_until() {

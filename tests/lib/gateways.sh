@@ -334,7 +334,7 @@ gw_lab_config() {
                         [[ $line != \[* ]] || echo
                         printf '%s\n' "$line"
                 done
-                printf '%s\n' "$@" | grep -q '^\[Firewall\]' || printf '\n[Firewall]\nManage=no\n'
+                printf '%s\n' "$@" | grep_q '^\[Firewall\]' || printf '\n[Firewall]\nManage=no\n'
         } >>"$dir/vpnpolicy.conf"
         gw_config "$dir/policies.d/guest.conf" guest 201 32764 3
 }

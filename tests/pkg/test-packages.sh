@@ -31,7 +31,7 @@ export DEBIAN_FRONTEND=noninteractive
 for tool in dpkg-buildpackage dh lintian apt-get; do
         command -v "$tool" >/dev/null || die "$tool is missing (tests/run.sh installs it)"
 done
-if dpkg-query -W -f '${db:Status-Abbrev}' "$PKG" 2>/dev/null | grep -q '^[ihcuHU]'; then
+if dpkg-query -W -f '${db:Status-Abbrev}' "$PKG" 2>/dev/null | grep_q '^[ihcuHU]'; then
         skip_test "the $PKG package is installed on this machine: not touching it"
 fi
 
@@ -139,7 +139,7 @@ if grep -q completion "$T/files"; then
 else
         info "no shell completion in this version"
 fi
-check "the config is a conffile" eval 'dpkg-query -W -f "\${Conffiles}\n" $PKG | grep -q "^ /etc/vpnpolicy/vpnpolicy.conf "'
+check "the config is a conffile" eval 'dpkg-query -W -f "\${Conffiles}\n" $PKG | grep_q "^ /etc/vpnpolicy/vpnpolicy.conf "'
 check "the shipped config is the repository's example" cmp /etc/vpnpolicy/vpnpolicy.conf "$SOURCE_ROOT/packaging/vpnpolicy.conf"
 check "vpnpolicyd --check-config passes on the shipped config" /usr/sbin/vpnpolicyd --check-config
 check "vpnpolicyd --version is $(dpkg-deb -f "$deb" Version)" \
@@ -182,7 +182,7 @@ check "remove: the names stay (routing stays as it is)" test -f "${RT_FILES[0]}"
 
 info "purge"
 "${APT[@]}" purge "$PKG" >"$T/purge.out" 2>&1 || { cat "$T/purge.out"; die "apt-get purge failed"; }
-check "purge: dpkg knows the package no more" eval '! dpkg-query -W -f "\${db:Status-Abbrev}" $PKG 2>/dev/null | grep -q "^[a-z]"'
+check "purge: dpkg knows the package no more" eval '! dpkg-query -W -f "\${db:Status-Abbrev}" $PKG 2>/dev/null | grep_q "^[a-z]"'
 check "purge: /etc/vpnpolicy is gone" test ! -e /etc/vpnpolicy
 for f in "${RT_FILES[@]}"; do check "purge: $f is gone" test ! -e "$f"; done
 case $up_before in

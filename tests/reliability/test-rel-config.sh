@@ -65,15 +65,15 @@ for f in "$CORPUS"/*.conf; do
                 ctl "$NS" reload >"$T/out" 2>&1 || rc=$?
                 if ((rc != 1)); then
                         bad+=("${f##*/}: vpnpolicyctl reload exit $rc, not 1")
-                elif ! grep -F -- "$want" "$T/out" | grep -qF -- "$text"; then
+                elif ! grep -F -- "$want" "$T/out" | grep_q -F -- "$text"; then
                         bad+=("${f##*/}: reload error lacks '$want...$text': $(head -c 300 "$T/out")")
                 fi
         else
                 lines0=$(wc -l <"$T/agent-$NS.log")
                 kill -HUP "$AGENT_PID"
-                if ! wait_until 3000 eval 'tail -n +$((lines0 + 1)) "$T/agent-$NS.log" | grep -q "Failed to reload"'; then
+                if ! wait_until 3000 eval 'tail -n +$((lines0 + 1)) "$T/agent-$NS.log" | grep_q "Failed to reload"'; then
                         bad+=("${f##*/}: SIGHUP: no reload failure logged")
-                elif ! tail -n "+$((lines0 + 1))" "$T/agent-$NS.log" | grep -F -- "$want" | grep -qF -- "$text"; then
+                elif ! tail -n "+$((lines0 + 1))" "$T/agent-$NS.log" | grep -F -- "$want" | grep_q -F -- "$text"; then
                         bad+=("${f##*/}: SIGHUP: the log lacks '$want...$text'")
                 fi
         fi

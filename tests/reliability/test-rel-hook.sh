@@ -136,7 +136,7 @@ run_topology() {
                 ((wall < 2300000)) || { ok=; echo "# wall time $(us_to_ms "$wall") ms"; }
                 if [[ $policy == refuse ]]; then
                         ((refused == 1 && registered == 0)) || { ok=; echo "# agent: $refused refusals, $registered registrations"; }
-                        tail -n "+$((s0 + 1))" "$slog" | grep -q 'vpnpolicy up hook: .*refused' ||
+                        tail -n "+$((s0 + 1))" "$slog" | grep_q 'vpnpolicy up hook: .*refused' ||
                                 { ok=; echo "# no refusal line from the hook in OpenVPN's log"; }
                 else
                         ((registered == 1 && refused == 0)) || { ok=; echo "# agent: $refused refusals, $registered registrations"; }

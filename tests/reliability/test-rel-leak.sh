@@ -100,8 +100,8 @@ answered_via_nat() {
 defaults_there() {
         [[ -n $(ip -n "$SRV" -4 route show table 200 default via "$WORLD_GW4" dev eth1) ]] &&
                 [[ -n $(ip -n "$SRV" -6 route show table 200 default via "$WORLD_GW6" dev eth1) ]] &&
-                ! ip -n "$SRV" route show table 200 default via "$WORLD_GW4" | grep -q linkdown &&
-                ! ip -n "$SRV" -6 route show table 200 default via "$WORLD_GW6" | grep -q linkdown
+                ! ip -n "$SRV" route show table 200 default via "$WORLD_GW4" | grep_q linkdown &&
+                ! ip -n "$SRV" -6 route show table 200 default via "$WORLD_GW6" | grep_q linkdown
 }
 failclosed_there() {
         [[ -n $(ip -n "$SRV" -4 route show table 200 type unreachable default) ]] &&

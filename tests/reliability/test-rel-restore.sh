@@ -66,7 +66,7 @@ info "monitor: $(cat "$T/pairs.count")"
 assert_eq "monitor: $DELETIONS deletions of our rules" "# dels $DELETIONS adds $DELETIONS" "$(cat "$T/pairs.count")"
 cut -d' ' -f2- "$T/pairs" | sort -u >"$T/readded"
 check "every re-add is the original rule (selector, preference, table, protocol, flags)" \
-        bash -c "comm -23 '$T/readded' '$T/rules-before' | grep -q . && exit 1 || exit 0"
+        bash -c "comm -23 '$T/readded' '$T/rules-before' | grep_q . && exit 1 || exit 0"
 rel_dump "$NS" "$T/after.dump"
 # sorted: a re-added rule goes after the others of its preference (no matter for disjoint sources)
 check "rules and routes as before" cmp -s <(sort "$T/before.dump") <(sort "$T/after.dump")
