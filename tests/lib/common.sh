@@ -312,7 +312,8 @@ _vpt_notify_seen() {
 
 # agent_start NS CONF [ARGS...]: start vpnpolicyd in NS and wait for READY=1 (AGENT_TIMEOUT_MS).
 # Sets AGENT_PID, AGENT_NS, AGENT_READY_MS (also written to $T/ready-ms). Returns 1, with the agent's
-# log tail, if it dies or stays silent.
+# log tail, if it dies or stays silent. AGENT_NOTIFY_SOCKET, when set, is the agent's NOTIFY_SOCKET
+# instead of notify-wait's own (a relay in front of it: relnl monitor --notify).
 agent_start() {
         local ns=$1 conf=$2
         shift 2
@@ -324,7 +325,7 @@ agent_start() {
         n0=$(_vpt_lines "$nlog")
         echo "=== agent_start $(date +%T.%N) ${_VPT_WRAPPER[*]} $VPNPOLICYD --config $conf $*" >>"$log"
         t0=$(now_us)
-        NOTIFY_SOCKET=$T/notify-$ns.sock ip netns exec "$ns" "${_VPT_WRAPPER[@]}" "$VPNPOLICYD" \
+        NOTIFY_SOCKET=${AGENT_NOTIFY_SOCKET:-$T/notify-$ns.sock} ip netns exec "$ns" "${_VPT_WRAPPER[@]}" "$VPNPOLICYD" \
                 --config "$conf" --runtime-dir "$T/run-$ns" --log-level debug "$@" </dev/null >>"$log" 2>&1 &
         pid=$!
         AGENT_PID=$pid

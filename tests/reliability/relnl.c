@@ -10,6 +10,11 @@
  *       queued by then) and exits: 0, or 3 if events were lost (ENOBUFS; "# OVERRUN" lines), so a test
  *       never takes a lossy monitor for proof that nothing happened. The last line is "# events N".
  *       --quiet: print no event lines (a baseline reader for CPU figures).
+ *   relnl monitor --notify IN OUT
+ *       The same, and the agent's sd_notify socket: datagrams to IN are relayed to OUT (notify-wait's).
+ *       At READY=1 the events queued before it are read first, then "TS # READY" is printed: every event
+ *       after that line was queued by the kernel after the agent sent READY=1, however late this reader
+ *       ran (its TS stamps are read times, not the kernel's).
  *   relnl dump
  *       The rules and routes the kernel holds now, as "0 DUMP rule|route KEY | ATTRS" lines.
  *   relnl send PORTID SPEC...
@@ -42,6 +47,7 @@
 #include <linux/if_addr.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -49,6 +55,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -167,61 +174,147 @@ static struct mnl_socket *open_rtnl(unsigned groups) {
 
 /* ---- monitor ---- */
 
-static int cmd_monitor(bool quiet) {
+typedef struct Monitor {
+        int fd;
+        bool quiet;
+        unsigned long events;
+        int overruns;
+} Monitor;
+
+/* One recv of events: 1 when something was read (or an overrun noted), 0 when nothing was queued
+ * (MSG_DONTWAIT) or a signal came, -1 on an error. */
+static int monitor_read(Monitor *m, int flags) {
+        static char buf[BUFSZ];
+        ssize_t n = recv(m->fd, buf, sizeof(buf), flags);
+        char ts[32];
+
+        if (n < 0) {
+                if (errno == ENOBUFS) {
+                        m->overruns++;
+                        printf("%llu # OVERRUN\n", (unsigned long long) now_us());
+                        return 1;
+                }
+                return errno == EINTR || errno == EAGAIN ? 0 : -1;
+        }
+        snprintf(ts, sizeof(ts), "%llu", (unsigned long long) now_us());
+        int len = (int) n;
+        for (const struct nlmsghdr *nlh = (const struct nlmsghdr *) buf; mnl_nlmsg_ok(nlh, len);
+             nlh = mnl_nlmsg_next(nlh, &len)) {
+                m->events++;
+                if (!m->quiet)
+                        print_msg(nlh, ts);
+        }
+        return 1;
+}
+
+static int monitor_drain(Monitor *m) {
+        int r;
+
+        while ((r = monitor_read(m, MSG_DONTWAIT)) > 0)
+                ;
+        return r;
+}
+
+static bool has_line(const char *text, const char *line) {
+        size_t n = strlen(line);
+
+        for (const char *p = text; (p = strstr(p, line)); p += n)
+                if ((p == text || p[-1] == '\n') && (p[n] == '\n' || p[n] == '\0'))
+                        return true;
+        return false;
+}
+
+/* An sd_notify datagram for the agent: relayed to the test's notify-wait at out. At READY=1 every event
+ * the kernel queued for us before it is read first (the agent sends READY=1 after its acks, and the kernel
+ * queues a change's notification before its ack), then "TS # READY" is printed: an event printed after
+ * that line was queued after READY=1 was sent, whatever the scheduling of this reader. */
+static int relay_notify(Monitor *m, int in, const struct sockaddr_un *out) {
+        char d[8192];
+        ssize_t n = recv(in, d, sizeof(d) - 1, MSG_DONTWAIT);
+
+        if (n <= 0)
+                return n < 0 && errno != EAGAIN && errno != EINTR ? -1 : 0;
+        d[n] = '\0';
+        if (has_line(d, "READY=1")) {
+                if (monitor_drain(m) < 0)
+                        return -1;
+                printf("%llu # READY\n", (unsigned long long) now_us());
+                fflush(stdout);
+        }
+        (void) sendto(in, d, (size_t) n, 0, (const struct sockaddr *) out, sizeof(*out));
+        return 0;
+}
+
+static int notify_socket(const char *path, struct sockaddr_un *out, const char *out_path) {
+        struct sockaddr_un a = { .sun_family = AF_UNIX };
+        int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+        if (fd < 0 || strlen(path) >= sizeof(a.sun_path) || strlen(out_path) >= sizeof(out->sun_path))
+                return -1;
+        strcpy(a.sun_path, path);
+        *out = (struct sockaddr_un) { .sun_family = AF_UNIX };
+        strcpy(out->sun_path, out_path);
+        (void) unlink(path);
+        return bind(fd, (struct sockaddr *) &a, sizeof(a)) < 0 ? -1 : fd;
+}
+
+static int monitor_subscribe(struct mnl_socket *nl) {
         static unsigned groups[] = { RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE, RTNLGRP_IPV4_RULE,
                                            RTNLGRP_IPV6_RULE };
-        struct mnl_socket *nl = open_rtnl(0);
-        static char buf[BUFSZ];
-        int rcvbuf = 64 * 1024 * 1024, fd, overruns = 0;
-        unsigned long events = 0;
-        struct sigaction sa = { .sa_handler = on_signal };
+        int rcvbuf = 64 * 1024 * 1024, fd = mnl_socket_get_fd(nl);
 
-        if (!nl)
-                return die("socket");
-        fd = mnl_socket_get_fd(nl);
         if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
                 (void) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
         for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++)
                 if (mnl_socket_setsockopt(nl, NETLINK_ADD_MEMBERSHIP, (void *) &groups[i], sizeof(int)) < 0)
-                        return die("NETLINK_ADD_MEMBERSHIP");
+                        return -1;
+        return 0;
+}
+
+/* notify_in, notify_out: NULL, or the relay of relay_notify() */
+static int cmd_monitor(bool quiet, const char *notify_in, const char *notify_out) {
+        struct mnl_socket *nl = open_rtnl(0);
+        struct sigaction sa = { .sa_handler = on_signal };
+        struct sockaddr_un out;
+        Monitor m = { .quiet = quiet };
+        int in = -1;
+
+        if (!nl)
+                return die("socket");
+        m.fd = mnl_socket_get_fd(nl);
+        if (monitor_subscribe(nl) < 0)
+                return die("NETLINK_ADD_MEMBERSHIP");
+        if (notify_in && (in = notify_socket(notify_in, &out, notify_out)) < 0)
+                return die(notify_in);
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);
         setvbuf(stdout, NULL, _IOFBF, 1 << 20);
         printf("# subscribed\n");
         fflush(stdout);
 
-        for (;;) {
-                /* After a stop request: drain without blocking, then leave. */
-                ssize_t n = recv(fd, buf, sizeof(buf), stop ? MSG_DONTWAIT : 0);
-                char ts[32];
+        while (!stop) {
+                struct pollfd p[2] = { { .fd = m.fd, .events = POLLIN }, { .fd = in, .events = POLLIN } };
 
-                if (n < 0) {
+                if (poll(p, in >= 0 ? 2 : 1, -1) < 0) {
                         if (errno == EINTR)
                                 continue;
-                        if (errno == ENOBUFS) {
-                                overruns++;
-                                printf("%llu # OVERRUN\n", (unsigned long long) now_us());
-                                continue;
-                        }
-                        if (errno == EAGAIN)
-                                break;
+                        return die("poll");
+                }
+                if ((p[0].revents && monitor_read(&m, MSG_DONTWAIT) < 0) ||
+                    (in >= 0 && p[1].revents && relay_notify(&m, in, &out) < 0))
                         return die("recv");
-                }
-                snprintf(ts, sizeof(ts), "%llu", (unsigned long long) now_us());
-                int len = (int) n;
-                for (const struct nlmsghdr *nlh = (const struct nlmsghdr *) buf; mnl_nlmsg_ok(nlh, len);
-                     nlh = mnl_nlmsg_next(nlh, &len)) {
-                        events++;
-                        if (!quiet)
-                                print_msg(nlh, ts);
-                }
-                if (!stop && !quiet)
+                if (!quiet)
                         fflush(stdout);
         }
-        printf("# events %lu\n", events);
+        /* after a stop request: what is still queued (every event of a command that has returned) */
+        if (monitor_drain(&m) < 0)
+                return die("recv");
+        printf("# events %lu\n", m.events);
         fflush(stdout);
+        if (in >= 0)
+                (void) unlink(notify_in);
         mnl_socket_close(nl);
-        return overruns ? 3 : 0;
+        return m.overruns ? 3 : 0;
 }
 
 /* ---- dumps ---- */
@@ -637,12 +730,14 @@ static int cmd_portids(const char *pid) {
 
 int main(int argc, char **argv) {
         if (argc < 2) {
-                fprintf(stderr, "usage: relnl monitor | dump | send PORTID SPEC... | fight MS SECONDS SPEC | "
+                fprintf(stderr, "usage: relnl monitor [--quiet | --notify IN OUT] | dump | send PORTID SPEC... | fight MS SECONDS SPEC | "
                                 "dumpintr ROUNDS | portids PID\n");
                 return 2;
         }
-        if (strcmp(argv[1], "monitor") == 0)
-                return cmd_monitor(argc > 2 && strcmp(argv[2], "--quiet") == 0);
+        if (strcmp(argv[1], "monitor") == 0 && argc == 5 && strcmp(argv[2], "--notify") == 0)
+                return cmd_monitor(false, argv[3], argv[4]);
+        if (strcmp(argv[1], "monitor") == 0 && argc <= 3)
+                return cmd_monitor(argc == 3 && strcmp(argv[2], "--quiet") == 0, NULL, NULL);
         if (strcmp(argv[1], "dump") == 0)
                 return cmd_dump();
         if (strcmp(argv[1], "send") == 0 && argc >= 4)
