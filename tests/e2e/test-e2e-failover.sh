@@ -151,6 +151,9 @@ e3_blackhole GWSB on
 check "3. both dead: no staff gateway active (v4 and v6)" wait_until $((DETECT_MS + MARGIN_MS + 5000)) eval \
         'active_is staff 4 null && active_is staff 6 null'
 check "3. status: fail-closed" status_says "Traffic:  IPv4 fail-closed: DROPPED, no usable gateway"
+check_fail "3. status exits non-zero" ctl "$E3_SRV" status
+check "3. status --json: health degraded, guest still on nat-a" eval \
+        '[[ $({ ctl "$E3_SRV" status --json || true; } | jq -r .health) == degraded ]] && active_is guest 4 nat-a'
 check_fail "3. both dead: CU's v4 ping fails" e3_ping CU "$E3_INET4"
 check_fail "3. both dead: WP's v6 ping fails" e3_ping WP "$E3_INET6"
 e3_path CG "$E3_INET4" GWG guest4 "3. guest CG still by its nat-a only"
