@@ -30,121 +30,16 @@ for tool in openvpn wireguard-go wg nft openssl nsenter unshare; do
 done
 GUIDE=$SOURCE_ROOT/docs/guide-eduvpn3.md
 ETC=$T/etc
+GUIDE_ETC=$ETC
 
 figure() { echo "# figure: $1 $2 $3"; }
 ms() { awk -v u="$1" 'BEGIN { printf "%.0f", u / 1000 }'; }
 
 # ---------------------------------------------------------------------------------------------------------
-# the guide
-
-# guide_files: the guide's file blocks, /etc/vpnpolicy/... written under $ETC
-guide_files() {
-        local f path
-        for f in "$T"/guide/*-file; do
-                path=$(cat "$f.arg")
-                [[ $path == /etc/vpnpolicy/* ]] || die "guide: a file block outside /etc/vpnpolicy: $path"
-                mkdir -p "$(dirname "$ETC$path")"
-                cp "$f" "$ETC$path"
-        done
-}
-
-# guide_shims: vpnpolicyctl and vpnpolicyd as the guide calls them, for this node's agent and files
-guide_shims() {
-        mkdir -p "$T/shim"
-        printf '#!/bin/sh\nexec %q --runtime-dir %q "$@"\n' "$VPNPOLICYCTL" "$T/run-$E3_SRV" >"$T/shim/vpnpolicyctl"
-        printf '#!/bin/sh\nexec %q --config %q "$@"\n' "$VPNPOLICYD" "$ETC/etc/vpnpolicy/vpnpolicy.conf" \
-                >"$T/shim/vpnpolicyd"
-        chmod 0755 "$T/shim/vpnpolicyctl" "$T/shim/vpnpolicyd"
-}
-
-# guide_run BLOCK: the block's commands on the node, its paths those of this world; output in BLOCK.out
-guide_run() {
-        local script
-        script=$(sed -e "s#/etc/vpnpolicy/#$ETC/etc/vpnpolicy/#g" -e "s#/etc/openvpn/server/#$E3_DIR/server/#g" "$1")
-        ns_exec "$E3_SRV" env PATH="$T/shim:$PATH" bash -euo pipefail -c "$script" >"$1.out" 2>&1
-}
-
-# guide_checks: the run, output and lines-in blocks, in the guide's order
-guide_checks() {
-        local f last='' first
-        for f in "$T"/guide/*; do
-                [[ $f != *.arg && $f != *.out ]] || continue
-                first=$(grep -m1 . "$f")
-                case $f in
-                *-run)
-                        last=$f
-                        check "guide: \`$first\` succeeds" guide_run_shown "$f"
-                        ;;
-                *-output)
-                        [[ -n $last ]] || die "guide: an output block before any run block"
-                        check "guide: \`$(grep -m1 . "$last")\` prints what the guide shows" guide_output_has "$last.out" "$f"
-                        ;;
-                *-lines-in)
-                        check "guide: $(cat "$f.arg") has the lines the guide shows" \
-                                guide_lines_in "$E3_DIR/server/$(cat "$f.arg")" "$f"
-                        ;;
-                esac
-        done
-}
-guide_run_shown() {
-        guide_run "$1" || { cat "$1.out"; return 1; }
-}
-
-# ---------------------------------------------------------------------------------------------------------
-# paths and counters
+# counters
 
 # counter ROLE NAME
 counter() { e3_counter "$(e3_ns "$1")" "$2"; }
-
-# path ROLE DEST VIA COUNTER NAME: DEST answers ROLE's ping; COUNTER rose at the router VIA (GWS, GWG or
-# none) and at no other of RTR GWS GWG
-path() {
-        local from=$1 dest=$2 via=$3 ctr=$4 name=$5 r ok=1 c0=() i=0 got=ok deltas='' d
-        for r in RTR GWS GWG; do c0+=("$(counter "$r" "$ctr")"); done
-        e3_ping "$from" "$dest" || got=failed
-        for r in RTR GWS GWG; do
-                d=$(($(counter "$r" "$ctr") - c0[i]))
-                deltas+="$r +$d "
-                if [[ $r == "$via" ]]; then ((d > 0)) || ok=; else ((d == 0)) || ok=; fi
-                i=$((i + 1))
-        done
-        [[ $got == ok ]] || ok=
-        local what="$name: $from -> $dest answers"
-        [[ $via == none ]] && what+=", crossing no router" || what+=", by $via only"
-        if [[ -n $ok ]]; then
-                _vpt_pass "$what"
-        else
-                _vpt_fail "$what" "ping $got; $ctr: $deltas"
-        fi
-}
-
-# ---------------------------------------------------------------------------------------------------------
-# continuous pings, 20/s
-
-bg_ping_start() {       # NAME ROLE DEST
-        ip netns exec "$(e3_ns "$2")" ping -n -D -O -i 0.05 -W 1 "$3" >"$T/ping-$1.log" 2>&1 &
-        register_pid $!
-        eval "BG_PING_$1=$!"
-}
-# bg_ping_stop NAME: stop it; BG_TX is the last sequence number answered, BG_LOST the requests before it
-# that got no answer (the one in flight when ping is stopped is not a loss)
-bg_ping_stop() {
-        local v=BG_PING_$1 counts
-        kill -INT "${!v}" 2>/dev/null || true
-        wait "${!v}" 2>/dev/null || true
-        counts=$(awk 'match($0, /icmp_seq=[0-9]+ /) && /bytes from/ {
-                        s = substr($0, RSTART + 9, RLENGTH - 10) + 0
-                        if (!(s in seen)) { seen[s] = 1; n++ }
-                        if (s > max) max = s
-                }
-                END { print max + 0, max - n }' "$T/ping-$1.log")
-        read -r BG_TX BG_LOST <<<"$counts"
-}
-# bg_pings_answered NAME...: each has had at least one answer
-bg_pings_answered() {
-        local n
-        for n; do grep -q 'bytes from' "$T/ping-$n.log" || return 1; done
-}
 
 # ---------------------------------------------------------------------------------------------------------
 # the kernel
@@ -179,6 +74,7 @@ T0=$(now_ms)
 guide_extract "$GUIDE" "$T/guide" || die "cannot read the marked blocks of $GUIDE"
 guide_files
 e3_net_up || die "the network did not come up"
+GUIDE_NS=$E3_SRV GUIDE_SERVER_DIR=$E3_DIR/server
 agent_start "$E3_SRV" "$ETC/etc/vpnpolicy/vpnpolicy.conf" || die "vpnpolicyd did not start"
 e3_vpn_up || die "the VPN did not come up"
 figure eduvpn3_world_up $(($(now_ms) - T0)) ms
@@ -203,35 +99,35 @@ check "every profile's table is named in rt_tables.d (201 guest)" \
 
 # --- 1. the outside, by the profile's gateway
 for c in CU CT WP; do
-        path "$c" "$E3_INET4" GWS staff4 "1. staff client $c to the outside, v4"
-        path "$c" "$E3_INET6" GWS staff6 "1. staff client $c to the outside, v6"
+        e3_path "$c" "$E3_INET4" GWS staff4 "1. staff client $c to the outside, v4"
+        e3_path "$c" "$E3_INET6" GWS staff6 "1. staff client $c to the outside, v6"
 done
-path CG "$E3_INET4" GWG guest4 "1. guest client CG to the outside, v4"
-path CG "$E3_INET6" GWG guest6 "1. guest client CG to the outside, v6"
+e3_path CG "$E3_INET4" GWG guest4 "1. guest client CG to the outside, v4"
+e3_path CG "$E3_INET6" GWG guest6 "1. guest client CG to the outside, v6"
 
 # --- 2. client to client, across processes and across OpenVPN and WireGuard
 for pair in "CU CT" "CT CU" "CU WP" "WP CU" "CT WP" "WP CT"; do
         read -r a b <<<"$pair"
-        path "$a" "${E3_ADDR4[$b]}" none staff4 "2. $a to $b, v4"
-        path "$a" "${E3_ADDR6[$b]}" none staff6 "2. $a to $b, v6"
+        e3_path "$a" "${E3_ADDR4[$b]}" none staff4 "2. $a to $b, v4"
+        e3_path "$a" "${E3_ADDR6[$b]}" none staff6 "2. $a to $b, v6"
 done
 
 # --- 3. the node's tunnel addresses
 for spec in "CU tun0" "CT tun1" "WP wg0" "CU tun1" "WP tun0" "CT wg0"; do
         read -r c dev <<<"$spec"
-        path "$c" "${E3_SRV_ADDR4[$dev]}" none staff4 "3. $c to the node's $dev address, v4"
-        path "$c" "${E3_SRV_ADDR6[$dev]}" none staff6 "3. $c to the node's $dev address, v6"
+        e3_path "$c" "${E3_SRV_ADDR4[$dev]}" none staff4 "3. $c to the node's $dev address, v4"
+        e3_path "$c" "${E3_SRV_ADDR6[$dev]}" none staff6 "3. $c to the node's $dev address, v6"
 done
-path CG "${E3_SRV_ADDR4[tun2]}" none guest4 "3. CG to the node's tun2 address, v4"
-path CG "${E3_SRV_ADDR6[tun2]}" none guest6 "3. CG to the node's tun2 address, v6"
+e3_path CG "${E3_SRV_ADDR4[tun2]}" none guest4 "3. CG to the node's tun2 address, v4"
+e3_path CG "${E3_SRV_ADDR6[tun2]}" none guest6 "3. CG to the node's tun2 address, v6"
 
 # --- 4. kill -9 of the agent under ping
 before=$(dump)
 monitor_start "$E3_SRV" "$T/monitor-kill.txt"
-bg_ping_start k_cu CU "$E3_INET4"
-bg_ping_start k_wp WP "$E3_INET6"
-bg_ping_start k_cg CG "$E3_INET4"
-wait_until 5000 bg_pings_answered k_cu k_wp k_cg || die "the pings before kill -9 got no answer"
+e3_bg_ping_start k_cu CU "$E3_INET4"
+e3_bg_ping_start k_wp WP "$E3_INET6"
+e3_bg_ping_start k_cg CG "$E3_INET4"
+wait_until 5000 e3_bg_pings_answered k_cu k_wp k_cg || die "the pings before kill -9 got no answer"
 sleep 0.5       # pings before the kill, to have something to lose
 agent_kill9
 check "4. kill -9: the agent is gone" test -n "$AGENT_RC"
@@ -244,10 +140,10 @@ check "4. after the restart (adoption): the rules and both tables as before" tes
 check "4. after the restart: status healthy" bash -c "'$VPNPOLICYCTL' --runtime-dir '$T/run-$E3_SRV' status --json |
         jq -e '.health == \"healthy\"'"
 for n in k_cu k_wp k_cg; do
-        bg_ping_stop "$n"
-        check "4. kill -9 and restart: ping $n (20/s): $BG_TX sent, $BG_LOST lost (at most 1)" \
-                test "$BG_TX" -gt 20 -a "$BG_LOST" -le 1
-        figure "eduvpn3_kill9_lost_$n" "$BG_LOST" pings
+        e3_bg_ping_stop "$n"
+        check "4. kill -9 and restart: ping $n (20/s): $E3_BG_TX sent, $E3_BG_LOST lost (at most 1)" \
+                test "$E3_BG_TX" -gt 20 -a "$E3_BG_LOST" -le 1
+        figure "eduvpn3_kill9_lost_$n" "$E3_BG_LOST" pings
 done
 monitor_stop
 check "4. kill -9 and restart: no rule or route deleted (ip monitor)" bash -c "! grep -q Deleted '$T/monitor-kill.txt'"
@@ -256,11 +152,11 @@ check "4. kill -9 and restart: no rule or route deleted (ip monitor)" bash -c "!
 before_others=$(dump | jq -c '[.[] | select((.dev // "") != "tun1" and ((.iif // "") != "tun1"))]')
 before_tun1=$(dump | jq -c '[.[] | select(.dev == "tun1" or .iif == "tun1")]')
 monitor_start "$E3_SRV" "$T/monitor-restart.txt"
-bg_ping_start r_cu CU "$E3_INET4"
-bg_ping_start r_cu6 CU "$E3_INET6"
-bg_ping_start r_wp WP "${E3_ADDR4[CU]}"
-bg_ping_start r_cg CG "$E3_INET4"
-wait_until 5000 bg_pings_answered r_cu r_cu6 r_wp r_cg || die "the pings before the restart got no answer"
+e3_bg_ping_start r_cu CU "$E3_INET4"
+e3_bg_ping_start r_cu6 CU "$E3_INET6"
+e3_bg_ping_start r_wp WP "${E3_ADDR4[CU]}"
+e3_bg_ping_start r_cg CG "$E3_INET4"
+wait_until 5000 e3_bg_pings_answered r_cu r_cu6 r_wp r_cg || die "the pings before the restart got no answer"
 sleep 0.5
 t_stop=$(now_us)
 e3_server_stop staff-1 || die "openvpn staff-1 did not stop, or tun1 stayed"
@@ -278,10 +174,10 @@ wait_until 10000 e3_ping CT "$E3_INET4" 1 || true
 t_client=$(now_us)
 sleep 0.5
 for n in r_cu r_cu6 r_wp r_cg; do
-        bg_ping_stop "$n"
-        check "5. restart of staff-1: ping $n (20/s): $BG_TX sent, $BG_LOST lost (none)" \
-                test "$BG_TX" -gt 20 -a "$BG_LOST" -eq 0
-        figure "eduvpn3_restart_lost_$n" "$BG_LOST" pings
+        e3_bg_ping_stop "$n"
+        check "5. restart of staff-1: ping $n (20/s): $E3_BG_TX sent, $E3_BG_LOST lost (none)" \
+                test "$E3_BG_TX" -gt 20 -a "$E3_BG_LOST" -eq 0
+        figure "eduvpn3_restart_lost_$n" "$E3_BG_LOST" pings
 done
 monitor_stop
 others=$(grep -v tun1 "$T/monitor-restart.txt" || true)
@@ -292,9 +188,9 @@ check "5. the other devices' routes and rules did not change" \
         test "$(dump | jq -c '[.[] | select((.dev // "") != "tun1" and ((.iif // "") != "tun1"))]')" = "$before_others"
 check "5. tun1's routes and rules are as before the restart" \
         test "$(dump | jq -c '[.[] | select(.dev == "tun1" or .iif == "tun1")]')" = "$before_tun1"
-path CT "$E3_INET4" GWS staff4 "5. after the restart: CT to the outside, v4"
-path CT "$E3_INET6" GWS staff6 "5. after the restart: CT to the outside, v6"
-path CT "${E3_ADDR4[CU]}" none staff4 "5. after the restart: CT to CU, v4"
+e3_path CT "$E3_INET4" GWS staff4 "5. after the restart: CT to the outside, v4"
+e3_path CT "$E3_INET6" GWS staff6 "5. after the restart: CT to the outside, v6"
+e3_path CT "${E3_ADDR4[CU]}" none staff4 "5. after the restart: CT to CU, v4"
 a=$(mon_time "$T/monitor-restart.txt" '^local 10\.10\.10\.129 dev tun1 table local')
 r=$(mon_time "$T/monitor-restart.txt" '^10\.10\.10\.128/25 dev tun1 table (200|staff) ')
 figure eduvpn3_restart_tun_gone "$(ms $((t_start - t_stop)))" ms

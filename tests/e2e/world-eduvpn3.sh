@@ -9,6 +9,10 @@
 #     e3_vpn_up                 # PKI, three OpenVPN servers, wg0, the clients and the WireGuard peer
 #     e3_ping CU 203.0.113.1
 #
+# e3_backups_up (after e3_net_up) gives each profile a second NAT box, for failover: E3_GWSB on the node's
+# eth3 (192.168.3.1, fd00:1010:1010:1013::1) for staff, E3_GWGB on eth4 (192.168.4.1, ...:1014::1) for
+# guest, built and counting like the first ones, their wan to E3_INET (w3, w4).
+#
 # The node (E3_SRV) runs what vpn-server-node 3.x generates for two profiles, and no `up` script:
 #
 #   profile staff: openvpn staff-0 (udp/1194, dev tun0, 10.10.10.0/25, fd00:4242:4242:4242::/112)
@@ -37,6 +41,7 @@
 # veth_add, register_pid, wait_until, _vpt_dead, and $T.
 #
 # Set by e3_net_up: E3_SRV E3_RTR E3_GWS E3_GWG E3_INET E3_CU E3_CT E3_CG E3_WP (namespace names), E3_DIR.
+# Set by e3_backups_up: E3_GWSB E3_GWGB, and E3_ROUTERS (the routers e3_counters shows) with them.
 # Set by e3_vpn_up: E3_ADDR4[CU] E3_ADDR6[CU] ... (each client's tunnel addresses), E3_WG_PID[SRV|WP].
 
 E3_INET4=203.0.113.1
@@ -57,6 +62,7 @@ declare -gA E3_SRV_ADDR6=([tun0]=fd00:4242:4242:4242::1 [tun1]=fd00:4242:4242:42
 # The clients: NS variable -> "CERT_NAME SERVER_PROCESS UNDERLAY_N"
 declare -gA E3_CLIENT=([CU]="cu staff-0 1" [CT]="ct staff-1 2" [CG]="cg guest-0 3")
 declare -gA E3_ADDR4=() E3_ADDR6=() E3_WG_PID=()
+E3_ROUTERS="RTR GWS GWG"
 
 _e3_err() { echo "world-eduvpn3: $*" >&2; }
 
@@ -96,7 +102,8 @@ _e3_forwarding() {
         ns_exec "$1" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 >/dev/null
 }
 
-# _e3_gateway NS N: the NAT box of profile N (1 staff, 2 guest) on the node's ethN, its wan to E3_INET
+# _e3_gateway NS N: NAT box N (1 staff, 2 guest, 3 and 4 their backups) on the node's ethN, its wan to
+# E3_INET
 _e3_gateway() {
         local g=$1 n=$2
         _e3_forwarding "$g" || return 1
@@ -156,6 +163,13 @@ e3_net_up() {
         _e3_gateway "$E3_GWS" 1 && _e3_gateway "$E3_GWG" 2 || return 1
         _e3_underlay "$E3_CU" 1 && _e3_underlay "$E3_CT" 2 && _e3_underlay "$E3_CG" 3 &&
                 _e3_underlay "$E3_WP" 4
+}
+
+# e3_backups_up: the second NAT box of each profile (see the top), in the main shell
+e3_backups_up() {
+        ns_new E3_GWSB && ns_new E3_GWGB || return 1
+        _e3_gateway "$E3_GWSB" 3 && _e3_gateway "$E3_GWGB" 4 || return 1
+        E3_ROUTERS="RTR GWS GWG GWSB GWGB"
 }
 
 # ---------------------------------------------------------------------------------------------------------
@@ -297,7 +311,7 @@ e3_server_stop() {
 }
 _e3_no_link() { ! ip -n "$1" link show dev "$2" >/dev/null 2>&1; }
 
-# e3_ns ROLE: the namespace of ROLE (SRV RTR GWS GWG INET CU CT CG WP)
+# e3_ns ROLE: the namespace of ROLE (SRV RTR GWS GWG GWSB GWGB INET CU CT CG WP)
 e3_ns() {
         local v=E3_$1
         echo "${!v:?no namespace for role $1}"
@@ -424,10 +438,78 @@ e3_counter() {
 # e3_counters: "ROLE.COUNTER=N ..." of every router, for logs
 e3_counters() {
         local r c line=
-        for r in RTR GWS GWG; do
+        for r in $E3_ROUTERS; do
                 for c in pool4 pool6 staff4 staff6 guest4 guest6; do
                         line+="$r.$c=$(e3_counter "$(e3_ns "$r")" "$c") "
                 done
         done
         echo "$line"
+}
+
+# ---------------------------------------------------------------------------------------------------------
+# for tests (they use common.sh's _vpt_pass and _vpt_fail)
+
+# e3_path ROLE DEST VIA COUNTER NAME: DEST answers ROLE's ping; COUNTER rose at the router VIA (a role of
+# E3_ROUTERS, or none) and at no other of E3_ROUTERS
+e3_path() {
+        local from=$1 dest=$2 via=$3 ctr=$4 name=$5 r ok=1 c0=() i=0 got=ok deltas='' d
+        for r in $E3_ROUTERS; do c0+=("$(e3_counter "$(e3_ns "$r")" "$ctr")"); done
+        e3_ping "$from" "$dest" || got=failed
+        for r in $E3_ROUTERS; do
+                d=$(($(e3_counter "$(e3_ns "$r")" "$ctr") - c0[i]))
+                deltas+="$r +$d "
+                if [[ $r == "$via" ]]; then ((d > 0)) || ok=; else ((d == 0)) || ok=; fi
+                i=$((i + 1))
+        done
+        [[ $got == ok ]] || ok=
+        local what="$name: $from -> $dest answers"
+        [[ $via == none ]] && what+=", crossing no router" || what+=", by $via only"
+        if [[ -n $ok ]]; then
+                _vpt_pass "$what"
+        else
+                _vpt_fail "$what" "ping $got; $ctr: $deltas"
+        fi
+}
+
+# e3_bg_ping_start NAME ROLE DEST: a continuous ping, 20/s, its output in $T/ping-NAME.log
+e3_bg_ping_start() {
+        ip netns exec "$(e3_ns "$2")" ping -n -D -O -i 0.05 -W 1 "$3" >"$T/ping-$1.log" 2>&1 &
+        register_pid $!
+        eval "E3_BG_PING_$1=$!"
+}
+# e3_bg_ping_stop NAME: stop it; E3_BG_TX is the last sequence number answered, E3_BG_LOST the requests
+# before it that got no answer (the one in flight when ping is stopped is not a loss)
+e3_bg_ping_stop() {
+        local v=E3_BG_PING_$1 counts
+        kill -INT "${!v}" 2>/dev/null || true
+        wait "${!v}" 2>/dev/null || true
+        counts=$(awk 'match($0, /icmp_seq=[0-9]+ /) && /bytes from/ {
+                        s = substr($0, RSTART + 9, RLENGTH - 10) + 0
+                        if (!(s in seen)) { seen[s] = 1; n++ }
+                        if (s > max) max = s
+                }
+                END { print max + 0, max - n }' "$T/ping-$1.log")
+        read -r E3_BG_TX E3_BG_LOST <<<"$counts"
+}
+# e3_bg_answers NAME: the answers to ping NAME so far
+e3_bg_answers() { grep -c 'bytes from' "$T/ping-$1.log" || true; }
+# e3_bg_pings_answered NAME...: each has had at least one answer
+e3_bg_pings_answered() {
+        local n
+        for n; do grep -q 'bytes from' "$T/ping-$n.log" || return 1; done
+}
+
+# e3_blackhole ROLE on|off: the router ROLE answers nothing and forwards nothing (ARP aside), or again
+# does both
+e3_blackhole() {
+        local ns
+        ns=$(e3_ns "$1") || return 1
+        ns_exec "$ns" nft delete table inet e3fault 2>/dev/null || true
+        [[ $2 == on ]] || return 0
+        ns_exec "$ns" nft -f - <<'EOF2'
+table inet e3fault {
+        chain input_drop { type filter hook input priority -300; policy drop; }
+        chain forward_drop { type filter hook forward priority -300; policy drop; }
+}
+EOF2
 }
