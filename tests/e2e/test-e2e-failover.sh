@@ -51,7 +51,7 @@ active() {
         { ctl "$E3_SRV" status --json || true; } | jq -r --arg p "$1" --arg f "ipv$2" '.policies[] | select(.name == $p) | .active[$f]'
 }
 active_is() { [[ $(active "$1" "$2") == "$3" ]]; }
-status_says() { { ctl "$E3_SRV" status || true; } | grep -qF -- "$1"; }
+status_says() { { ctl "$E3_SRV" status || true; } | grep_q -F -- "$1"; }
 answers_above() { (($(e3_bg_answers "$1") > $2)); }
 no_leak() {
         check "$1: the node's default router saw no pool packet ($(e3_counters))" \
