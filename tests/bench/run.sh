@@ -509,6 +509,9 @@ bench_devices() {
         # must not grow with the routes the box holds.
         tun_add "$DA" tunr
         tun_add "$DF" tunr
+        # a pool address makes it ours (a tunnel without one is not the agent's to copy routes from)
+        ip -n "$DA" addr add 100.127.0.1/30 dev tunr
+        ip -n "$DF" addr add 100.127.0.1/30 dev tunr
         raw "$DA" --op add --dev tunr --count 10000 --table 254 >/dev/null
         raw "$DF" --op add --dev tunr --count 10000 --table 254 >/dev/null
         wait_copies "$DA" 172.16.0.0/12 10000 30000 || die "devices: the agent did not copy 10,000 routes"
