@@ -224,21 +224,22 @@ static char *spec_signature(const NftSpec *spec) {
 }
 
 /* The devices the kernel chose for each policy's default routes, as text: one input of the table that
- * changes without the configuration or the tunnels changing. */
+ * changes without the configuration or the tunnels changing. Built on every pass, so without
+ * open_memstream() (whose buffer glibc zeroes: most of a pass's instructions): each name with its
+ * separator fits IFNAMSIZ + 1 bytes. */
 static char *gateway_devices_key(Manager *m) {
-        char *buf = NULL;
-        size_t size = 0;
-        FILE *f = open_memstream(&buf, &size);
+        size_t size = m->config->n_policies * 2 * (IFNAMSIZ + 1) + 1, n = 0;
+        char *buf = malloc(size);
 
-        if (!f)
+        if (!buf)
                 return NULL;
+        buf[0] = '\0';
         for (size_t i = 0; i < m->config->n_policies; i++)
-                fprintf(f, "%s,%s;", manager_ifname(m, policy_gateway_ifindex(m, (int) i, AF_INET)) ?: "",
-                        manager_ifname(m, policy_gateway_ifindex(m, (int) i, AF_INET6)) ?: "");
-        if (fclose(f) != 0) {
-                free(buf);
-                return NULL;
-        }
+                for (int k = 0; k < 2; k++) {
+                        const char *name = manager_ifname(m, policy_gateway_ifindex(m, (int) i, k ? AF_INET6 : AF_INET));
+
+                        n += (size_t) snprintf(buf + n, size - n, "%s%c", name ?: "", k ? ';' : ',');
+                }
         return buf;
 }
 
