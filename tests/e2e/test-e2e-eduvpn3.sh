@@ -25,14 +25,11 @@ source "$HERE/../lib/guide.sh"
 # shellcheck source=SCRIPTDIR/world-eduvpn3.sh
 source "$HERE/world-eduvpn3.sh"
 
-for tool in openvpn wireguard-go wg nft openssl nsenter unshare; do
-        command -v "$tool" >/dev/null || skip_test "$tool is missing (tests/run.sh installs it)"
-done
+e3_require_tools
 GUIDE=$SOURCE_ROOT/docs/guide-eduvpn3.md
 ETC=$T/etc
 GUIDE_ETC=$ETC
 
-figure() { echo "# figure: $1 $2 $3"; }
 ms() { awk -v u="$1" 'BEGIN { printf "%.0f", u / 1000 }'; }
 
 # ---------------------------------------------------------------------------------------------------------

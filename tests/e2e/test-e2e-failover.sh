@@ -26,16 +26,13 @@ source "$HERE/../lib/guide.sh"
 # shellcheck source=SCRIPTDIR/world-eduvpn3.sh
 source "$HERE/world-eduvpn3.sh"
 
-for tool in openvpn wireguard-go wg nft openssl nsenter unshare; do
-        command -v "$tool" >/dev/null || skip_test "$tool is missing (tests/run.sh installs it)"
-done
+e3_require_tools
 GUIDE=$SOURCE_ROOT/docs/guide-two-profiles.md
 GUIDE_ETC=$T/etc
 CONF=$GUIDE_ETC/etc/vpnpolicy/vpnpolicy.conf
 PING_MS=50              # e3_bg_ping_start: 20/s
 MARGIN_MS=1000          # scheduling on a loaded machine, the route's replacement, the ping's own timing
 
-figure() { echo "# figure: $1 $2 $3"; }
 
 # conf_ms KEY: the first KEY= of the main file (staff's nat-a) in milliseconds ("500ms", "5s", "1.5s")
 conf_ms() {

@@ -132,6 +132,14 @@ _e3_underlay() {
                 ip -n "$1" route add 192.0.2.0/24 via "198.18.$2.1"
 }
 
+# e3_require_tools: skip the test (77) unless the world's programs are installed
+e3_require_tools() {
+        local tool
+        for tool in openvpn wireguard-go wg nft openssl nsenter unshare; do
+                command -v "$tool" >/dev/null || skip_test "$tool is missing (tests/run.sh installs it)"
+        done
+}
+
 # e3_net_up: every namespace and link, in the main shell (ns_new registers them for cleanup)
 e3_net_up() {
         local v

@@ -84,6 +84,9 @@ MONITOR_FILE=
 # small utilities
 
 info() { echo "# $*"; }
+# figure NAME VALUE UNIT: one measured figure, as "# figure: NAME VALUE UNIT" (the reliability and bench
+# libraries keep their own, which also collect the figures)
+figure() { echo "# figure: $1 $2 $3"; }
 
 # die MSG: report a fatal error and end the test (cleanup runs from the EXIT trap).
 die() {
